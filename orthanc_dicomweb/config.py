@@ -1,0 +1,284 @@
+"""The plugin's configuration: the `DicomWeb` section and the global options it reads.
+
+Read once at start-up into one immutable `Configuration`; a wrong value raises
+`ConfigurationError` naming the option, and the plugin then registers nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+METADATA_MODES = ("Full", "MainDicomTags", "Extrapolate")
+OTHER_BINARY_MODES = ("BulkDataURI", "InlineBinary", "ArrayOfValues")
+DEFAULT_ENCODINGS = (
+    "Ascii",
+    "Utf8",
+    "Latin1",
+    "Latin2",
+    "Latin3",
+    "Latin4",
+    "Latin5",
+    "Cyrillic",
+    "Windows1251",
+    "Arabic",
+    "Greek",
+    "Hebrew",
+    "Thai",
+    "Japanese",
+    "Chinese",
+    "JapaneseKanji",
+    "Korean",
+    "SimplifiedChinese",
+)
+
+
+class ConfigurationError(ValueError):
+    """A configuration option has a wrong type or value."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"DicomWeb configuration: option {option!r} {message}")
+        self.option = option
+
+
+@dataclass(frozen=True)
+class ServerDefinition:
+    """A remote DICOMweb server (`DicomWeb.Servers`, array or object form)."""
+
+    name: str
+    url: str
+    username: str | None = None
+    password: str | None = None
+    http_headers: Mapping[str, str] = field(default_factory=dict)
+    has_delete: bool = False
+    chunked_transfers: bool = True
+    has_wado_rs_universal_transfer_syntax: bool = True
+    certificate_file: str | None = None
+    certificate_key_file: str | None = None
+    certificate_key_password: str | None = None
+    pkcs11: bool = False
+    timeout: int | None = None
+
+    def to_json(self, with_password: bool = False) -> dict[str, Any]:
+        """The object form, as Orthanc answers it (no password unless asked)."""
+        value: dict[str, Any] = {
+            "Url": self.url,
+            "HttpHeaders": dict(self.http_headers),
+            "HasDelete": self.has_delete,
+            "ChunkedTransfers": self.chunked_transfers,
+            "HasWadoRsUniversalTransferSyntax": self.has_wado_rs_universal_transfer_syntax,
+            "Pkcs11": self.pkcs11,
+        }
+        optional = {
+            "Username": self.username,
+            "CertificateFile": self.certificate_file,
+            "CertificateKeyFile": self.certificate_key_file,
+            "Timeout": self.timeout,
+        }
+        value.update({k: v for k, v in optional.items() if v is not None})
+        if with_password:
+            secrets = {
+                "Password": self.password,
+                "CertificateKeyPassword": self.certificate_key_password,
+            }
+            value.update({k: v for k, v in secrets.items() if v is not None})
+        return value
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """Every option of the official plugin, with its default."""
+
+    enable: bool = True
+    root: str = "/dicom-web/"
+    enable_wado: bool = True
+    wado_root: str = "/wado"
+    ssl: bool = False
+    qido_case_sensitive: bool = False
+    host: str | None = None
+    public_root: str | None = None
+    studies_metadata: str = "Full"
+    series_metadata: str = "Full"
+    studies_metadata_extrapolated_tags: tuple[str, ...] = ()
+    series_metadata_extrapolated_tags: tuple[str, ...] = ()
+    other_binary_mode: str = "BulkDataURI"
+    enable_metadata_cache: bool = True
+    metadata_worker_threads_count: int = 4
+    wado_rs_loader_threads_count: int = 0
+    enable_performance_logs: bool = False
+    stow_max_instances: int = 10
+    stow_max_size: int = 10
+    servers: tuple[ServerDefinition, ...] = ()
+    servers_in_database: bool = False
+    # Global options of the Orthanc configuration that the plugin follows.
+    default_encoding: str = "Latin1"
+    read_only: bool = False
+    http_proxy: str | None = None
+    http_timeout: int = 60
+    https_verify_peers: bool = True
+    https_ca_certificates: str | None = None
+    jobs_history_size: int = 10
+    save_jobs: bool = True
+    concurrent_jobs: int = 2
+
+    @property
+    def wado_root_path(self) -> str:
+        """WADO-URI root without trailing slash, e.g. `/wado`."""
+        return self.wado_root.rstrip("/") or "/"
+
+    def server(self, name: str) -> ServerDefinition | None:
+        return next((s for s in self.servers if s.name == name), None)
+
+
+def normalize_root(value: str) -> str:
+    """`dicom-web`, `/dicom-web` and `/dicom-web/` all become `/dicom-web/`."""
+    stripped = value.strip().strip("/")
+    return f"/{stripped}/" if stripped else "/"
+
+
+class _Reader:
+    """Typed access to one JSON object, naming the option in every error."""
+
+    def __init__(self, section: Mapping[str, Any], prefix: str) -> None:
+        if not isinstance(section, Mapping):
+            raise ConfigurationError(prefix.rstrip("."), "must be a JSON object")
+        self.section = section
+        self.prefix = prefix
+
+    def _value(self, name: str, kinds: tuple[type, ...], kind_name: str, default: Any) -> Any:
+        value = self.section.get(name, default)
+        if value is None and default is None:
+            return None
+        # bool is a subclass of int: refuse true/false where a number is wanted.
+        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
+            raise ConfigurationError(self.prefix + name, f"must be {kind_name}, not {value!r}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        return self._value(name, (bool,), "true or false", default)
+
+    def string(self, name: str, default: str | None) -> str | None:
+        return self._value(name, (str,), "a string", default)
+
+    def integer(self, name: str, default: int | None, minimum: int = 0) -> int | None:
+        value = self._value(name, (int,), "an integer", default)
+        if value is not None and value < minimum:
+            raise ConfigurationError(self.prefix + name, f"must be >= {minimum}, not {value}")
+        return value
+
+    def choice(self, name: str, default: str, accepted: tuple[str, ...]) -> str:
+        value = self._value(name, (str,), "a string", default)
+        if value not in accepted:
+            raise ConfigurationError(
+                self.prefix + name,
+                f"has unknown value {value!r}; accepted values: {', '.join(accepted)}",
+            )
+        return value
+
+    def string_list(self, name: str) -> tuple[str, ...]:
+        value = self.section.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigurationError(self.prefix + name, "must be a list of strings")
+        return tuple(value)
+
+    def string_map(self, name: str) -> dict[str, str]:
+        value = self.section.get(name, {})
+        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigurationError(self.prefix + name, "must be an object of strings")
+        return dict(value)
+
+
+def parse_server(name: str, value: Any, option: str = "DicomWeb.Servers") -> ServerDefinition:
+    """One server definition, in the array form `[url, user, password]` or the object form."""
+    where = f"{option}.{name}"
+    if isinstance(value, list):
+        return _parse_server_array(name, value, where)
+    reader = _Reader(value, where + ".")
+    url = reader.string("Url", None)
+    if not url:
+        raise ConfigurationError(where + ".Url", "is missing")
+    return ServerDefinition(
+        name=name,
+        url=_with_trailing_slash(url),
+        username=reader.string("Username", None),
+        password=reader.string("Password", None),
+        http_headers=reader.string_map("HttpHeaders"),
+        has_delete=_lenient_boolean(reader, "HasDelete", False),
+        chunked_transfers=_lenient_boolean(reader, "ChunkedTransfers", True),
+        has_wado_rs_universal_transfer_syntax=_lenient_boolean(
+            reader, "HasWadoRsUniversalTransferSyntax", True
+        ),
+        certificate_file=reader.string("CertificateFile", None),
+        certificate_key_file=reader.string("CertificateKeyFile", None),
+        certificate_key_password=reader.string("CertificateKeyPassword", None),
+        pkcs11=reader.boolean("Pkcs11", False),
+        timeout=reader.integer("Timeout", None, minimum=1),
+    )
+
+
+def _lenient_boolean(reader: _Reader, name: str, default: bool) -> bool:
+    """Orthanc accepts "true"/"false" strings for these flags (the web app sends them)."""
+    value = reader.section.get(name, default)
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    return reader.boolean(name, default)
+
+
+def _parse_server_array(name: str, value: list[Any], where: str) -> ServerDefinition:
+    if not 1 <= len(value) <= 3 or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(where, "must be [url], [url, username, password] or an object")
+    if len(value) == 2:
+        raise ConfigurationError(where, "gives a username without a password")
+    url, username, password = ([*value, None, None])[:3]
+    return ServerDefinition(name, _with_trailing_slash(url), username, password)
+
+
+def _with_trailing_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def parse_servers(value: Any) -> tuple[ServerDefinition, ...]:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError("DicomWeb.Servers", "must be a JSON object")
+    return tuple(parse_server(name, definition) for name, definition in value.items())
+
+
+def parse_configuration(orthanc: Mapping[str, Any]) -> Configuration:
+    """Build the configuration from the whole Orthanc configuration (a JSON object)."""
+    top = _Reader(orthanc, "")
+    section = _Reader(orthanc.get("DicomWeb", {}), "DicomWeb.")
+    case_sensitive_pn = top.boolean("CaseSensitivePN", False)
+    public_root = section.string("PublicRoot", None)
+    return Configuration(
+        enable=section.boolean("Enable", True),
+        root=normalize_root(section.string("Root", "/dicom-web/")),
+        enable_wado=section.boolean("EnableWado", True),
+        wado_root=normalize_root(section.string("WadoRoot", "/wado")),
+        ssl=section.boolean("Ssl", False),
+        qido_case_sensitive=section.boolean("QidoCaseSensitive", case_sensitive_pn),
+        host=section.string("Host", None),
+        public_root=normalize_root(public_root) if public_root else None,
+        studies_metadata=section.choice("StudiesMetadata", "Full", METADATA_MODES),
+        series_metadata=section.choice("SeriesMetadata", "Full", METADATA_MODES),
+        studies_metadata_extrapolated_tags=section.string_list("StudiesMetadataExtrapolatedTags"),
+        series_metadata_extrapolated_tags=section.string_list("SeriesMetadataExtrapolatedTags"),
+        other_binary_mode=section.choice("OtherBinaryMode", "BulkDataURI", OTHER_BINARY_MODES),
+        enable_metadata_cache=section.boolean("EnableMetadataCache", True),
+        metadata_worker_threads_count=section.integer("MetadataWorkerThreadsCount", 4, 1),
+        wado_rs_loader_threads_count=section.integer("WadoRsLoaderThreadsCount", 0),
+        enable_performance_logs=section.boolean("EnablePerformanceLogs", False),
+        stow_max_instances=section.integer("StowMaxInstances", 10),
+        stow_max_size=section.integer("StowMaxSize", 10),
+        servers=parse_servers(orthanc.get("DicomWeb", {}).get("Servers", {})),
+        servers_in_database=section.boolean("ServersInDatabase", False),
+        default_encoding=top.choice("DefaultEncoding", "Latin1", DEFAULT_ENCODINGS),
+        read_only=top.boolean("ReadOnly", False),
+        http_proxy=top.string("HttpProxy", None) or None,
+        http_timeout=top.integer("HttpTimeout", 60),
+        https_verify_peers=top.boolean("HttpsVerifyPeers", True),
+        https_ca_certificates=top.string("HttpsCACertificates", None) or None,
+        jobs_history_size=top.integer("JobsHistorySize", 10),
+        save_jobs=top.boolean("SaveJobs", True),
+        concurrent_jobs=top.integer("ConcurrentJobs", 2, 1),
+    )

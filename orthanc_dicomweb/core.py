@@ -1,0 +1,66 @@
+"""The seam to the Orthanc core, stated as a Protocol so services can be tested with a fake."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from .errors import HttpError
+
+# Orthanc error codes (OrthancPluginErrorCode) mapped to the HTTP status they deserve.
+_CORE_ERROR_STATUS = {
+    3: 400,  # ParameterOutOfRange
+    5: 400,  # BadParameterType
+    7: 404,  # InexistentItem
+    8: 400,  # BadRequest
+    12: 400,  # UriSyntax
+    15: 400,  # BadFileFormat
+    17: 404,  # UnknownResource
+    19: 507,  # FullStorage
+    21: 404,  # InexistentTag
+    22: 403,  # ReadOnly
+    23: 400,  # IncompatibleImageFormat
+    24: 400,  # IncompatibleImageSize
+    27: 400,  # UnknownDicomTag
+    28: 400,  # BadJson
+    29: 401,  # Unauthorized
+    33: 400,  # EmptyRequest
+    34: 406,  # NotAcceptable
+    38: 400,  # BadGeometry
+    41: 416,  # BadRange
+}
+
+
+class CoreError(HttpError):
+    """A failed call to the Orthanc core, with the core's own error code."""
+
+    def __init__(self, code: int, message: str, uri: str) -> None:
+        super().__init__(
+            _CORE_ERROR_STATUS.get(code, 500),
+            f"Orthanc core: {message}",
+            {"OrthancError": code, "Uri": uri},
+        )
+        self.code = code
+
+
+class Core(Protocol):
+    """What the services need from Orthanc: its REST API (bytes in, bytes out)."""
+
+    def get(self, uri: str) -> bytes: ...
+
+    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes: ...
+
+    def put(self, uri: str, body: bytes) -> bytes: ...
+
+    def delete(self, uri: str) -> None: ...
+
+    def configuration(self) -> dict[str, Any]: ...
+
+
+def get_json(core: Core, uri: str) -> Any:
+    return json.loads(core.get(uri))
+
+
+def post_json(core: Core, uri: str, value: Any, after_plugins: bool = False) -> Any:
+    answer = core.post(uri, json.dumps(value).encode(), after_plugins)
+    return json.loads(answer) if answer else None

@@ -1,0 +1,131 @@
+"""The only module that imports `orthanc`: it adapts the embedded runtime to plain values.
+
+Orthanc calls `callback(output, uri, **request)`; we turn that into a `web.Request`, run the
+route's handler, and write the returned answer to `output`. Logging records go to Orthanc's log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orthanc
+
+from .core import CoreError
+from .routes import Route
+from .web import Answer, MultipartResponse, Redirect, Request, Response, handle
+
+
+class OrthancLogHandler(logging.Handler):
+    """Sends Python log records to Orthanc's own log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = self.format(record)
+        if record.levelno >= logging.ERROR:
+            orthanc.LogError(message)
+        elif record.levelno >= logging.WARNING:
+            orthanc.LogWarning(message)
+        else:
+            orthanc.LogInfo(message)
+
+
+def install_logging() -> None:
+    logger = logging.getLogger("orthanc_dicomweb")
+    if not any(isinstance(h, OrthancLogHandler) for h in logger.handlers):
+        handler = OrthancLogHandler()
+        handler.setFormatter(logging.Formatter("DICOMweb: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _call_core(function: Any, uri: str, *args: Any) -> Any:
+    try:
+        return function(uri, *args)
+    except orthanc.OrthancException as error:
+        # Plugin 4.0 raises OrthancException(code, description).
+        code, message = (*error.args, 0, str(error))[:2] if error.args else (0, str(error))
+        raise CoreError(int(code), str(message), uri) from None
+
+
+class OrthancCore:
+    """The `core.Core` protocol over the embedded runtime's REST API."""
+
+    def get(self, uri: str) -> bytes:
+        return _call_core(orthanc.RestApiGet, uri)
+
+    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
+        function = orthanc.RestApiPostAfterPlugins if after_plugins else orthanc.RestApiPost
+        return _call_core(function, uri, body)
+
+    def put(self, uri: str, body: bytes) -> bytes:
+        return _call_core(orthanc.RestApiPut, uri, body)
+
+    def delete(self, uri: str) -> None:
+        _call_core(orthanc.RestApiDelete, uri)
+
+    def configuration(self) -> dict[str, Any]:
+        return json.loads(orthanc.GetConfiguration())
+
+
+def _request_from(uri: str, request: Mapping[str, Any]) -> Request:
+    # Plugin 4.0 gives no 'get' entry for requests with a body, and the body only for POST/PUT.
+    return Request(
+        method=request["method"],
+        path=uri,
+        groups=tuple(g or "" for g in request.get("groups", ())),
+        query=dict(request.get("get") or {}),
+        headers=dict(request.get("headers") or {}),
+        body=request.get("body") or b"",
+    )
+
+
+def _write(output: Any, answer: Answer) -> None:
+    if isinstance(answer, Redirect):
+        output.Redirect(answer.location)
+        return
+    for name, value in answer.headers.items():
+        if name != "Allow":  # SendMethodNotAllowed writes it
+            output.SetHttpHeader(name, value)
+    if isinstance(answer, MultipartResponse):
+        output.StartMultipartAnswer(answer.subtype, answer.part_content_type)
+        for part in answer.parts:
+            output.SendMultipartItem(part)
+        return
+    _write_response(output, answer)
+
+
+def _write_response(output: Any, response: Response) -> None:
+    if response.status == 200:
+        output.AnswerBuffer(response.body, response.content_type)
+        return
+    if response.status == 405:
+        # The core reserves 405 for its dedicated call, which sends no body.
+        output.SendMethodNotAllowed(response.headers.get("Allow", ""))
+        return
+    # SendHttpStatus takes a str body (bytes are refused by plugin 4.0).
+    body = response.body.decode("utf-8") if isinstance(response.body, bytes) else response.body
+    output.SetHttpHeader("Content-Type", response.content_type)
+    output.SendHttpStatus(response.status, body, len(body.encode("utf-8")))
+
+
+def register_routes(routes: list[Route]) -> None:
+    for route in routes:
+        orthanc.RegisterRestCallback(route.pattern, _callback_for(route))
+
+
+def _callback_for(route: Route) -> Any:
+    def callback(output: Any, uri: str, **request: Any) -> None:
+        _write(output, handle(route.handlers, _request_from(uri, request)))
+
+    return callback
+
+
+def extend_orthanc_explorer(javascript: str) -> None:
+    orthanc.ExtendOrthancExplorer(javascript)
+
+
+def set_description(text: str) -> None:
+    orthanc.SetDescription(text)

@@ -1,0 +1,29 @@
+"""Entry script named by Orthanc's `PythonScript` option: reads configuration, wires routes."""
+
+import logging
+
+from orthanc_dicomweb import __version__, runtime
+from orthanc_dicomweb.config import ConfigurationError, parse_configuration
+from orthanc_dicomweb.routes import route_table
+
+runtime.install_logging()
+log = logging.getLogger("orthanc_dicomweb")
+core = runtime.OrthancCore()
+try:
+    config = parse_configuration(core.configuration())
+except ConfigurationError as error:
+    log.error("%s; no DICOMweb route is registered", error)
+else:
+    routes = route_table(config, core)
+    runtime.register_routes(routes)
+    if config.enable:
+        wado = f", WADO-URI at {config.wado_root_path}" if config.enable_wado else ""
+        log.warning(
+            "plugin %s serves DICOMweb at %s%s (%d routes)",
+            __version__,
+            config.root,
+            wado,
+            len(routes),
+        )
+    else:
+        log.warning("plugin %s loaded, disabled by DicomWeb.Enable", __version__)
