@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orthanc
@@ -129,3 +129,36 @@ def extend_orthanc_explorer(javascript: str) -> None:
 
 def set_description(text: str) -> None:
     orthanc.SetDescription(text)
+
+
+ChangeListener = Callable[[str, str, str], None]
+"""listener(change, level, resource_id), e.g. ("NEW_INSTANCE", "INSTANCE", "a1b2...")."""
+
+_change_listeners: list[ChangeListener] = []
+_LEVELS = {
+    orthanc.ResourceType.PATIENT: "PATIENT",
+    orthanc.ResourceType.STUDY: "STUDY",
+    orthanc.ResourceType.SERIES: "SERIES",
+    orthanc.ResourceType.INSTANCE: "INSTANCE",
+}
+_CHANGES = {
+    getattr(orthanc.ChangeType, name): name
+    for name in dir(orthanc.ChangeType)
+    if name.isupper() and not name.startswith("_")
+}
+
+
+def _on_change(change_type: Any, level: Any, resource_id: str) -> None:
+    change = _CHANGES.get(change_type, str(change_type))
+    for listener in _change_listeners:
+        try:
+            listener(change, _LEVELS.get(level, "NONE"), resource_id)
+        except Exception:  # one listener's bug must not silence the others
+            logging.getLogger("orthanc_dicomweb").exception("Change listener failed")
+
+
+def add_change_listener(listener: ChangeListener) -> None:
+    """Be told of the core's changes; Orthanc allows one Python callback, shared here."""
+    if not _change_listeners:
+        orthanc.RegisterOnChangeCallback(_on_change)
+    _change_listeners.append(listener)
