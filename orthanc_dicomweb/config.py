@@ -254,7 +254,7 @@ def parse_configuration(orthanc: Mapping[str, Any]) -> Configuration:
         enable=section.boolean("Enable", True),
         root=normalize_root(section.string("Root", "/dicom-web/")),
         enable_wado=section.boolean("EnableWado", True),
-        wado_root=normalize_root(section.string("WadoRoot", "/wado")),
+        wado_root=normalize_root(section.string("WadoRoot", "/wado")).rstrip("/") or "/",
         ssl=section.boolean("Ssl", False),
         qido_case_sensitive=section.boolean("QidoCaseSensitive", case_sensitive_pn),
         host=section.string("Host", None),
