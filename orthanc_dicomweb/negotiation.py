@@ -1,0 +1,207 @@
+"""HTTP media types and content negotiation (RFC 9110 `Accept`), as DICOMweb clients send them.
+
+Real clients are sloppy: unquoted `type=application/dicom`, spaces anywhere, upper case,
+quoted strings holding commas or semicolons. The parser accepts all of these and only rejects
+what cannot be read as `type/subtype` at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from orthanc_dicomweb.errors import bad_request, not_acceptable
+
+WILDCARD = "*"
+
+
+@dataclass(frozen=True)
+class MediaType:
+    """One media type or media range: `type/subtype; params; q=...` (q is not in `params`)."""
+
+    type: str
+    subtype: str
+    # Excluded from the hash: a mapping is not hashable, and type/subtype/q suffice.
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
+    q: float = 1.0
+
+    @property
+    def essence(self) -> str:
+        """`type/subtype` in lower case, without parameters."""
+        return f"{self.type}/{self.subtype}".lower()
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        return self.params.get(name.lower(), default)
+
+    def __str__(self) -> str:
+        text = self.essence + "".join(f"; {k}={quote_parameter(v)}" for k, v in self.params.items())
+        return text if self.q == 1.0 else f"{text}; q={self.q:g}"
+
+
+def parse_media_type(text: str) -> MediaType:
+    """Parse one media type such as a `Content-Type` value; HttpError 400 if it is not one."""
+    pieces = _split_outside_quotes(text, ";")
+    essence = pieces[0].strip()
+    type_, slash, subtype = essence.partition("/")
+    type_, subtype = type_.strip().lower(), subtype.strip().lower()
+    if not slash or not _is_token(type_) or not _is_token(subtype):
+        raise bad_request(f"Invalid media type: {text!r}")
+    params: dict[str, str] = {}
+    q = 1.0
+    for piece in pieces[1:]:
+        if not piece.strip():
+            continue  # tolerate "a/b;" and "a/b;;c=d"
+        name, value = _parse_parameter(piece, text)
+        if name == "q":
+            q = _parse_quality(value, text)
+        else:
+            params[name] = value
+    return MediaType(type_, subtype, MappingProxyType(params), q)
+
+
+def parse_accept(header: str | None) -> list[MediaType]:
+    """The ranges of an `Accept` header, best q first (stable); no header means `*/*`."""
+    if header is None or not header.strip():
+        return [MediaType(WILDCARD, WILDCARD)]
+    ranges = [parse_media_type(item) for item in _split_outside_quotes(header, ",") if item.strip()]
+    if not ranges:
+        return [MediaType(WILDCARD, WILDCARD)]
+    return sorted(ranges, key=lambda media: -media.q)
+
+
+def matches(range_: MediaType, essence: str) -> bool:
+    """Whether the media range (`*/*`, `image/*`, `image/png`) covers this `type/subtype`."""
+    type_, _, subtype = essence.lower().partition("/")
+    if range_.type == WILDCARD:
+        return True
+    if range_.type != type_:
+        return False
+    return range_.subtype in (WILDCARD, subtype)
+
+
+def quality_of(accepted: Sequence[MediaType], essence: str) -> float:
+    """The q the client gives this type: that of the most specific matching range, else 0."""
+    best: MediaType | None = None
+    for media in accepted:
+        if matches(media, essence) and (best is None or _specificity(media) > _specificity(best)):
+            best = media
+    return 0.0 if best is None else best.q
+
+
+def choose(accepted: Sequence[MediaType], offers: Sequence[str]) -> str:
+    """The best offer (highest q, then order of `offers`); HttpError 406 if none is acceptable."""
+    best_offer, best_q = None, 0.0
+    for offer in offers:
+        q = quality_of(accepted, offer)
+        if q > best_q:  # strict: on a tie the earlier offer stays
+            best_offer, best_q = offer, q
+    if best_offer is None:
+        asked = ", ".join(str(media) for media in accepted)
+        raise not_acceptable(
+            f"None of the accepted media types ({asked}) can be produced; "
+            f"available: {', '.join(offers)}"
+        )
+    return best_offer
+
+
+def multipart_type(media: MediaType) -> str | None:
+    """The `type` parameter of a `multipart/related` range, lower case; None otherwise."""
+    if media.essence != "multipart/related":
+        return None
+    value = media.param("type")
+    return value.strip().lower() if value and value.strip() else None
+
+
+def transfer_syntax(media: MediaType) -> str | None:
+    """The `transfer-syntax` parameter (a UID or `*`), if any."""
+    value = media.param("transfer-syntax")
+    return value.strip() if value and value.strip() else None
+
+
+def _specificity(media: MediaType) -> int:
+    if media.type == WILDCARD:
+        return 0
+    return 1 if media.subtype == WILDCARD else 2
+
+
+def _parse_parameter(piece: str, whole: str) -> tuple[str, str]:
+    name, equals, value = piece.partition("=")
+    name = name.strip().lower()
+    if not equals or not _is_token(name):
+        raise bad_request(f"Invalid parameter {piece.strip()!r} in media type {whole!r}")
+    return name, _unquote(value.strip())
+
+
+def _parse_quality(value: str, whole: str) -> float:
+    try:
+        q = float(value)
+    except ValueError:
+        raise bad_request(f"Invalid q-value {value!r} in {whole!r}") from None
+    if not 0.0 <= q <= 1.0:
+        raise bad_request(f"q-value out of [0, 1] in {whole!r}")
+    return q
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    """Split on `separator`, except inside double-quoted strings (with backslash escapes)."""
+    pieces: list[str] = []
+    current: list[str] = []
+    in_quotes = escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif in_quotes and char == "\\":
+            escaped = True
+        elif char == '"':
+            in_quotes = not in_quotes
+        elif char == separator and not in_quotes:
+            pieces.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    pieces.append("".join(current))
+    return pieces
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        inner = value[1:-1]
+        result: list[str] = []
+        escaped = False
+        for char in inner:
+            if char == "\\" and not escaped:
+                escaped = True
+                continue
+            escaped = False
+            result.append(char)
+        return "".join(result)
+    return value
+
+
+def quote_parameter(value: str) -> str:
+    """A parameter value as a token when it is one, else as a quoted string."""
+    if value and _is_token(value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+_TOKEN_SPECIALS = frozenset('()<>@,;:\\"/[]?={} \t')
+
+
+def _is_token(text: str) -> bool:
+    return bool(text) and all(32 < ord(c) < 127 and c not in _TOKEN_SPECIALS for c in text)
+
+
+__all__ = [
+    "MediaType",
+    "choose",
+    "matches",
+    "multipart_type",
+    "parse_accept",
+    "parse_media_type",
+    "quality_of",
+    "quote_parameter",
+    "transfer_syntax",
+]

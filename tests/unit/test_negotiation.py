@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import pytest
+
+from orthanc_dicomweb.errors import HttpError
+from orthanc_dicomweb.negotiation import (
+    MediaType,
+    choose,
+    matches,
+    multipart_type,
+    parse_accept,
+    parse_media_type,
+    transfer_syntax,
+)
+
+
+def test_parse_media_type_with_quoted_type_and_wildcard_syntax() -> None:
+    media = parse_media_type(
+        'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+    )
+    assert media.essence == "multipart/related"
+    assert media.param("type") == "application/octet-stream"
+    assert transfer_syntax(media) == "*"
+    assert media.q == 1.0
+
+
+def test_parse_media_type_unquoted_type_without_spaces() -> None:
+    media = parse_media_type(
+        "multipart/related;type=application/dicom;transfer-syntax=1.2.840.10008.1.2.1"
+    )
+    assert multipart_type(media) == "application/dicom"
+    assert transfer_syntax(media) == "1.2.840.10008.1.2.1"
+
+
+def test_parse_media_type_is_case_insensitive_and_tolerates_spaces() -> None:
+    media = parse_media_type('  Multipart/Related ;  TYPE = "Application/DICOM" ;Q=0.3 ')
+    assert media.essence == "multipart/related"
+    assert multipart_type(media) == "application/dicom"
+    assert media.q == pytest.approx(0.3)
+    assert "q" not in media.params
+
+
+def test_quoted_strings_keep_commas_semicolons_and_escapes() -> None:
+    media = parse_media_type(r'text/plain; note="a, b; c \"d\""')
+    assert media.param("note") == 'a, b; c "d"'
+
+
+@pytest.mark.parametrize(
+    "text", ["", "application", "/json", "application/", "a/b; =x", "a/b; q=2", "a/b; q=x"]
+)
+def test_garbage_is_a_bad_request(text: str) -> None:
+    with pytest.raises(HttpError) as caught:
+        parse_media_type(text)
+    assert caught.value.status == 400
+
+
+def test_parse_accept_orders_by_quality_stably() -> None:
+    ranges = parse_accept(
+        'application/dicom+json, multipart/related; type="application/dicom+xml"; q=0.5, '
+        "application/json;q=0.5, */*;q=0.1"
+    )
+    assert [media.essence for media in ranges] == [
+        "application/dicom+json",
+        "multipart/related",
+        "application/json",
+        "*/*",
+    ]
+    assert multipart_type(ranges[1]) == "application/dicom+xml"
+
+
+def test_parse_accept_splits_only_outside_quotes() -> None:
+    ranges = parse_accept('multipart/related; type="application/dicom"; x="1,2", image/png')
+    assert len(ranges) == 2
+    assert ranges[0].param("x") == "1,2"
+
+
+@pytest.mark.parametrize("header", [None, "", "   ", " , "])
+def test_missing_accept_means_anything(header: str | None) -> None:
+    assert parse_accept(header) == [MediaType("*", "*")]
+
+
+def test_matches_wildcards() -> None:
+    assert matches(MediaType("*", "*"), "application/dicom")
+    assert matches(MediaType("image", "*"), "image/png")
+    assert not matches(MediaType("image", "*"), "application/json")
+    assert matches(MediaType("image", "png"), "IMAGE/PNG")
+    assert not matches(MediaType("image", "png"), "image/jpeg")
+
+
+def test_choose_prefers_quality_then_order_of_offers() -> None:
+    offers = ["application/dicom+json", "application/json", "multipart/related"]
+    assert choose(parse_accept("application/json, application/dicom+json"), offers) == (
+        "application/dicom+json"
+    )
+    assert choose(parse_accept("application/json, */*;q=0.2"), offers) == "application/json"
+    assert choose(parse_accept(None), offers) == "application/dicom+json"
+
+
+def test_choose_uses_the_most_specific_range_and_q0_refuses() -> None:
+    offers = ["application/dicom+json", "application/json"]
+    accepted = parse_accept("*/*, application/dicom+json;q=0")
+    assert choose(accepted, offers) == "application/json"
+
+
+def test_choose_raises_406_listing_the_offers() -> None:
+    with pytest.raises(HttpError) as caught:
+        choose(parse_accept("image/png"), ["application/dicom+json", "application/json"])
+    assert caught.value.status == 406
+    assert "application/dicom+json" in caught.value.message
+    assert "application/json" in caught.value.message
+
+
+def test_multipart_helpers_on_other_types() -> None:
+    assert multipart_type(parse_media_type("application/dicom")) is None
+    assert multipart_type(parse_media_type("multipart/related")) is None
+    assert transfer_syntax(parse_media_type("application/dicom")) is None
+
+
+def test_media_type_is_hashable_and_printable() -> None:
+    media = parse_media_type('multipart/related; type="application/dicom"; q=0.5')
+    assert hash(media) == hash(
+        parse_media_type('multipart/related; type="application/dicom"; q=0.5')
+    )
+    assert str(media) == 'multipart/related; type="application/dicom"; q=0.5'
