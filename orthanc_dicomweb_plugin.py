@@ -2,7 +2,7 @@
 
 import logging
 
-from orthanc_dicomweb import __version__, runtime
+from orthanc_dicomweb import __version__, metadata_cache, runtime, webapp
 from orthanc_dicomweb.config import ConfigurationError, parse_configuration
 from orthanc_dicomweb.routes import route_table
 
@@ -16,7 +16,9 @@ except ConfigurationError as error:
 else:
     routes = route_table(config, core)
     runtime.register_routes(routes)
+    runtime.add_change_listener(metadata_cache.change_listener(config, core))
     if config.enable:
+        runtime.extend_orthanc_explorer(webapp.explorer_script(config))
         wado = f", WADO-URI at {config.wado_root_path}" if config.enable_wado else ""
         log.warning(
             "plugin %s serves DICOMweb at %s%s (%d routes)",

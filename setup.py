@@ -30,6 +30,7 @@ setup(
             "pytest>=8",
             "dicomweb-client>=0.59",
             "ruff>=0.6",
+            "playwright>=1.40",
         ],
     },
 )

@@ -10,9 +10,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import identity
+from .bulkdata import RetrieveBulkdata
+from .client import DicomWebClient
 from .config import Configuration
 from .core import Core
+from .frames import RetrieveFrames
+from .jobs import engine_for
+from .jobs_api import JobsApi
+from .qido import SearchService
+from .rendered import RetrieveRendered
+from .servers import ServerRegistry, ServersService
+from .stow import StoreInstances
+from .wado_metadata import MetadataCacheUpdate, RetrieveMetadata
+from .wado_retrieve import RetrieveInstances
+from .wado_uri import WadoUri
 from .web import Handler
+from .webapp import WebApplication
 
 UID = r"([0-9.]+)"
 """A DICOM UID in a path. Malformed UIDs still reach handlers that report them."""
@@ -34,7 +47,104 @@ def route_table(config: Configuration, core: Core) -> list[Route]:
         Route("/plugins/dicom-web", {"GET": plugin.describe}),
         Route("/plugins", {"GET": plugin.list_plugins}),
     ]
-    return routes
+    # STOW-RS: Store Instances
+    stow = StoreInstances(config, core)
+    routes += [
+        Route(dicomweb_path(config, "studies"), {"POST": stow.store}),
+        Route(dicomweb_path(config, f"studies/{ANY_UID}"), {"POST": stow.store}),
+    ]
+    # QIDO-RS: Search for Studies / Series / Instances
+    search = SearchService(config, core)
+    routes += [
+        Route(dicomweb_path(config, "studies"), {"GET": search.search_for_studies}),
+        Route(dicomweb_path(config, "series"), {"GET": search.search_for_series}),
+        Route(dicomweb_path(config, "instances"), {"GET": search.search_for_instances}),
+        Route(dicomweb_path(config, f"studies/{ANY_UID}/series"), {"GET": search.search_for_series}),
+        Route(
+            dicomweb_path(config, f"studies/{ANY_UID}/instances"),
+            {"GET": search.search_for_instances},
+        ),
+        Route(
+            dicomweb_path(config, f"studies/{ANY_UID}/series/{ANY_UID}/instances"),
+            {"GET": search.search_for_instances},
+        ),
+    ]
+    # WADO-RS: Retrieve Study / Series / Instance, Retrieve Frames
+    retrieve = RetrieveInstances(config, core)
+    frames = RetrieveFrames(config, core)
+    study = f"studies/{ANY_UID}"
+    series = f"{study}/series/{ANY_UID}"
+    instance = f"{series}/instances/{ANY_UID}"
+    routes += [
+        Route(dicomweb_path(config, study), {"GET": retrieve.retrieve}),
+        Route(dicomweb_path(config, series), {"GET": retrieve.retrieve}),
+        Route(dicomweb_path(config, instance), {"GET": retrieve.retrieve}),
+        Route(dicomweb_path(config, f"{instance}/frames/([^/]+)"), {"GET": frames.retrieve_frames}),
+    ]
+    # WADO-RS: Retrieve Metadata (and its cache), Retrieve Bulkdata
+    metadata = RetrieveMetadata(config, core)
+    bulkdata = RetrieveBulkdata(config, core)
+    cache = MetadataCacheUpdate(config, core)
+    routes += [
+        Route(dicomweb_path(config, f"{study}/metadata"), {"GET": metadata.study_metadata}),
+        Route(dicomweb_path(config, f"{series}/metadata"), {"GET": metadata.series_metadata}),
+        Route(dicomweb_path(config, f"{instance}/metadata"), {"GET": metadata.instance_metadata}),
+        Route(dicomweb_path(config, f"{instance}/bulk/(.+)"), {"GET": bulkdata.retrieve_bulkdata}),
+        Route(r"^/studies/([^/]+)/update-dicomweb-cache$", {"POST": cache.update_study}),
+    ]
+    # WADO-RS: Retrieve Rendered and Retrieve Thumbnail; WADO-URI
+    rendered = RetrieveRendered(config, core)
+    for resource in (study, series, instance, f"{instance}/frames/([^/]+)"):
+        routes += [
+            Route(dicomweb_path(config, f"{resource}/rendered"), {"GET": rendered.rendered}),
+            Route(dicomweb_path(config, f"{resource}/thumbnail"), {"GET": rendered.thumbnail}),
+        ]
+    if config.enable_wado:
+        wado_root = "^" + re.escape(config.wado_root_path) + "$"
+        routes.append(Route(wado_root, {"GET": WadoUri(config, core).retrieve}))
+    # DICOMweb client: remote servers, proxied calls, STOW-RS / WADO-RS jobs, /jobs
+    servers = ServerRegistry(config, core)
+    servers_api = ServersService(config, servers)
+    engine = engine_for(config, core)
+    client = DicomWebClient(config, core, servers, engine)
+    engine.restore_when_ready()  # after the client registered its job types
+    jobs = JobsApi(core, engine)
+    server = "servers/([^/]+)"
+    routes += [
+        Route(dicomweb_path(config, "servers/?"), {"GET": servers_api.list_servers}),
+        Route(
+            dicomweb_path(config, server),
+            {
+                "GET": servers_api.get_server,
+                "PUT": servers_api.put_server,
+                "DELETE": servers_api.delete_server,
+            },
+        ),
+        Route(dicomweb_path(config, f"{server}/get"), {"POST": client.get}),
+        Route(dicomweb_path(config, f"{server}/qido"), {"POST": client.qido}),
+        Route(dicomweb_path(config, f"{server}/delete"), {"POST": client.delete}),
+        Route(dicomweb_path(config, f"{server}/stow"), {"POST": client.stow}),
+        Route(dicomweb_path(config, f"{server}/retrieve"), {"POST": client.retrieve}),
+        Route(dicomweb_path(config, f"{server}/wado"), {"POST": client.wado}),
+        Route("^/jobs$", {"GET": jobs.list_jobs}),
+        Route("^/jobs/([^/]+)$", {"GET": jobs.get_job}),
+        Route("^/jobs/([^/]+)/([^/]+)$", {"GET": jobs.job_output, "POST": jobs.act}),
+    ]
+    # DICOMweb client web application: its static files and what it needs to know
+    webapp = WebApplication(config, servers)
+    routes += [
+        Route(dicomweb_path(config, "app/client(?:/(.*))?"), {"GET": webapp.static_file}),
+        Route(dicomweb_path(config, "info"), {"GET": webapp.info}),
+    ]
+    return merge_same_patterns(routes)
+
+
+def merge_same_patterns(routes: list[Route]) -> list[Route]:
+    """One route per pattern, with the methods of all services (Orthanc keeps one callback)."""
+    merged: dict[str, dict[str, Handler]] = {}
+    for route in routes:
+        merged.setdefault(route.pattern, {}).update(route.handlers)
+    return [Route(pattern, handlers) for pattern, handlers in merged.items()]
 
 
 def dicomweb_path(config: Configuration, suffix: str) -> str:

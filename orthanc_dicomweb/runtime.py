@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 import orthanc
 
@@ -69,6 +70,18 @@ class OrthancCore:
     def configuration(self) -> dict[str, Any]:
         return json.loads(orthanc.GetConfiguration())
 
+    # Global properties of the database (plugins use ids >= 1024): the client's servers and jobs.
+    def get_global_property(self, key: int) -> str:
+        return orthanc.GetGlobalProperty(key, "")
+
+    def set_global_property(self, key: int, value: str) -> None:
+        orthanc.SetGlobalProperty(key, value)
+
+
+def _decoded_query(arguments: Mapping[str, str]) -> dict[str, str]:
+    """Plugin 4.0 hands query names and values over still percent-encoded."""
+    return {unquote_plus(name): unquote_plus(value) for name, value in arguments.items()}
+
 
 def _request_from(uri: str, request: Mapping[str, Any]) -> Request:
     # Plugin 4.0 gives no 'get' entry for requests with a body, and the body only for POST/PUT.
@@ -76,7 +89,7 @@ def _request_from(uri: str, request: Mapping[str, Any]) -> Request:
         method=request["method"],
         path=uri,
         groups=tuple(g or "" for g in request.get("groups", ())),
-        query=dict(request.get("get") or {}),
+        query=_decoded_query(request.get("get") or {}),
         headers=dict(request.get("headers") or {}),
         body=request.get("body") or b"",
     )

@@ -1,0 +1,141 @@
+"""The one benchmark command: `.venv/bin/python -m benchmarks.run [--quick]`.
+
+Starts one Orthanc with this plugin and one with Debian's official plugin (same SQLite and
+file storage kind, same configuration otherwise), loads the same data into both, runs every
+scenario on one side then the other (never both at once), prints the table, writes
+benchmarks/results/latest.json and the "Latest results" section of docs/benchmarks.rst.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import platform
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tests.harness import REPO, Orthanc
+
+from . import dataset, report, scenarios
+from .report import Row
+from .scenarios import Bench, Side
+
+log = logging.getLogger("benchmarks")
+
+RESULTS = REPO / "benchmarks" / "results" / "latest.json"
+DOCUMENT = REPO / "docs" / "benchmarks.rst"
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="3 repetitions, 5 s load, 100 MB STOW (development)"
+    )
+    parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.rst")
+    return parser.parse_args(argv)
+
+
+def start(workdir: Path, official: bool) -> Side:
+    orthanc = Orthanc(workdir / ("official" if official else "python"), official=official).start()
+    # The harness starts Orthanc verbose, for tests; logging every request would be measured.
+    orthanc.put("/tools/log-level", data="default").raise_for_status()
+    return Side("official" if official else "python", orthanc)
+
+
+def run_all(bench: Bench) -> list[Row]:
+    """Every scenario in an order that loads the data first and keeps it stable afterwards."""
+    rows: list[Row] = []
+
+    def run(group: list[scenarios.Scenario]) -> None:
+        for scenario in group:
+            rows.extend(scenarios.run_scenario(bench, scenario))
+
+    run(scenarios.stow_scenarios())
+    scenarios.ensure_loaded(bench)
+    scenarios.wait_until_stable(bench)
+    run(scenarios.first_metadata_scenarios())
+    run(scenarios.read_scenarios())
+    run(scenarios.load_scenarios(bench.load_seconds))
+    run(scenarios.memory_stow_scenarios(bench.big_stow_bytes))
+    return rows
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def plugin_version(side: Side) -> str:
+    answer = side.orthanc.get("/plugins/dicom-web")
+    return answer.json().get("Version", "?") if answer.ok else "?"
+
+
+def machine_info(bench: Bench) -> dict[str, Any]:
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return {
+        "cpu": cpu_model(),
+        "nproc": os.cpu_count(),
+        "memory_gb": round(pages / 2**30),
+        "orthanc": bench.python.orthanc.get("/system").json()["Version"],
+        "official_plugin": plugin_version(bench.official),
+        "python_plugin": plugin_version(bench.python),
+        # Other work on the machine skews both sides: keep the load next to the figures.
+        "load_average_at_end": round(os.getloadavg()[0], 1),
+    }
+
+
+def measure_everything(quick: bool, workdir: Path) -> tuple[list[Row], dict[str, Any]]:
+    data = dataset.prepare()
+    official = start(workdir, official=True)
+    python = start(workdir, official=False)
+    try:
+        bench = Bench(
+            data,
+            official,
+            python,
+            repetitions=3 if quick else 7,
+            store_repetitions=1 if quick else 3,
+            load_seconds=5 if quick else 20,
+            big_stow_bytes=(100 if quick else 500) * 2**20,
+        )
+        return run_all(bench), machine_info(bench)
+    finally:
+        official.orthanc.stop()
+        python.orthanc.stop()
+
+
+def publish(
+    rows: list[Row], machine: dict[str, Any], started: str, quick: bool, docs: bool
+) -> None:
+    print(report.text_table(rows))
+    for note in report.notes_of(rows):
+        print("note:", note)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report.to_json(rows, machine, started, quick), indent=1))
+    print(f"written {RESULTS.relative_to(REPO)}")
+    if docs:
+        section = report.results_section(rows, machine, started, quick)
+        DOCUMENT.write_text(
+            report.replace_section(DOCUMENT.read_text(), report.RESULTS_SECTION, section)
+        )
+        print(f"updated {DOCUMENT.relative_to(REPO)}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    started = datetime.datetime.now().astimezone().isoformat(timespec="minutes")
+    with tempfile.TemporaryDirectory(prefix="dicomweb-bench-") as workdir:
+        rows, machine = measure_everything(arguments.quick, Path(workdir))
+    publish(rows, machine, started, arguments.quick, not arguments.no_docs)
+
+
+if __name__ == "__main__":
+    main()

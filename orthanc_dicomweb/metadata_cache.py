@@ -1,0 +1,215 @@
+"""The series metadata cache: a series' DICOM JSON, kept gzipped in series attachment 4301.
+
+Computing a series' metadata reads every instance's tags; viewers ask for it again and again.
+The answer is therefore computed once (when the series becomes stable, in a background thread,
+or at the first request) and stored with the series in the Orthanc database, so that every
+Orthanc sharing the database can serve it.
+
+An entry is only used while it matches the series: its key is a digest of the series' current
+instance ids and of the options that shape the JSON, so an added or removed instance (even one
+this process was not told about) makes the entry stale, and it is rebuilt. BulkDataURIs
+depend on the host the client used: entries hold them relative (`studies/...`), and
+`absolute_bulk_data_uris` completes them per request. Fresh and cached answers go through the
+same bytes, so they are identical.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from . import dicom_json
+from .config import Configuration
+from .core import Core, CoreError, get_json
+from .urls import instance_url
+
+log = logging.getLogger(__name__)
+
+CACHE_ATTACHMENT = 4301
+FORMAT_VERSION = 1
+_BULK_DATA_KEY = b'"BulkDataURI":"'
+
+
+def relative_bulk_data_uri(study: str, series: str, instance: str, path: Sequence[int]) -> str:
+    """`studies/{st}/series/{se}/instances/{i}/bulk/{tag path}`, completed at answer time."""
+    return f"{instance_url('', study, series, instance)}/bulk/{dicom_json.tag_path_text(path)}"
+
+
+def absolute_bulk_data_uris(body: bytes, base: str) -> bytes:
+    """Prefix every relative BulkDataURI of a JSON answer with the request's DICOMweb base.
+
+    In compact JSON, `"BulkDataURI":"` can only be a key: a quote inside a string value is
+    escaped. The base is JSON-escaped, since it comes from request headers.
+    """
+    escaped = json.dumps(base, ensure_ascii=False)[1:-1].encode("utf-8")
+    return body.replace(_BULK_DATA_KEY, _BULK_DATA_KEY + escaped)
+
+
+def join_json_arrays(arrays: Iterable[bytes]) -> bytes:
+    """Concatenate compact JSON arrays (`[a,b]`, `[]`, `[c]` -> `[a,b,c]`) without parsing."""
+    items = [array[1:-1] for array in arrays if len(array) > 2]
+    return b"[" + b",".join(items) + b"]"
+
+
+def _cache_key(config: Configuration, instances: Iterable[str]) -> str:
+    digest = hashlib.sha256(f"{FORMAT_VERSION}\n{config.other_binary_mode}\n".encode())
+    for instance in sorted(instances):
+        digest.update(instance.encode("ascii", "replace") + b"\n")
+    return digest.hexdigest()
+
+
+def pack_entry(key: str, body: bytes) -> bytes:
+    """What the attachment holds: a one-line JSON header with the key, then the JSON array."""
+    header = json.dumps({"Version": FORMAT_VERSION, "Key": key}).encode()
+    return gzip.compress(header + b"\n" + body, compresslevel=1)
+
+
+def unpack_entry(data: bytes, key: str) -> bytes | None:
+    """The cached JSON array if the entry is readable and has this key, else None."""
+    try:
+        header, _, body = gzip.decompress(data).partition(b"\n")
+        fields = json.loads(header)
+    except (OSError, EOFError, ValueError):
+        return None  # a corrupt or foreign attachment: treat as missing, it gets replaced
+    if not isinstance(fields, dict) or fields.get("Key") != key:
+        return None
+    return body
+
+
+class InstanceMetadata:
+    """Full metadata of single instances, from the core's `/instances/{id}/tags`."""
+
+    def __init__(self, config: Configuration, core: Core) -> None:
+        self.config = config
+        self.core = core
+
+    def dataset(self, orthanc_id: str) -> dicom_json.Dataset:
+        """One instance's DICOM JSON, with relative BulkDataURIs."""
+        return self.dataset_from_tags(orthanc_id, self.tags(orthanc_id))
+
+    def tags(self, orthanc_id: str) -> dict[str, Any]:
+        """The core's full tags of an instance."""
+        return get_json(self.core, f"/instances/{orthanc_id}/tags")
+
+    def dataset_from_tags(self, orthanc_id: str, tags: dict[str, Any]) -> dicom_json.Dataset:
+        uids = resource_uids(tags)
+        policy = dicom_json.BulkDataPolicy(
+            mode=self.config.other_binary_mode,
+            uri_for=lambda path: relative_bulk_data_uri(*uids, path),
+            read_binary=lambda path: self._read_value(orthanc_id, path),
+        )
+        return dicom_json.from_orthanc_tags(tags, policy)
+
+    def json_array(self, orthanc_ids: Iterable[str]) -> bytes:
+        """A compact JSON array of the instances' datasets (relative BulkDataURIs)."""
+        encoded = (dicom_json.encode_json(self.dataset(i)) for i in orthanc_ids)
+        return b"[" + b",".join(encoded) + b"]"
+
+    def _read_value(self, orthanc_id: str, path: Sequence[int]) -> bytes:
+        content = dicom_json.orthanc_content_path(path)
+        return self.core.get(f"/instances/{orthanc_id}/content/{content}")
+
+
+def resource_uids(tags: dict[str, Any]) -> tuple[str, str, str]:
+    """Study, series and SOP instance UIDs of an instance's tags (core's full format)."""
+    study, series, instance = (_tag_text(tags, key) for key in _UID_KEYS)
+    return study, series, instance
+
+
+_UID_KEYS = ("0020,000d", "0020,000e", "0008,0018")
+
+
+def _tag_text(tags: dict[str, Any], key: str) -> str:
+    value = tags.get(key, {}).get("Value")
+    return value.strip() if isinstance(value, str) else ""
+
+
+class SeriesMetadataCache:
+    """Series metadata (relative BulkDataURIs) read from, or written to, the Orthanc database."""
+
+    def __init__(self, config: Configuration, core: Core) -> None:
+        self.config = config
+        self.core = core
+        self.instances = InstanceMetadata(config, core)
+
+    def series_instances(self, series_id: str) -> list[str]:
+        """The series' instance ids, in the core's order (404 if the series is unknown)."""
+        return list(get_json(self.core, f"/series/{series_id}")["Instances"])
+
+    def series_json(self, series_id: str, instances: Sequence[str] | None = None) -> bytes:
+        """The series' metadata as a JSON array: from the cache when valid, else computed."""
+        if instances is None:
+            instances = self.series_instances(series_id)
+        if not self.config.enable_metadata_cache:
+            return self.instances.json_array(instances)
+        key = _cache_key(self.config, instances)
+        cached = self._read_entry(series_id, key)
+        if cached is not None:
+            return cached
+        body = self.instances.json_array(instances)
+        if not self.config.read_only:
+            self._write_entry(series_id, key, body)
+        return body
+
+    def rebuild(self, series_id: str) -> None:
+        """Compute the series' entry again and store it, whatever the stored one says."""
+        instances = self.series_instances(series_id)
+        body = self.instances.json_array(instances)
+        self._write_entry(series_id, _cache_key(self.config, instances), body)
+
+    def rebuild_study(self, study_id: str) -> list[str]:
+        """Rebuild the entries of every series of a study; returns the series ids."""
+        series_ids = list(get_json(self.core, f"/studies/{study_id}")["Series"])
+        for series_id in series_ids:
+            self.rebuild(series_id)
+        return series_ids
+
+    def _read_entry(self, series_id: str, key: str) -> bytes | None:
+        try:
+            data = self.core.get(f"/series/{series_id}/attachments/{CACHE_ATTACHMENT}/data")
+        except CoreError as error:
+            if error.status == 404:
+                return None
+            raise
+        return unpack_entry(data, key)
+
+    def _write_entry(self, series_id: str, key: str, body: bytes) -> None:
+        try:
+            self.core.put(
+                f"/series/{series_id}/attachments/{CACHE_ATTACHMENT}", pack_entry(key, body)
+            )
+        except CoreError as error:
+            # ReadOnly mode, or the series was deleted meanwhile: the answer is still right.
+            log.warning("metadata cache of series %s not stored: %s", series_id, error.message)
+
+
+ChangeListener = Callable[[str, str, str], None]
+
+
+def change_listener(config: Configuration, core: Core) -> ChangeListener:
+    """A `runtime.add_change_listener` callback that caches series as they become stable.
+
+    The work runs in one background thread: the core's calls hold the GIL in plugin 4.0, so
+    more threads would not go faster, and the REST callback that reported the change returns
+    at once.
+    """
+    cache = SeriesMetadataCache(config, core)
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dicomweb-metadata-cache")
+
+    def rebuild_quietly(series_id: str) -> None:
+        try:
+            cache.rebuild(series_id)
+        except Exception:  # a series deleted meanwhile must not kill the worker
+            log.exception("metadata cache of series %s not rebuilt", series_id)
+
+    def on_change(change: str, level: str, resource_id: str) -> None:
+        wanted = config.enable and config.enable_metadata_cache and not config.read_only
+        if change == "STABLE_SERIES" and wanted:
+            worker.submit(rebuild_quietly, resource_id)
+
+    return on_change

@@ -1,0 +1,532 @@
+"""Pixel work for rendered images: decoding native frames, LUTs, windowing, viewport, encoding.
+
+Pure NumPy / Pillow / pydicom: no Orthanc here. The image header comes as the core's
+`/instances/{id}/tags?short` JSON ("gggg,eeee" keys, multiple values joined by backslashes,
+sequences as lists of such objects, long binary values as null).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageCms, ImageDraw, ImageFont, ImageOps
+from pydicom.pixels import convert_color_space
+
+from .errors import bad_request
+
+Tags = Mapping[str, Any]
+
+WINDOW_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+ANNOTATIONS = ("patient", "technique")
+ICC_PROFILES = ("no", "yes", "srgb")
+IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif")
+DOCUMENT_MEDIA_TYPES = ("application/pdf", "video/mpeg", "video/mp4")
+DEFAULT_QUALITY = 90
+DEFAULT_GIF_FRAME_MS = 100
+
+PIXEL_DATA = "7fe0,0010"
+SHARED_GROUPS = "5200,9229"
+PER_FRAME_GROUPS = "5200,9230"
+FRAME_VOI = "0028,9132"
+PIXEL_TRANSFORMATION = "0028,9145"
+
+
+def tag_text(tags: Tags, key: str, default: str | None = None) -> str | None:
+    """The first value of a string tag, stripped; `default` when absent or empty."""
+    value = tags.get(key)
+    if not isinstance(value, str) or not value.strip():
+        return default
+    return value.split("\\")[0].strip()
+
+
+def tag_number(tags: Tags, key: str, default: float | None = None) -> float | None:
+    text = tag_text(tags, key)
+    try:
+        return default if text is None else float(text)
+    except ValueError:
+        return default
+
+
+def tag_int(tags: Tags, key: str, default: int) -> int:
+    value = tag_number(tags, key)
+    return default if value is None else int(value)
+
+
+def _first_item(tags: Tags, key: str) -> Tags:
+    value = tags.get(key)
+    return value[0] if isinstance(value, list) and value and isinstance(value[0], dict) else {}
+
+
+# --- What the pixels are --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PixelFormat:
+    """The Image Pixel module: how stored values are laid out and what they mean."""
+
+    rows: int
+    columns: int
+    samples: int = 1
+    bits_allocated: int = 16
+    bits_stored: int = 16
+    signed: bool = False
+    photometric: str = "MONOCHROME2"
+    planar: bool = False
+    frames: int = 1
+
+    @classmethod
+    def from_tags(cls, tags: Tags) -> PixelFormat:
+        bits_allocated = tag_int(tags, "0028,0100", 16)
+        return cls(
+            rows=tag_int(tags, "0028,0010", 0),
+            columns=tag_int(tags, "0028,0011", 0),
+            samples=tag_int(tags, "0028,0002", 1),
+            bits_allocated=bits_allocated,
+            bits_stored=tag_int(tags, "0028,0101", bits_allocated),
+            signed=tag_int(tags, "0028,0103", 0) == 1,
+            photometric=(tag_text(tags, "0028,0004") or "MONOCHROME2").upper(),
+            planar=tag_int(tags, "0028,0006", 0) == 1,
+            frames=max(1, tag_int(tags, "0028,0008", 1)),
+        )
+
+    @property
+    def grayscale(self) -> bool:
+        return self.photometric.startswith("MONOCHROME")
+
+    @property
+    def frame_size(self) -> int:
+        """Bytes of one native frame (YBR_FULL_422 stores 2 bytes per pixel at 8 bits)."""
+        if self.photometric == "YBR_FULL_422":
+            return self.rows * self.columns * 2 * self.bits_allocated // 8
+        return (self.rows * self.columns * self.samples * self.bits_allocated + 7) // 8
+
+
+def has_pixels(tags: Tags) -> bool:
+    return PIXEL_DATA in tags and tag_int(tags, "0028,0010", 0) > 0
+
+
+def decode_native_frame(raw: bytes, fmt: PixelFormat) -> np.ndarray:
+    """One uncompressed little-endian frame as (rows, columns) or (rows, columns, 3) values."""
+    if len(raw) < fmt.frame_size:
+        raise bad_request(f"Pixel data too short: {len(raw)} bytes for {fmt.frame_size}")
+    if fmt.bits_allocated == 1:
+        bits = np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little")
+        return bits[: fmt.rows * fmt.columns].reshape(fmt.rows, fmt.columns)
+    if fmt.photometric == "YBR_FULL_422" and fmt.bits_allocated == 8:
+        return _upsample_ybr_422(np.frombuffer(raw, np.uint8, fmt.frame_size), fmt)
+    if fmt.bits_allocated not in (8, 16, 32):
+        raise bad_request(f"Unsupported BitsAllocated: {fmt.bits_allocated}")
+    dtype = np.dtype(f"<{'i' if fmt.signed else 'u'}{fmt.bits_allocated // 8}")
+    values = np.frombuffer(raw, dtype, fmt.rows * fmt.columns * fmt.samples)
+    values = _keep_stored_bits(values, fmt)
+    if fmt.samples == 1:
+        return values.reshape(fmt.rows, fmt.columns)
+    if fmt.planar:
+        return values.reshape(fmt.samples, fmt.rows, fmt.columns).transpose(1, 2, 0)
+    return values.reshape(fmt.rows, fmt.columns, fmt.samples)
+
+
+def _keep_stored_bits(values: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """Drop bits above BitsStored (old overlays live there) and sign-extend signed values."""
+    unused = fmt.bits_allocated - fmt.bits_stored
+    if unused <= 0:
+        return values
+    if fmt.signed:
+        return (values << unused) >> unused
+    return values & ((1 << fmt.bits_stored) - 1)
+
+
+def _upsample_ybr_422(raw: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """YBR_FULL_422 (Y1 Y2 Cb Cr per pixel pair) as full YBR_FULL samples."""
+    pairs = raw.reshape(fmt.rows, fmt.columns // 2, 4)
+    ybr = np.empty((fmt.rows, fmt.columns, 3), np.uint8)
+    ybr[:, 0::2, 0], ybr[:, 1::2, 0] = pairs[:, :, 0], pairs[:, :, 1]
+    for channel in (1, 2):
+        ybr[:, 0::2, channel] = ybr[:, 1::2, channel] = pairs[:, :, channel + 1]
+    return ybr
+
+
+# --- Grayscale pipeline: modality LUT, VOI, presentation ----------------------------------
+
+
+@dataclass(frozen=True)
+class Lut:
+    """A Modality or VOI LUT: descriptor (entries, first mapped value, bits) and data."""
+
+    first: int
+    bits: int
+    data: np.ndarray
+
+    @classmethod
+    def from_descriptor(cls, descriptor: Sequence[float], data: bytes) -> Lut:
+        entries, first, bits = (int(v) for v in descriptor[:3])
+        entries = entries or 65536
+        # LUT Data holds 16-bit words, except some 8-bit LUTs packed one entry per byte.
+        dtype = np.dtype("<u2") if len(data) >= entries * 2 else np.dtype(np.uint8)
+        count = min(entries, len(data) // dtype.itemsize)
+        if count == 0:
+            raise bad_request("Empty LUT Data in the image")
+        return cls(first, bits, np.frombuffer(data, dtype, count).astype(np.float32))
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        index = np.clip(values.astype(np.int64) - self.first, 0, len(self.data) - 1)
+        return self.data[index]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A VOI window (PS3.3 C.11.2.1.2); `function` is LINEAR, LINEAR_EXACT or SIGMOID."""
+
+    center: float
+    width: float
+    function: str = "LINEAR"
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Values mapped to [0, 255] as float32."""
+        x = values.astype(np.float32, copy=False)
+        c, w = self.center, self.width
+        if self.function == "SIGMOID":
+            return 255.0 / (1.0 + np.exp(-4.0 * (x - c) / w))
+        if self.function == "LINEAR_EXACT":
+            return np.clip(((x - c) / w + 0.5) * 255.0, 0.0, 255.0)
+        return np.clip(((x - (c - 0.5)) / max(w - 1.0, 1e-6) + 0.5) * 255.0, 0.0, 255.0)
+
+
+@dataclass(frozen=True)
+class GrayscaleRendering:
+    """How one grayscale frame becomes 8-bit presentation values."""
+
+    slope: float = 1.0
+    intercept: float = 0.0
+    modality_lut: Lut | None = None
+    window: Window | None = None
+    voi_lut: Lut | None = None
+    invert: bool = False
+
+    def apply(self, stored: np.ndarray) -> np.ndarray:
+        values = self._modality(stored)
+        presented = self._voi(values)
+        if self.invert:
+            presented = 255.0 - presented
+        return np.rint(presented).astype(np.uint8)
+
+    def _modality(self, stored: np.ndarray) -> np.ndarray:
+        if self.modality_lut is not None:
+            return self.modality_lut.apply(stored)
+        if self.slope == 1.0 and self.intercept == 0.0:
+            return stored
+        return stored.astype(np.float32) * self.slope + self.intercept
+
+    def _voi(self, values: np.ndarray) -> np.ndarray:
+        if self.window is not None:
+            return self.window.apply(values)
+        if self.voi_lut is not None:
+            return self.voi_lut.apply(values) * (255.0 / ((1 << self.voi_lut.bits) - 1))
+        if values.dtype == np.uint8:
+            return values.astype(np.float32)  # 8-bit images without VOI are shown as stored
+        low, high = float(values.min()), float(values.max())
+        return Window((low + high) / 2, max(high - low, 1e-6), "LINEAR_EXACT").apply(values)
+
+
+def frame_groups(tags: Tags, frame: int) -> list[Tags]:
+    """Functional group items for a 1-based frame: per-frame first, then shared, then top."""
+    groups: list[Tags] = []
+    per_frame = tags.get(PER_FRAME_GROUPS)
+    if isinstance(per_frame, list) and 0 < frame <= len(per_frame):
+        groups.append(per_frame[frame - 1])
+    groups.append(_first_item(tags, SHARED_GROUPS))
+    return groups
+
+
+def _frame_value(tags: Tags, frame: int, macro: str, key: str) -> float | None:
+    """A number from a functional group macro of the frame, else from the top level."""
+    for group in frame_groups(tags, frame):
+        value = tag_number(_first_item(group, macro), key)
+        if value is not None:
+            return value
+    return tag_number(tags, key)
+
+
+def image_window(tags: Tags, frame: int) -> Window | None:
+    """The image's own first VOI window for the frame (Enhanced objects store it per frame)."""
+    for item in [*(_first_item(g, FRAME_VOI) for g in frame_groups(tags, frame)), tags]:
+        center, width = tag_number(item, "0028,1050"), tag_number(item, "0028,1051")
+        if center is not None and width is not None and width > 0:
+            function = (tag_text(item, "0028,1056") or "LINEAR").upper().replace("-", "_")
+            return Window(center, width, function if function in WINDOW_FUNCTIONS else "LINEAR")
+    return None
+
+
+def grayscale_rendering(
+    tags: Tags,
+    frame: int,
+    window: Window | None = None,
+    modality_lut: Lut | None = None,
+    voi_lut: Lut | None = None,
+) -> GrayscaleRendering:
+    """The rendering a frame gets from its header, with an explicit window taking precedence."""
+    return GrayscaleRendering(
+        slope=_frame_value(tags, frame, PIXEL_TRANSFORMATION, "0028,1053") or 1.0,
+        intercept=_frame_value(tags, frame, PIXEL_TRANSFORMATION, "0028,1052") or 0.0,
+        modality_lut=modality_lut,
+        window=window or image_window(tags, frame),
+        voi_lut=voi_lut,
+        invert=(tag_text(tags, "0028,0004") or "").upper() == "MONOCHROME1",
+    )
+
+
+def to_8bit_color(pixels: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """RGB uint8 from colour samples (YBR_FULL converted, more than 8 bits scaled down)."""
+    if pixels.dtype != np.uint8:
+        shift = max(fmt.bits_stored - 8, 0)
+        pixels = (pixels.astype(np.uint32) >> shift).clip(0, 255).astype(np.uint8)
+    if fmt.photometric in ("YBR_FULL", "YBR_FULL_422"):
+        pixels = convert_color_space(pixels, "YBR_FULL", "RGB")
+    return pixels
+
+
+# --- Parameters common to rendered resources and WADO-URI --------------------------------
+
+
+@dataclass(frozen=True)
+class Viewport:
+    """Output size (vw, vh) and optional source region (sx, sy, sw, sh; negative flips)."""
+
+    width: int
+    height: int
+    sx: int = 0
+    sy: int = 0
+    sw: int | None = None
+    sh: int | None = None
+
+
+@dataclass(frozen=True)
+class Region:
+    """A source region in fractions of the image (WADO-URI `region=x1,y1,x2,y2`)."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Everything a client may ask of a rendered image."""
+
+    media_type: str = "image/jpeg"
+    quality: int = DEFAULT_QUALITY
+    viewport: Viewport | None = None
+    region: Region | None = None
+    window: Window | None = None
+    annotations: tuple[str, ...] = ()
+    icc_profile: str = "no"
+    fit: tuple[int, int] | None = None
+    """A box the output must fit in when no viewport is given (thumbnails, WADO rows/columns)."""
+    upscale: bool = True
+
+
+def parse_quality(text: str) -> int:
+    value = _parse_int(text, "quality")
+    if not 1 <= value <= 100:
+        raise bad_request(f"quality must be between 1 and 100, not {value}")
+    return value
+
+
+def parse_viewport(text: str) -> Viewport:
+    """`vw,vh` or `vw,vh,sx,sy,sw,sh` (PS3.18 8.3.5.1.3); empty sx..sh keep defaults."""
+    fields = [f.strip() for f in text.split(",")]
+    if len(fields) not in (2, 6):
+        raise bad_request(f"viewport must be vw,vh or vw,vh,sx,sy,sw,sh, not {text!r}")
+    width, height = (_parse_int(f, "viewport width/height") for f in fields[:2])
+    if width <= 0 or height <= 0:
+        raise bad_request(f"viewport width and height must be positive, not {text!r}")
+    if len(fields) == 2:
+        return Viewport(width, height)
+    sx, sy = (_parse_int(f, "viewport sx/sy") if f else 0 for f in fields[2:4])
+    sw, sh = (_parse_int(f, "viewport sw/sh") if f else None for f in fields[4:6])
+    if sx < 0 or sy < 0 or sw == 0 or sh == 0:
+        raise bad_request(f"viewport region must have sx, sy >= 0 and non-zero sw, sh: {text!r}")
+    return Viewport(width, height, sx, sy, sw, sh)
+
+
+def parse_window(text: str) -> Window:
+    """`center,width[,function]` with function linear, linear-exact or sigmoid."""
+    fields = [f.strip() for f in text.split(",")]
+    if len(fields) not in (2, 3):
+        raise bad_request(f"window must be center,width[,function], not {text!r}")
+    center, width = _parse_float(fields[0], "window center"), _parse_float(fields[1], "width")
+    function = (fields[2] if len(fields) == 3 else "linear").upper().replace("-", "_")
+    if function not in WINDOW_FUNCTIONS:
+        raise bad_request(f"window function must be linear, linear-exact or sigmoid: {text!r}")
+    return checked_window(center, width, function)
+
+
+def checked_window(center: float, width: float, function: str = "LINEAR") -> Window:
+    """A window, refused when its width is meaningless (PS3.3: >= 1 for LINEAR, else > 0)."""
+    if (function == "LINEAR" and width < 1.0) or width <= 0.0:
+        limit = ">= 1" if function == "LINEAR" else "> 0"
+        raise bad_request(f"window width must be {limit} for {function.lower()}, not {width:g}")
+    return Window(center, width, function)
+
+
+def parse_annotations(text: str) -> tuple[str, ...]:
+    values = tuple(v.strip().lower() for v in text.split(",") if v.strip())
+    unknown = [v for v in values if v not in ANNOTATIONS]
+    if unknown or not values:
+        raise bad_request(f"annotation must list patient and/or technique, not {text!r}")
+    return values
+
+
+def parse_icc_profile(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ICC_PROFILES:
+        raise bad_request(f"iccprofile must be one of {', '.join(ICC_PROFILES)}, not {text!r}")
+    return value
+
+
+def _parse_int(text: str, what: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise bad_request(f"{what} must be an integer, not {text!r}") from None
+
+
+def _parse_float(text: str, what: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise bad_request(f"{what} must be a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise bad_request(f"{what} must be a finite number, not {text!r}")
+    return value
+
+
+# --- From presentation values to the output image -----------------------------------------
+
+
+def to_image(presented: np.ndarray) -> Image.Image:
+    return Image.fromarray(presented, "L" if presented.ndim == 2 else "RGB")
+
+
+def apply_geometry(image: Image.Image, options: RenderOptions) -> Image.Image:
+    """Crop to the viewport's region (flipping on negative sw/sh) or the WADO-URI region, then
+    scale to fit the viewport or the fit box, keeping the aspect ratio."""
+    if options.viewport is not None:
+        image = _crop_viewport(image, options.viewport)
+        return _scale_to_fit(image, options.viewport.width, options.viewport.height, True)
+    if options.region is not None:
+        image = _crop_region(image, options.region)
+    if options.fit is not None:
+        return _scale_to_fit(image, *options.fit, options.upscale)
+    return image
+
+
+def _crop_viewport(image: Image.Image, viewport: Viewport) -> Image.Image:
+    left, width = _span(viewport.sx, viewport.sw, image.width)
+    top, height = _span(viewport.sy, viewport.sh, image.height)
+    if width <= 0 or height <= 0:
+        raise bad_request(f"viewport region lies outside the {image.width}x{image.height} image")
+    if (left, top, width, height) != (0, 0, image.width, image.height):
+        image = image.crop((left, top, left + width, top + height))
+    if viewport.sw is not None and viewport.sw < 0:
+        image = ImageOps.mirror(image)
+    if viewport.sh is not None and viewport.sh < 0:
+        image = ImageOps.flip(image)
+    return image
+
+
+def _span(start: int, size: int | None, limit: int) -> tuple[int, int]:
+    """The source interval [start, start+size) (or [start+size, start) when size < 0),
+    clipped to the image."""
+    if size is None:
+        low, high = start, limit
+    elif size < 0:
+        low, high = start + size, start
+    else:
+        low, high = start, start + size
+    low, high = max(low, 0), min(high, limit)
+    return low, high - low
+
+
+def _crop_region(image: Image.Image, region: Region) -> Image.Image:
+    box = (
+        math.floor(region.left * image.width),
+        math.floor(region.top * image.height),
+        math.ceil(region.right * image.width),
+        math.ceil(region.bottom * image.height),
+    )
+    return image.crop(box)
+
+
+def _scale_to_fit(image: Image.Image, width: int, height: int, upscale: bool) -> Image.Image:
+    scale = min(width / image.width, height / image.height)
+    if scale == 1.0 or (scale > 1.0 and not upscale):
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0 if scale < 0.5 else None)
+
+
+def burn_annotations(image: Image.Image, lines: Sequence[str]) -> Image.Image:
+    """Write text lines in the top-left corner, white on a dark outline so they read anywhere."""
+    if not lines:
+        return image
+    image = image.copy()
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    white, black = (
+        (255 if image.mode == "L" else (255, 255, 255)),
+        (0 if image.mode == "L" else (0, 0, 0)),
+    )
+    draw.multiline_text((4, 4), "\n".join(lines), fill=white, font=font,
+                        stroke_width=1, stroke_fill=black)  # fmt: skip
+    return image
+
+
+def to_srgb(image: Image.Image, icc_profile: bytes) -> Image.Image:
+    """Colours converted from the image's own ICC profile to sRGB."""
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+    converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"))
+    return converted if converted is not None else image
+
+
+def srgb_profile() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def encode(
+    images: Sequence[Image.Image],
+    media_type: str,
+    quality: int = DEFAULT_QUALITY,
+    icc_profile: bytes | None = None,
+    frame_ms: float = DEFAULT_GIF_FRAME_MS,
+) -> bytes:
+    """JPEG or PNG of the first image, or a GIF (animated when there are several images)."""
+    buffer = io.BytesIO()
+    extra: dict[str, Any] = {"icc_profile": icc_profile} if icc_profile else {}
+    if media_type == "image/jpeg":
+        images[0].save(buffer, "JPEG", quality=quality, **extra)
+    elif media_type == "image/png":
+        images[0].save(buffer, "PNG", compress_level=1, **extra)
+    elif media_type == "image/gif":
+        first, *rest = images
+        animation = {"save_all": True, "append_images": rest, "loop": 0} if rest else {}
+        first.save(buffer, "GIF", duration=max(int(frame_ms), 20), **animation)
+    else:
+        raise bad_request(f"Cannot encode a rendered image as {media_type}")
+    return buffer.getvalue()
+
+
+def icon(label: str, size: int = 128) -> Image.Image:
+    """A plain thumbnail for objects without pixels to show (video, PDF)."""
+    image = Image.new("RGB", (size, size), (48, 48, 56))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((8, 8, size - 9, size - 9), outline=(200, 200, 210), width=3)
+    font = ImageFont.load_default(size=size // 5)
+    draw.text((size / 2, size / 2), label, fill=(240, 240, 240), font=font, anchor="mm")
+    return image

@@ -1,0 +1,230 @@
+"""WADO-RS Retrieve Metadata (PS3.18 10.4.1.1.2): study, series and instance metadata.
+
+Answers are the DICOM JSON model (default) or a multipart of `application/dicom+xml`.
+`StudiesMetadata` / `SeriesMetadata` choose how study / series answers are made:
+`Full` (every instance's tags, through the series metadata cache), `MainDicomTags` (the
+core's index only, no file read) or `Extrapolate` (main tags, plus the configured tags taken
+from up to three instances when most of them agree). Instance metadata is always `Full`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from . import dicom_json, dicom_xml, negotiation
+from .config import Configuration
+from .core import Core, get_json, post_json
+from .errors import HttpError, not_acceptable, not_found
+from .metadata_cache import (
+    InstanceMetadata,
+    SeriesMetadataCache,
+    absolute_bulk_data_uris,
+    join_json_arrays,
+    resource_uids,
+)
+from .resources import ResourcePath, locate
+from .urls import dicomweb_base
+from .web import Answer, MultipartResponse, Request, Response
+
+log = logging.getLogger(__name__)
+
+JSON_TYPE = "application/dicom+json"
+XML_TYPE = "application/dicom+xml"
+_JSON_OFFERS = ("application/dicom+json", "application/json")
+_EXTRAPOLATION_SAMPLES = 3
+
+
+def wants_xml(accept: str | None) -> bool:
+    """Whether the Accept header asks for XML (multipart of dicom+xml) rather than JSON."""
+    for media in negotiation.parse_accept(accept):
+        if media.q <= 0:
+            continue
+        if media.essence == "multipart/related":
+            if negotiation.multipart_type(media) in (None, XML_TYPE):
+                return True
+        elif media.essence == XML_TYPE:
+            return True
+        elif any(negotiation.matches(media, offer) for offer in _JSON_OFFERS):
+            return False
+    raise not_acceptable(
+        f'Metadata is available as {JSON_TYPE} or multipart/related; type="{XML_TYPE}"; '
+        f"not as {accept}"
+    )
+
+
+def extrapolated_tags(names: Iterable[str], option: str) -> tuple[int, ...]:
+    """The tags of a `*ExtrapolatedTags` option; unknown names are logged and ignored."""
+    tags = []
+    for name in names:
+        try:
+            tags.append(dicom_json.parse_tag(name))
+        except HttpError:
+            log.warning("%s: unknown attribute %r ignored", option, name)
+    return tuple(tags)
+
+
+def majority_elements(
+    datasets: Sequence[Mapping[str, Any]], tags: Iterable[int]
+) -> dict[str, dict[str, Any]]:
+    """For each tag, the attribute that more than half of the datasets hold identically."""
+    agreed: dict[str, dict[str, Any]] = {}
+    for tag in tags:
+        key = dicom_json.tag_key(tag)
+        votes = Counter(
+            dicom_json.encode_json(dataset[key]) for dataset in datasets if key in dataset
+        )
+        if votes:
+            encoded, count = votes.most_common(1)[0]
+            if 2 * count > len(datasets):
+                agreed[key] = json.loads(encoded)
+    return agreed
+
+
+def evenly_spread(items: Sequence[str], count: int) -> list[str]:
+    """Up to `count` items, first and last included (the same ones at every call)."""
+    if len(items) <= count:
+        return list(items)
+    step = (len(items) - 1) / (count - 1)
+    return [items[round(index * step)] for index in range(count)]
+
+
+class RetrieveMetadata:
+    """The WADO-RS metadata service: Retrieve Study / Series / Instance Metadata."""
+
+    def __init__(self, config: Configuration, core: Core) -> None:
+        self.config = config
+        self.core = core
+        self.cache = SeriesMetadataCache(config, core)
+        self.instances = InstanceMetadata(config, core)
+        self.study_tags = extrapolated_tags(
+            config.studies_metadata_extrapolated_tags, "StudiesMetadataExtrapolatedTags"
+        )
+        self.series_tags = extrapolated_tags(
+            config.series_metadata_extrapolated_tags, "SeriesMetadataExtrapolatedTags"
+        )
+
+    # --- Handlers ---------------------------------------------------------------------------
+
+    def study_metadata(self, request: Request) -> Answer:
+        """Retrieve Study Metadata."""
+        xml = wants_xml(request.header("accept"))
+        path = ResourcePath.from_groups(request.groups[:1])
+        study_id = locate(self.core, path)
+        mode = self.config.studies_metadata
+        if mode == "Full":
+            series_ids = get_json(self.core, f"/studies/{study_id}")["Series"]
+            body = join_json_arrays(self.cache.series_json(series) for series in series_ids)
+        else:
+            body = self._indexed_metadata(path, mode, self.study_tags)
+        return self._answer(request, body, xml)
+
+    def series_metadata(self, request: Request) -> Answer:
+        """Retrieve Series Metadata."""
+        xml = wants_xml(request.header("accept"))
+        path = ResourcePath.from_groups(request.groups[:2])
+        series_id = locate(self.core, path)
+        mode = self.config.series_metadata
+        if mode == "Full":
+            body = self.cache.series_json(series_id)
+        else:
+            body = self._indexed_metadata(path, mode, self.series_tags)
+        return self._answer(request, body, xml)
+
+    def instance_metadata(self, request: Request) -> Answer:
+        """Retrieve Instance Metadata (always Full)."""
+        xml = wants_xml(request.header("accept"))
+        path = ResourcePath.from_groups(request.groups[:3])
+        instance_id, tags = self._instance_tags(path)
+        dataset = self.instances.dataset_from_tags(instance_id, tags)
+        return self._answer(request, dicom_json.encode_datasets([dataset]), xml)
+
+    def _instance_tags(self, path: ResourcePath) -> tuple[str, dict[str, Any]]:
+        """The instance the path names and its tags, found through the core's UID index.
+
+        `/tools/lookup` is cheaper than `/tools/find`; the parents' UIDs are then checked on
+        the tags, which are needed anyway.
+        """
+        found = json.loads(self.core.post("/tools/lookup", (path.instance or "").encode()))
+        for candidate in found:
+            if candidate.get("Type") != "Instance":
+                continue
+            tags = self.instances.tags(candidate["ID"])
+            if resource_uids(tags) == (path.study, path.series, path.instance):
+                return candidate["ID"], tags
+        raise not_found(f"No such resource in Orthanc: {path.describe()}")
+
+    # --- MainDicomTags and Extrapolate ------------------------------------------------------
+
+    def _indexed_metadata(self, path: ResourcePath, mode: str, tags: Sequence[int]) -> bytes:
+        """Datasets of the core's main tags (patient to instance), plus extrapolated tags."""
+        query = {"StudyInstanceUID": path.study}
+        if path.series:
+            query["SeriesInstanceUID"] = path.series
+        instances = self._find("Instance", query)
+        series = {found["ID"]: found["MainDicomTags"] for found in self._find("Series", query)}
+        studies = self._find("Study", {"StudyInstanceUID": path.study})
+        if not instances or not studies:  # deleted since it was located
+            raise not_found(f"No such resource in Orthanc: {path.describe()}")
+        common = {**studies[0].get("PatientMainDicomTags", {}), **studies[0]["MainDicomTags"]}
+        extrapolated = mode == "Extrapolate"
+        extra = self._extrapolate([i["ID"] for i in instances], tags) if extrapolated else {}
+        datasets = []
+        for instance in instances:
+            merged = {**common, **series.get(instance["ParentSeries"], {})}
+            merged.update(instance["MainDicomTags"])
+            dataset = {**dicom_json.from_main_dicom_tags(merged), **extra}
+            datasets.append(dict(sorted(dataset.items())))
+        return dicom_json.encode_datasets(datasets)
+
+    def _find(self, level: str, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        return post_json(
+            self.core, "/tools/find", {"Level": level, "Query": dict(query), "Expand": True}
+        )
+
+    def _extrapolate(self, instance_ids: Sequence[str], tags: Sequence[int]) -> dict[str, Any]:
+        if not tags or not instance_ids:
+            return {}
+        samples = [
+            self.instances.dataset(i)
+            for i in evenly_spread(sorted(instance_ids), _EXTRAPOLATION_SAMPLES)
+        ]
+        return majority_elements(samples, tags)
+
+    # --- Answers ----------------------------------------------------------------------------
+
+    def _answer(self, request: Request, relative_json: bytes, xml: bool) -> Answer:
+        body = absolute_bulk_data_uris(relative_json, dicomweb_base(self.config, request))
+        if not xml:
+            return Response(body, JSON_TYPE)
+        datasets = json.loads(body)
+        return MultipartResponse(XML_TYPE, (dicom_xml.to_native_xml(d) for d in datasets))
+
+
+class MetadataCacheUpdate:
+    """`POST /studies/{orthanc id}/update-dicomweb-cache`: rebuild a study's metadata cache."""
+
+    def __init__(self, config: Configuration, core: Core) -> None:
+        self.config = config
+        self.cache = SeriesMetadataCache(config, core)
+
+    def update_study(self, request: Request) -> Answer:
+        study_id = request.groups[0]
+        if not _is_orthanc_id(study_id):
+            raise HttpError(400, f"Malformed Orthanc study id: {study_id!r}")
+        if not self.config.enable_metadata_cache:
+            raise HttpError(409, "The metadata cache is disabled (DicomWeb.EnableMetadataCache)")
+        if self.config.read_only:
+            raise HttpError(403, "Orthanc is read-only: the metadata cache cannot be written")
+        series = self.cache.rebuild_study(study_id)
+        return Response(json.dumps({"Study": study_id, "Series": series}), "application/json")
+
+
+def _is_orthanc_id(text: str) -> bool:
+    pieces = text.split("-")
+    return len(pieces) == 5 and all(
+        len(piece) == 8 and all(c in "0123456789abcdef" for c in piece) for piece in pieces
+    )

@@ -1,0 +1,184 @@
+"""WADO-RS Retrieve Frames against a live Orthanc, with files in several transfer syntaxes."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+import numpy
+import pydicom
+import pytest
+from dicomweb_client.api import DICOMwebClient
+from pydicom.encaps import generate_frames
+from pydicom.uid import generate_uid
+
+from orthanc_dicomweb.multipart import boundary_of, parse_multipart
+from tests.harness import Orthanc
+from tests.integration.test_wado_retrieve import derived, uids, upload
+
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+JPEG_LS = "1.2.840.10008.1.2.4.80"
+RLE = "1.2.840.10008.1.2.5"
+OCTET = "multipart/related; type=application/octet-stream"
+ANY_SYNTAX = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+ROLES = (
+    "ct",
+    "mr",
+    "mr_bigendian",
+    "mr_jpeg_ls",
+    "multiframe_rgb",
+    "multiframe_dose",
+    "ybr",
+    "rtplan",
+)
+
+
+@pytest.fixture(scope="module")
+def files(orthanc: Orthanc, test_files: dict[str, Path]) -> dict[str, bytes]:
+    study = generate_uid()
+    derived_files = {role: derived(test_files[role], study) for role in ROLES}
+    upload(orthanc, list(derived_files.values()))
+    return derived_files
+
+
+def frames_url(dicom: bytes, frames: str) -> str:
+    study, series, sop = uids(dicom)
+    return f"/dicom-web/studies/{study}/series/{series}/instances/{sop}/frames/{frames}"
+
+
+def get_frames(orthanc: Orthanc, dicom: bytes, frames: str, accept: str | None = None):
+    answer = orthanc.get(frames_url(dicom, frames), headers={"Accept": accept} if accept else {})
+    assert answer.status_code == 200, answer.text
+    parts = parse_multipart(answer.content, boundary_of(answer.headers["Content-Type"]))
+    return answer.headers["Content-Type"], [(p.content_type, bytes(p.body)) for p in parts]
+
+
+def pixels(dicom: bytes) -> bytes:
+    return pydicom.dcmread(BytesIO(dicom)).pixel_array.tobytes()
+
+
+def test_uncompressed_frame_is_the_pixel_data(orthanc, files) -> None:
+    content_type, [(part_type, frame)] = get_frames(orthanc, files["ct"], "1", OCTET)
+    assert content_type.startswith('multipart/related; type="application/octet-stream"')
+    assert part_type == f"application/octet-stream; transfer-syntax={EXPLICIT_LE}"
+    assert frame == pydicom.dcmread(BytesIO(files["ct"])).PixelData
+
+
+def test_big_endian_pixel_data_comes_out_little_endian(orthanc, files) -> None:
+    for accept in (OCTET, ANY_SYNTAX, None):
+        _, [(part_type, frame)] = get_frames(orthanc, files["mr_bigendian"], "1", accept)
+        assert part_type.endswith(EXPLICIT_LE)
+        assert frame == pydicom.dcmread(BytesIO(files["mr"])).PixelData
+
+
+def test_multi_frame_uncompressed_picks_the_listed_frames(orthanc, files) -> None:
+    dose = pydicom.dcmread(BytesIO(files["multiframe_dose"]))
+    size = len(dose.PixelData) // int(dose.NumberOfFrames)
+    _, parts = get_frames(orthanc, files["multiframe_dose"], "15,1,3", OCTET)
+    assert [frame for _, frame in parts] == [
+        dose.PixelData[(n - 1) * size : n * size] for n in (15, 1, 3)
+    ]
+
+
+def test_compressed_frames_in_their_stored_media_type(orthanc, files) -> None:
+    dataset = pydicom.dcmread(BytesIO(files["multiframe_rgb"]))
+    stored = list(generate_frames(dataset.PixelData, number_of_frames=2))
+    for accept in (
+        None,
+        "multipart/related; type=image/x-dicom-rle",
+        'multipart/related; type="*/*"',
+    ):
+        content_type, parts = get_frames(orthanc, files["multiframe_rgb"], "2,1", accept)
+        assert 'type="image/x-dicom-rle"' in content_type
+        assert parts == [
+            (f"image/x-dicom-rle; transfer-syntax={RLE}", f) for f in (stored[1], stored[0])
+        ]
+
+
+def test_any_syntax_as_octet_stream_keeps_the_compressed_bytes(orthanc, files) -> None:
+    _, [(part_type, frame)] = get_frames(orthanc, files["mr_jpeg_ls"], "1", ANY_SYNTAX)
+    assert part_type == f"application/octet-stream; transfer-syntax={JPEG_LS}"
+    [expected] = generate_frames(
+        pydicom.dcmread(BytesIO(files["mr_jpeg_ls"])).PixelData, number_of_frames=1
+    )
+    assert frame == expected
+
+
+def test_compressed_frames_are_decompressed_when_octet_stream_is_asked(orthanc, files) -> None:
+    _, [(part_type, frame)] = get_frames(orthanc, files["mr_jpeg_ls"], "1", OCTET)
+    assert part_type.endswith(EXPLICIT_LE)
+    assert frame == pixels(files["mr"])
+    _, parts = get_frames(orthanc, files["multiframe_rgb"], "1,2", OCTET)
+    assert b"".join(frame for _, frame in parts) == pixels(files["multiframe_rgb"])
+
+
+def test_frames_are_transcoded_to_an_asked_image_type(orthanc, files) -> None:
+    _, [(part_type, frame)] = get_frames(
+        orthanc, files["ct"], "1", "multipart/related; type=image/jls"
+    )
+    assert part_type == f"image/jls; transfer-syntax={JPEG_LS}"
+    assert frame.startswith(b"\xff\xd8")  # a JPEG-LS code stream
+
+
+def test_ybr_full_422_frames_have_the_subsampled_size(orthanc, files) -> None:
+    dataset = pydicom.dcmread(BytesIO(files["ybr"]))
+    _, [(_, frame)] = get_frames(orthanc, files["ybr"], "1", OCTET)
+    assert frame == dataset.PixelData
+    assert len(frame) == dataset.Rows * dataset.Columns * 2
+
+
+def test_a_syntax_the_core_cannot_write_falls_back_to_the_next_accepted(orthanc, files) -> None:
+    accept = f"multipart/related; type=image/jp2, {OCTET}; q=0.5"
+    _, [(part_type, _)] = get_frames(orthanc, files["ct"], "1", accept)
+    assert part_type.startswith("application/octet-stream")
+
+
+@pytest.mark.parametrize(
+    ("role", "frames", "accept", "status"),
+    [
+        ("ct", "0", None, 400),
+        ("ct", "2", None, 400),
+        ("multiframe_dose", "1,16", None, 400),
+        ("ct", "one", None, 400),
+        ("ct", "1,,2", None, 400),
+        ("ct", "1,1", None, 400),
+        ("ct", "99999999999999", None, 400),
+        ("rtplan", "1", None, 400),
+        ("ct", "1", "image/png", 406),
+        ("ct", "1", "multipart/related; type=application/dicom", 406),
+        ("ct", "1", "multipart/related; type=image/jp2", 406),
+    ],
+)
+def test_bad_requests(
+    orthanc, files, role: str, frames: str, accept: str | None, status: int
+) -> None:
+    answer = orthanc.get(
+        frames_url(files[role], frames), headers={"Accept": accept} if accept else {}
+    )
+    assert answer.status_code == status, answer.text
+    assert answer.json()["HttpStatus"] == status
+
+
+def test_unknown_or_malformed_instance(orthanc, files) -> None:
+    study, series, _ = uids(files["ct"])
+    base = f"/dicom-web/studies/{study}/series/{series}/instances"
+    assert orthanc.get(f"{base}/{generate_uid()}/frames/1").status_code == 404
+    assert orthanc.get(f"{base}/1.2.x/frames/1").status_code == 400
+
+
+def test_dicomweb_client_retrieve_instance_frames(orthanc, files) -> None:
+    client = DICOMwebClient(orthanc.url + "/dicom-web")
+    study, series, sop = uids(files["multiframe_rgb"])
+    decoded = pixels(files["multiframe_rgb"])
+    [frame] = client.retrieve_instance_frames(
+        study, series, sop, [2], media_types=(("application/octet-stream", EXPLICIT_LE),)
+    )
+    assert frame == decoded[len(decoded) // 2 :]
+    stored = client.retrieve_instance_frames(study, series, sop, [1, 2])
+    assert len(stored) == 2 and stored[0].startswith(b"\x03\x00\x00\x00")  # RLE header: 3 segments
+    study, series, sop = uids(files["mr"])
+    [frame] = client.retrieve_instance_frames(study, series, sop, [1])
+    assert numpy.array_equal(
+        numpy.frombuffer(frame, dtype="<i2"),
+        pydicom.dcmread(BytesIO(files["mr"])).pixel_array.ravel(),
+    )

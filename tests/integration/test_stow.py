@@ -1,0 +1,424 @@
+"""STOW-RS Store Instances against live Orthancs: this plugin, and the official one as a peer."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+import requests
+from dicomweb_client.api import DICOMwebClient
+from pydicom.encaps import generate_frames
+from pydicom.uid import ImplicitVRLittleEndian, generate_uid
+
+from orthanc_dicomweb.dicom_assembly import read_identity
+from orthanc_dicomweb.dicom_xml import to_native_xml
+from orthanc_dicomweb.multipart import encode_multipart
+from tests.harness import Orthanc
+
+BOUNDARY = "stow-test-boundary"
+DICOM_TYPE = f'multipart/related; type="application/dicom"; boundary="{BOUNDARY}"'
+RETRIEVE_URL, FAILED, REFERENCED = "00081190", "00081198", "00081199"
+SOP_INSTANCE, WARNING, FAILURE = "00081155", "00081196", "00081197"
+
+
+def derive(
+    path: Path,
+    study: str | None = None,
+    *,
+    series: str | None = None,
+    drop: Iterable[str] = (),
+    **values: Any,
+) -> bytes:
+    """A copy of a test file with fresh UIDs (or the given study/series) as Part 10 bytes."""
+    dataset = pydicom.dcmread(path, force=True)  # some test files have no file meta
+    dataset.file_meta.setdefault("TransferSyntaxUID", ImplicitVRLittleEndian)
+    dataset.file_meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    dataset.StudyInstanceUID = study or generate_uid()
+    dataset.SeriesInstanceUID = series or generate_uid()
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    dataset.PatientID = "STOW-TEST"
+    for keyword, value in values.items():
+        setattr(dataset, keyword, value)
+    for keyword in drop:
+        delattr(dataset, keyword)
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=not drop)
+    return buffer.getvalue()
+
+
+def dicom_body(instances: Iterable[bytes], content_type: str | None = "application/dicom") -> bytes:
+    headers = {"Content-Type": content_type} if content_type else None
+    parts = [(data, content_type or "", headers) for data in instances]
+    if content_type:
+        return encode_multipart([(data, content_type, None) for data, _, _ in parts], BOUNDARY)
+    chunks = [b"--" + BOUNDARY.encode() + b"\r\n\r\n" + data + b"\r\n" for data in instances]
+    return b"".join(chunks) + b"--" + BOUNDARY.encode() + b"--\r\n"
+
+
+def stow(
+    orthanc: Orthanc, body: bytes, study: str | None = None, content_type: str = DICOM_TYPE, **kw
+) -> requests.Response:
+    path = "/dicom-web/studies" + (f"/{study}" if study else "")
+    headers = {"Content-Type": content_type, **kw.pop("headers", {})}
+    return orthanc.post(path, data=body, headers=headers, **kw)
+
+
+def uid_of(data: bytes) -> str:
+    return read_identity(memoryview(data)).sop_instance
+
+
+def is_stored(orthanc: Orthanc, sop_instance: str) -> bool:
+    found = orthanc.post(
+        "/tools/find", json={"Level": "Instance", "Query": {"SOPInstanceUID": sop_instance}}
+    )
+    return bool(found.json())
+
+
+def items(answer: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    return answer.get(key, {}).get("Value", [])
+
+
+def value(item: dict[str, Any], key: str) -> Any:
+    return item[key]["Value"][0]
+
+
+# --- Storing application/dicom ----------------------------------------------------------------
+
+
+def test_stores_instances_and_answers_the_dicom_json_model(orthanc: Orthanc, test_files) -> None:
+    study = generate_uid()
+    instances = [derive(test_files["ct"], study), derive(test_files["mr"], study)]
+    answer = stow(orthanc, dicom_body(instances))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Content-Type"] == "application/dicom+json"
+    result = answer.json()
+    assert FAILED not in result
+    assert value(result, RETRIEVE_URL) == f"{orthanc.url}/dicom-web/studies/{study}"
+    referenced = items(result, REFERENCED)
+    assert [value(item, SOP_INSTANCE) for item in referenced] == [uid_of(i) for i in instances]
+    for item, data in zip(referenced, instances, strict=True):
+        identity = read_identity(memoryview(data))
+        assert value(item, "00081150") == identity.sop_class
+        assert value(item, RETRIEVE_URL) == (
+            f"{orthanc.url}/dicom-web/studies/{study}/series/{identity.series}"
+            f"/instances/{identity.sop_instance}"
+        )
+        assert WARNING not in item
+        assert is_stored(orthanc, identity.sop_instance)
+
+
+def test_orthanc_id_computed_from_the_header_is_the_core_one(orthanc: Orthanc, test_files) -> None:
+    data = derive(test_files["mr_bigendian"], PatientID="  padded id")
+    core_answer = orthanc.post("/instances", data=data).json()
+    assert read_identity(memoryview(data)).orthanc_id() == core_answer["ID"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        f"multipart/related; type=application/dicom; boundary={BOUNDARY}",
+        f'Multipart/Related;boundary={BOUNDARY};type="application/dicom";'
+        ' transfer-syntax="1.2.840.10008.1.2.1"; start="<first>"',
+        f"multipart/related; boundary={BOUNDARY}",  # no type: application/dicom
+    ],
+)
+def test_content_type_variants_are_accepted(orthanc: Orthanc, test_files, content_type) -> None:
+    data = derive(test_files["ct"])
+    answer = stow(orthanc, dicom_body([data]), content_type=content_type)
+    assert answer.status_code == 200, answer.text
+    assert is_stored(orthanc, uid_of(data))
+
+
+def test_parts_without_content_type_and_crlf_boundary_look_alikes(
+    orthanc: Orthanc, test_files
+) -> None:
+    tricky = f"\r\n--{BOUNDARY}X\r\n--{BOUNDARY}-\r\n"
+    instances = [derive(test_files["mr"], PatientComments=tricky), derive(test_files["rgb"])]
+    answer = stow(orthanc, dicom_body(instances, content_type=None))
+    assert answer.status_code == 200, answer.text
+    assert all(is_stored(orthanc, uid_of(data)) for data in instances)
+
+
+def test_every_kind_of_test_file_is_stored(orthanc: Orthanc, test_files) -> None:
+    instances = [derive(path) for path in test_files.values()]
+    answer = stow(orthanc, dicom_body(instances))
+    assert answer.status_code == 200, answer.text
+    assert len(items(answer.json(), REFERENCED)) == len(instances)
+
+
+def test_resending_is_idempotent_with_a_warning(orthanc: Orthanc, test_files) -> None:
+    instances = [derive(test_files["ct"]), derive(test_files["mr"])]
+    first = stow(orthanc, dicom_body(instances))
+    again = stow(orthanc, dicom_body(instances))
+    assert first.status_code == again.status_code == 200
+    first_items, again_items = items(first.json(), REFERENCED), items(again.json(), REFERENCED)
+    assert [value(i, RETRIEVE_URL) for i in first_items] == [
+        value(i, RETRIEVE_URL) for i in again_items
+    ]
+    assert all(value(item, WARNING) == 0xB006 for item in again_items)
+
+
+def test_study_url_refuses_instances_of_other_studies(orthanc: Orthanc, test_files) -> None:
+    study = generate_uid()
+    mine, other = derive(test_files["ct"], study), derive(test_files["mr"])
+    answer = stow(orthanc, dicom_body([other, mine]), study=study)
+    assert answer.status_code == 202, answer.text
+    result = answer.json()
+    assert value(result, RETRIEVE_URL).endswith(f"/studies/{study}")
+    (failure,) = items(result, FAILED)
+    assert value(failure, SOP_INSTANCE) == uid_of(other)
+    assert value(failure, FAILURE) == 0xC122
+    assert [value(i, SOP_INSTANCE) for i in items(result, REFERENCED)] == [uid_of(mine)]
+    assert is_stored(orthanc, uid_of(mine))
+    assert not is_stored(orthanc, uid_of(other))
+
+
+def test_nothing_stored_answers_409_with_json(orthanc: Orthanc, test_files) -> None:
+    other = derive(test_files["ct"])
+    answer = stow(orthanc, dicom_body([other]), study=generate_uid())
+    assert answer.status_code == 409
+    assert answer.headers["Content-Type"] == "application/dicom+json"
+    assert value(items(answer.json(), FAILED)[0], FAILURE) == 0xC122
+    assert not is_stored(orthanc, uid_of(other))
+
+
+def test_forwarded_headers_shape_the_retrieve_urls(orthanc: Orthanc, test_files) -> None:
+    headers = {"X-Forwarded-Host": "pacs.example.org", "X-Forwarded-Proto": "https"}
+    answer = stow(orthanc, dicom_body([derive(test_files["ct"])]), headers=headers)
+    assert value(answer.json(), RETRIEVE_URL).startswith("https://pacs.example.org/dicom-web/")
+
+
+# --- Bad input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"", DICOM_TYPE, 400),
+        (b"--x\r\n\r\nabc\r\n--x--\r\n", 'multipart/related; type="application/dicom"', 400),
+        (b"--x\r\n\r\nabc\r\n--x--\r\n", DICOM_TYPE, 400),  # wrong boundary
+        (f"--{BOUNDARY}--\r\n".encode(), DICOM_TYPE, 400),  # no part at all
+        (b"abc", "application/dicom", 415),
+        (b"abc", 'multipart/related; type="image/jpeg"; boundary=x', 415),
+        (b"abc", "not a media type", 415),
+    ],
+)
+def test_unusable_requests_are_refused(orthanc: Orthanc, body, content_type, status) -> None:
+    answer = stow(orthanc, body, content_type=content_type)
+    assert answer.status_code == status
+    assert answer.json()["HttpStatus"] == status
+    assert answer.json()["Message"]
+
+
+def test_missing_content_type_is_415(orthanc: Orthanc) -> None:
+    answer = orthanc.post("/dicom-web/studies", data=b"abc", headers={"Content-Type": ""})
+    assert answer.status_code == 415
+
+
+def test_malformed_study_uid_and_unacceptable_answer(orthanc: Orthanc, test_files) -> None:
+    body = dicom_body([derive(test_files["ct"])])
+    assert stow(orthanc, body, study="1.2.abc").status_code == 400
+    answer = stow(orthanc, body, headers={"Accept": "text/html"})
+    assert answer.status_code == 406
+
+
+def test_truncated_multipart_stores_nothing(orthanc: Orthanc, test_files) -> None:
+    instances = [derive(test_files["ct"]), derive(test_files["mr"])]
+    body = dicom_body(instances)
+    answer = stow(orthanc, body[: len(body) - 2000])
+    assert answer.status_code == 400
+    assert "Truncated" in answer.json()["Message"]
+    assert not any(is_stored(orthanc, uid_of(data)) for data in instances)
+
+
+def test_bad_parts_fail_alone_and_the_others_are_stored(orthanc: Orthanc, test_files) -> None:
+    good = derive(test_files["ct"])
+    no_uid = derive(test_files["mr"], drop=["SOPInstanceUID"])
+    huge = os.urandom(1024) * (48 * 1024)  # 48 MB of noise
+    truncated_dicom = derive(test_files["rgb"])[:300]
+    body = dicom_body([b"not dicom at all", good, no_uid, huge, truncated_dicom])
+    answer = stow(orthanc, body)
+    assert answer.status_code == 202, answer.text
+    result = answer.json()
+    reasons = [value(item, FAILURE) for item in items(result, FAILED)]
+    assert reasons == [0xC000, 0xA900, 0xC000, 0xC000]
+    assert [value(i, SOP_INSTANCE) for i in items(result, REFERENCED)] == [uid_of(good)]
+    assert orthanc.get("/statistics").status_code == 200  # still alive after 48 MB of noise
+
+
+def test_a_part_that_is_not_dicom_in_a_dicom_request(orthanc: Orthanc, test_files) -> None:
+    good = derive(test_files["ct"])
+    body = encode_multipart(
+        [(good, "application/dicom", None), (b"\xff\xd8\xff", "image/jpeg", None)], BOUNDARY
+    )
+    answer = stow(orthanc, body)
+    assert answer.status_code == 202
+    assert value(items(answer.json(), FAILED)[0], FAILURE) == 0xC000
+
+
+def test_full_storage_fails_with_a700_per_instance(orthanc_factory, test_files) -> None:
+    small = orthanc_factory({"MaximumStorageSize": 1, "MaximumPatientCount": 0})
+    study = generate_uid()
+    # One patient: recycling cannot make room by deleting the patient being stored.
+    pixels = {"Rows": 400, "Columns": 400, "PixelData": bytes(400 * 400 * 2)}
+    instances = [derive(test_files["ct"], study, **pixels) for _ in range(12)]
+    answer = stow(small, dicom_body(instances))
+    assert answer.status_code == 202, answer.text
+    result = answer.json()
+    assert {value(item, FAILURE) for item in items(result, FAILED)} == {0xA700}
+    stored = items(result, REFERENCED)
+    assert stored
+    assert len(small.get("/instances").json()) == len(stored)
+
+
+def test_read_only_orthanc_refuses_stow(orthanc_factory, test_files) -> None:
+    read_only = orthanc_factory({"ReadOnly": True})
+    answer = stow(read_only, dicom_body([derive(test_files["ct"])]))
+    assert answer.status_code == 403
+    assert read_only.get("/instances").json() == []
+
+
+# --- DICOM JSON / XML metadata with bulk data -------------------------------------------------
+
+
+def metadata_and_bulk(data: bytes, base: str = "http://client/bulk/") -> tuple[dict, dict]:
+    """A Part 10 file as DICOM JSON whose binary values are BulkDataURIs, and those values."""
+    dataset = pydicom.dcmread(io.BytesIO(data))
+    bulk: dict[str, bytes] = {}
+
+    def to_uri(element: pydicom.DataElement) -> str:
+        uri = f"{base}{element.tag:08X}"
+        bulk[uri] = element.value
+        return uri
+
+    metadata = dataset.to_json_dict(bulk_data_threshold=256, bulk_data_element_handler=to_uri)
+    return metadata, bulk
+
+
+def metadata_body(metadata_parts: list[tuple[bytes, str]], bulk: dict[str, tuple[bytes, str]]):
+    parts = [(payload, media, None) for payload, media in metadata_parts]
+    parts += [(payload, media, {"Content-Location": uri}) for uri, (payload, media) in bulk.items()]
+    return encode_multipart(parts, BOUNDARY)
+
+
+def stored_file(orthanc: Orthanc, sop_instance: str) -> pydicom.Dataset:
+    (found,) = orthanc.post(
+        "/tools/find", json={"Level": "Instance", "Query": {"SOPInstanceUID": sop_instance}}
+    ).json()
+    return pydicom.dcmread(io.BytesIO(orthanc.get(f"/instances/{found}/file").content))
+
+
+JSON_TYPE = f'multipart/related; type="application/dicom+json"; boundary={BOUNDARY}'
+XML_TYPE = f'multipart/related; type="application/dicom+xml"; boundary={BOUNDARY}'
+
+
+def test_json_metadata_with_bulk_data_is_assembled(orthanc: Orthanc, test_files) -> None:
+    original = derive(test_files["ct"])
+    metadata, bulk = metadata_and_bulk(original)
+    octets = {uri: (payload, "application/octet-stream") for uri, payload in bulk.items()}
+    body = metadata_body([(json.dumps([metadata]).encode(), "application/dicom+json")], octets)
+    answer = stow(orthanc, body, content_type=JSON_TYPE)
+    assert answer.status_code == 200, answer.text
+    stored = stored_file(orthanc, uid_of(original))
+    expected = pydicom.dcmread(io.BytesIO(original))
+    assert stored.PixelData == expected.PixelData
+    assert stored.PatientName == expected.PatientName
+    assert stored.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+
+
+def test_compressed_frame_bulk_data_keeps_its_transfer_syntax(orthanc: Orthanc, test_files) -> None:
+    original = pydicom.dcmread(test_files["jpeg_baseline_rgb"])
+    frame = next(generate_frames(original.PixelData, number_of_frames=1))
+    del original.PixelData
+    original.SOPInstanceUID = generate_uid()
+    metadata = original.to_json_dict()
+    metadata["7FE00010"] = {"vr": "OB", "BulkDataURI": "cid:frame1"}
+    body = encode_multipart(
+        [
+            (json.dumps(metadata).encode(), "application/dicom+json", None),
+            (frame, "image/jpeg", {"Content-ID": "<frame1>"}),
+        ],
+        BOUNDARY,
+    )
+    answer = stow(orthanc, body, content_type=JSON_TYPE)
+    assert answer.status_code == 200, answer.text
+    stored = stored_file(orthanc, original.SOPInstanceUID)
+    assert stored.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.50"
+    assert next(generate_frames(stored.PixelData, number_of_frames=1)) == frame
+
+
+def test_xml_metadata_with_bulk_data_and_xml_answer(orthanc: Orthanc, test_files) -> None:
+    original = derive(test_files["mr"])
+    metadata, bulk = metadata_and_bulk(original)
+    octets = {uri: (payload, "application/octet-stream") for uri, payload in bulk.items()}
+    body = metadata_body([(to_native_xml(metadata), "application/dicom+xml")], octets)
+    answer = stow(orthanc, body, content_type=XML_TYPE, headers={"Accept": "application/dicom+xml"})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Content-Type"] == "application/dicom+xml"
+    assert uid_of(original).encode() in answer.content
+    assert (
+        stored_file(orthanc, uid_of(original)).PixelData
+        == pydicom.dcmread(io.BytesIO(original)).PixelData
+    )
+
+
+def test_bad_metadata_parts_fail_alone(orthanc: Orthanc, test_files) -> None:
+    good, no_part = derive(test_files["ct"]), derive(test_files["mr"])
+    good_metadata, good_bulk = metadata_and_bulk(good, "http://client/good/")
+    orphan_metadata, _ = metadata_and_bulk(no_part, "http://client/missing/")
+    no_uid, _ = metadata_and_bulk(derive(test_files["rgb"]))
+    del no_uid["00080018"]
+    metadata_parts = [
+        (b"{not json", "application/dicom+json"),
+        (json.dumps({"00100010": {"vr": "XX", "Value": 3}}).encode(), "application/dicom+json"),
+        (json.dumps([good_metadata, orphan_metadata, no_uid]).encode(), "application/dicom+json"),
+        (
+            b"<NativeDicomModel><DicomAttribute tag='zz'/></NativeDicomModel>",
+            "application/dicom+xml",
+        ),
+    ]
+    octets = {uri: (payload, "application/octet-stream") for uri, payload in good_bulk.items()}
+    answer = stow(orthanc, metadata_body(metadata_parts, octets), content_type=JSON_TYPE)
+    assert answer.status_code == 202, answer.text
+    result = answer.json()
+    failures = items(result, FAILED)
+    assert [value(item, FAILURE) for item in failures] == [0xC000, 0xC000, 0xC000, 0xA900, 0xC000]
+    assert value(failures[2], SOP_INSTANCE) == uid_of(no_part)  # named when it could be read
+    assert [value(i, SOP_INSTANCE) for i in items(result, REFERENCED)] == [uid_of(good)]
+    assert not is_stored(orthanc, uid_of(no_part))
+
+
+# --- Real clients and the official plugin -----------------------------------------------------
+
+
+def test_dicomweb_client_store_instances(orthanc: Orthanc, test_files) -> None:
+    study = generate_uid()
+    datasets = [pydicom.dcmread(io.BytesIO(derive(test_files[r], study))) for r in ("ct", "mr")]
+    client = DICOMwebClient(url=orthanc.url + "/dicom-web")
+    result = client.store_instances(datasets, study_instance_uid=study)
+    uids = [item.ReferencedSOPInstanceUID for item in result.ReferencedSOPSequence]
+    assert uids == [dataset.SOPInstanceUID for dataset in datasets]
+    assert "FailedSOPSequence" not in result
+    assert result.RetrieveURL.endswith(study)
+
+
+@pytest.mark.official
+def test_official_plugin_pushes_a_study_into_this_one(
+    orthanc: Orthanc, orthanc_factory, test_files
+):
+    peer = orthanc_factory({"DicomWeb": {"Servers": {"py": [orthanc.url + "/dicom-web/"]}}}, True)
+    study = generate_uid()
+    instances = [derive(test_files[role], study) for role in ("ct", "mr", "rgb", "jpeg2000")]
+    answers = [peer.post("/instances", data=data).json() for data in instances]
+    answer = peer.post(
+        "/dicom-web/servers/py/stow", json={"Resources": [answers[0]["ParentStudy"]]}
+    )
+    assert answer.status_code == 200, answer.text
+    assert all(is_stored(orthanc, uid_of(data)) for data in instances)

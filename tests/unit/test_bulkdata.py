@@ -1,0 +1,84 @@
+"""Retrieve Bulkdata: paths, negotiation and byte ranges (no Orthanc)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orthanc_dicomweb.bulkdata import ByteRange, parse_bulk_path, parse_range, wants_single_part
+from orthanc_dicomweb.errors import HttpError
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("7FE00010", (0x7FE00010,)),
+        ("7fe00010", (0x7FE00010,)),
+        ("00540016/0/00181072", (0x00540016, 0, 0x00181072)),
+        ("00540016/12/00181072/", (0x00540016, 12, 0x00181072)),
+    ],
+)
+def test_bulk_paths_alternate_tags_and_items(text: str, path: tuple[int, ...]) -> None:
+    assert parse_bulk_path(text) == path
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "7FE0001", "7FE00010/0", "00540016/x/00181072", "0054,0016", "00540016/-1/00181072"],
+)
+def test_malformed_bulk_paths_are_400(text: str) -> None:
+    with pytest.raises(HttpError) as raised:
+        parse_bulk_path(text)
+    assert raised.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("accept", "single"),
+    [
+        (None, False),
+        ("*/*", False),
+        ('multipart/related; type="application/octet-stream"', False),
+        ('multipart/related; type="*/*"', False),
+        ("application/octet-stream", True),
+        ("image/jpeg;q=0.9, application/octet-stream;q=0.5", True),
+    ],
+)
+def test_multipart_unless_a_single_octet_stream_is_asked(accept: str | None, single: bool) -> None:
+    assert wants_single_part(accept) is single
+
+
+@pytest.mark.parametrize("accept", ["image/jpeg", 'multipart/related; type="image/jpeg"'])
+def test_other_media_types_are_406(accept: str) -> None:
+    with pytest.raises(HttpError) as raised:
+        wants_single_part(accept)
+    assert raised.value.status == 406
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("bytes=0-9", ByteRange(0, 9, 100)),
+        ("bytes=90-", ByteRange(90, 99, 100)),
+        ("bytes=90-1000", ByteRange(90, 99, 100)),
+        ("bytes=-10", ByteRange(90, 99, 100)),
+        ("bytes=-1000", ByteRange(0, 99, 100)),
+        ("bytes=0-1,5-6", None),  # several ranges: ignored
+        ("items=0-1", None),
+        ("bytes=-", None),
+        ("bytes=5-2", None),  # invalid: ignored
+    ],
+)
+def test_ranges(header: str | None, expected: ByteRange | None) -> None:
+    assert parse_range(header, 100) == expected
+
+
+@pytest.mark.parametrize("header", ["bytes=100-", "bytes=100-200", "bytes=-0"])
+def test_unsatisfiable_ranges_are_416_with_the_size(header: str) -> None:
+    with pytest.raises(HttpError) as raised:
+        parse_range(header, 100)
+    assert raised.value.status == 416
+    assert raised.value.headers["Content-Range"] == "bytes */100"
+
+
+def test_content_range_header() -> None:
+    assert ByteRange(2, 5, 10).content_range == "bytes 2-5/10"

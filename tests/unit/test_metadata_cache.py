@@ -1,0 +1,204 @@
+"""The series metadata cache, against a fake core that keeps attachments in a dict."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from typing import Any
+
+import pytest
+
+from orthanc_dicomweb.config import Configuration
+from orthanc_dicomweb.core import CoreError
+from orthanc_dicomweb.metadata_cache import (
+    CACHE_ATTACHMENT,
+    SeriesMetadataCache,
+    absolute_bulk_data_uris,
+    change_listener,
+    join_json_arrays,
+    pack_entry,
+    relative_bulk_data_uri,
+    unpack_entry,
+)
+
+STUDY, SERIES = "1.2.3", "1.2.3.4"
+ATTACHMENT = f"/series/s1/attachments/{CACHE_ATTACHMENT}"
+
+
+def instance_tags(sop: str) -> dict[str, Any]:
+    def text(name: str, value: str) -> dict[str, Any]:
+        return {"Name": name, "Type": "String", "Value": value}
+
+    return {
+        "0008,0018": text("SOPInstanceUID", sop),
+        "0010,0010": text("PatientName", "Doe^John"),
+        "0020,000d": text("StudyInstanceUID", STUDY),
+        "0020,000e": text("SeriesInstanceUID", SERIES),
+        "0028,0010": text("Rows", "2"),
+        "7fe0,0010": {"Name": "PixelData", "Type": "Null", "Value": None},
+    }
+
+
+class FakeCore:
+    """The core's REST API for one series `s1`, its instances and its attachments."""
+
+    def __init__(self, instances: list[str]) -> None:
+        self.instances = list(instances)
+        self.attachments: dict[str, bytes] = {}
+        self.calls: list[str] = []
+
+    def get(self, uri: str) -> bytes:
+        self.calls.append(uri)
+        if uri == "/series/s1":
+            return json.dumps({"Instances": self.instances}).encode()
+        if uri == "/studies/t1":
+            return json.dumps({"Series": ["s1"]}).encode()
+        if uri.endswith("/tags"):
+            orthanc_id = uri.split("/")[2]
+            return json.dumps(instance_tags(f"1.2.3.4.{orthanc_id[1:]}")).encode()
+        if uri.endswith("/data") and uri[: -len("/data")] in self.attachments:
+            return self.attachments[uri[: -len("/data")]]
+        raise CoreError(17, "Unknown resource", uri)
+
+    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
+        raise AssertionError(f"unexpected POST {uri}")
+
+    def put(self, uri: str, body: bytes) -> bytes:
+        self.calls.append("PUT " + uri)
+        self.attachments[uri] = body
+        return b"{}"
+
+    def delete(self, uri: str) -> None:
+        self.attachments.pop(uri, None)
+
+    def configuration(self) -> dict[str, Any]:
+        return {}
+
+    def tags_calls(self) -> int:
+        return sum(call.endswith("/tags") for call in self.calls)
+
+
+def test_relative_uri_becomes_absolute_with_the_request_base() -> None:
+    uri = relative_bulk_data_uri(STUDY, SERIES, "9", (0x00540016, 0, 0x00181072))
+    assert uri == f"studies/{STUDY}/series/{SERIES}/instances/9/bulk/00540016/0/00181072"
+    body = json.dumps([{"7FE00010": {"vr": "OW", "BulkDataURI": uri}}], separators=(",", ":"))
+    answer = absolute_bulk_data_uris(body.encode(), "http://host:8042/dicom-web/")
+    assert json.loads(answer)[0]["7FE00010"]["BulkDataURI"] == "http://host:8042/dicom-web/" + uri
+
+
+def test_hostile_base_cannot_break_the_json() -> None:
+    body = b'[{"7FE00010":{"vr":"OW","BulkDataURI":"studies/1"}}]'
+    base = 'http://evil"},{"x\\/'
+    parsed = json.loads(absolute_bulk_data_uris(body, base))
+    assert parsed[0]["7FE00010"]["BulkDataURI"] == base + "studies/1"
+
+
+def test_text_that_looks_like_a_bulk_data_key_is_not_touched() -> None:
+    value = {"00081030": {"vr": "LO", "Value": ['"BulkDataURI":"studies/']}}
+    body = json.dumps([value], separators=(",", ":")).encode()
+    assert json.loads(absolute_bulk_data_uris(body, "http://h/")) == [value]
+
+
+def test_json_arrays_join_without_parsing() -> None:
+    assert join_json_arrays([b"[1,2]", b"[]", b"[3]"]) == b"[1,2,3]"
+    assert join_json_arrays([]) == b"[]"
+
+
+def test_entry_is_read_back_only_with_its_key() -> None:
+    packed = pack_entry("k1", b"[1]")
+    assert unpack_entry(packed, "k1") == b"[1]"
+    assert unpack_entry(packed, "k2") is None
+    assert unpack_entry(b"not gzip", "k1") is None
+    assert unpack_entry(gzip.compress(b"not json\n[1]"), "k1") is None
+
+
+def test_first_call_computes_and_stores_later_calls_read_the_cache() -> None:
+    core = FakeCore(["i1", "i2"])
+    cache = SeriesMetadataCache(Configuration(), core)
+    first = cache.series_json("s1")
+    assert core.tags_calls() == 2
+    assert ATTACHMENT in core.attachments
+    second = cache.series_json("s1")
+    assert core.tags_calls() == 2  # served from the attachment
+    assert first == second
+    datasets = json.loads(first)
+    assert [d["00080018"]["Value"][0] for d in datasets] == ["1.2.3.4.1", "1.2.3.4.2"]
+    assert datasets[0]["7FE00010"]["BulkDataURI"].startswith(f"studies/{STUDY}/series/")
+
+
+def test_a_new_instance_makes_the_entry_stale() -> None:
+    core = FakeCore(["i1"])
+    cache = SeriesMetadataCache(Configuration(), core)
+    cache.series_json("s1")
+    core.instances.append("i2")  # as if another Orthanc stored it, unseen by this process
+    assert len(json.loads(cache.series_json("s1"))) == 2
+    assert core.tags_calls() == 3
+
+
+def test_cached_and_fresh_answers_are_identical() -> None:
+    core = FakeCore(["i1", "i2", "i3"])
+    cached = SeriesMetadataCache(Configuration(), core)
+    cached.series_json("s1")
+    fresh = SeriesMetadataCache(Configuration(enable_metadata_cache=False), core)
+    assert cached.series_json("s1") == fresh.series_json("s1")
+
+
+def test_other_binary_mode_is_part_of_the_key() -> None:
+    core = FakeCore(["i1"])
+    SeriesMetadataCache(Configuration(), core).series_json("s1")
+    SeriesMetadataCache(Configuration(other_binary_mode="InlineBinary"), core).series_json("s1")
+    assert core.tags_calls() == 2
+
+
+def test_disabled_cache_neither_reads_nor_writes() -> None:
+    core = FakeCore(["i1"])
+    cache = SeriesMetadataCache(Configuration(enable_metadata_cache=False), core)
+    cache.series_json("s1")
+    cache.series_json("s1")
+    assert core.attachments == {}
+    assert not any("attachments" in call for call in core.calls)
+
+
+def test_read_only_orthanc_computes_without_writing() -> None:
+    core = FakeCore(["i1"])
+    SeriesMetadataCache(Configuration(read_only=True), core).series_json("s1")
+    assert core.attachments == {}
+
+
+def test_rebuild_study_rewrites_every_series() -> None:
+    core = FakeCore(["i1"])
+    core.attachments[ATTACHMENT] = pack_entry("stale", b"[]")
+    cache = SeriesMetadataCache(Configuration(), core)
+    assert cache.rebuild_study("t1") == ["s1"]
+    assert len(json.loads(cache.series_json("s1"))) == 1
+    assert core.tags_calls() == 1  # the rebuilt entry is the one served
+
+
+def test_stable_series_is_cached_in_the_background() -> None:
+    core = FakeCore(["i1"])
+    listener = change_listener(Configuration(), core)
+    listener("NEW_INSTANCE", "INSTANCE", "i1")
+    listener("STABLE_SERIES", "SERIES", "s1")
+    deadline = time.monotonic() + 5
+    while ATTACHMENT not in core.attachments and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ATTACHMENT in core.attachments
+
+
+@pytest.mark.parametrize(
+    "config",
+    [Configuration(enable_metadata_cache=False), Configuration(read_only=True)],
+    ids=["cache disabled", "read-only"],
+)
+def test_listener_does_nothing_when_the_cache_cannot_be_used(config: Configuration) -> None:
+    core = FakeCore(["i1"])
+    change_listener(config, core)("STABLE_SERIES", "SERIES", "s1")
+    time.sleep(0.1)
+    assert core.calls == []
+
+
+def test_unknown_series_is_a_404() -> None:
+    with pytest.raises(CoreError) as raised:
+        SeriesMetadataCache(Configuration(), FakeCore([])).series_json("nope")
+    assert raised.value.status == 404

@@ -1,0 +1,194 @@
+"""Store Instances with a fake core: outcomes, the answer model, statuses and refusals."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pydicom
+import pytest
+
+from orthanc_dicomweb.config import Configuration
+from orthanc_dicomweb.core import CoreError
+from orthanc_dicomweb.dicom_assembly import read_identity
+from orthanc_dicomweb.errors import HttpError
+from orthanc_dicomweb.multipart import encode_multipart
+from orthanc_dicomweb.stow import (
+    FailureReason,
+    Outcome,
+    StoreInstances,
+    answer_dataset,
+    answer_status,
+)
+from orthanc_dicomweb.web import Request
+from tests.harness import PYDICOM_FILES
+from tests.unit.fakes import FakeCore
+
+BOUNDARY = "b0und"
+CONTENT_TYPE = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
+BASE = "http://pacs/dicom-web/"
+
+
+def instance(study: str = "1.2.3", sop: str = "1.2.3.4", source: str = "CT_small.dcm") -> bytes:
+    dataset = pydicom.dcmread(PYDICOM_FILES / source)
+    dataset.StudyInstanceUID = study
+    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = sop
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def request(
+    *instances: bytes,
+    study: str | None = None,
+    content_type: str = CONTENT_TYPE,
+    accept: str | None = None,
+) -> Request:
+    body = encode_multipart([(data, "application/dicom", None) for data in instances], BOUNDARY)
+    headers = {"content-type": content_type, "host": "pacs"}
+    if accept:
+        headers["accept"] = accept
+    return Request("POST", "/dicom-web/studies", (study,) if study else (), {}, headers, body)
+
+
+def storing_core(status: str = "Success", error: int | None = None) -> FakeCore:
+    """A core that answers /instances like Orthanc does, from the instance's own UIDs."""
+
+    def store(body: Any) -> Any:
+        if error is not None:
+            raise CoreError(error, "core failure", "/instances")
+        identity = read_identity(memoryview(body))
+        return {"ID": identity.orthanc_id(), "Status": status}
+
+    return FakeCore({("POST", "/instances"): store})
+
+
+def store(core: FakeCore, req: Request, **config: Any) -> tuple[int, dict[str, Any]]:
+    response = StoreInstances(Configuration(**config), core).store(req)
+    return response.status, json.loads(response.body)
+
+
+def reasons(answer: dict[str, Any], tag: str = "00081197") -> list[int]:
+    failed = answer.get("00081198", {}).get("Value", [])
+    return [item[tag]["Value"][0] for item in failed]
+
+
+def test_all_stored_answers_200_with_retrieve_urls() -> None:
+    status, answer = store(
+        storing_core(), request(instance(sop="1.2.3.4"), instance(sop="1.2.3.5"))
+    )
+    assert status == 200
+    assert "00081198" not in answer
+    assert answer["00081190"]["Value"] == [f"{BASE}studies/1.2.3"]
+    (first, second) = answer["00081199"]["Value"]
+    assert first["00081155"]["Value"] == ["1.2.3.4"]
+    assert first["00081150"]["Value"] == ["1.2.840.10008.5.1.4.1.1.2"]
+    series = pydicom.dcmread(PYDICOM_FILES / "CT_small.dcm").SeriesInstanceUID
+    assert second["00081190"]["Value"] == [f"{BASE}studies/1.2.3/series/{series}/instances/1.2.3.5"]
+
+
+def test_instances_of_several_studies_have_no_study_retrieve_url() -> None:
+    _, answer = store(storing_core(), request(instance("1.2.3"), instance("1.2.4", "1.2.4.1")))
+    assert "00081190" not in answer
+
+
+def test_study_mismatch_is_refused_before_the_core_sees_it() -> None:
+    core = storing_core()
+    status, answer = store(core, request(instance("1.2.9"), instance(), study="1.2.3"))
+    assert status == 202
+    assert reasons(answer) == [FailureReason.STUDY_INSTANCE_UID_MISMATCH]
+    assert len(core.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(19, 0xA700), (15, 0xC000), (22, 0x0110)],
+)
+def test_core_failures_become_failure_reasons(code: int, reason: int) -> None:
+    status, answer = store(storing_core(error=code), request(instance()))
+    assert status == 409
+    assert reasons(answer) == [reason]
+    assert "Value" not in answer["00081199"]
+
+
+def test_filtered_out_by_another_plugin_is_not_authorized() -> None:
+    _, answer = store(storing_core("FilteredOut"), request(instance()))
+    assert reasons(answer) == [0x0124]
+
+
+def test_already_stored_is_a_success_with_a_warning() -> None:
+    status, answer = store(storing_core("AlreadyStored"), request(instance()))
+    assert status == 200
+    assert answer["00081199"]["Value"][0]["00081196"]["Value"] == [0xB006]
+
+
+def test_uids_changed_by_the_core_are_answered_with_a_coercion_warning() -> None:
+    core = FakeCore(
+        {
+            ("POST", "/instances"): {"ID": "other-id", "Status": "Success"},
+            ("GET", "/instances/other-id/tags?short"): {
+                "0008,0016": "1.2.840.10008.5.1.4.1.1.2",
+                "0008,0018": "9.9.9",
+                "0020,000d": "9.9",
+                "0020,000e": "9.9.1",
+            },
+        }
+    )
+    _, answer = store(core, request(instance()))
+    item = answer["00081199"]["Value"][0]
+    assert item["00081196"]["Value"] == [0xB000]
+    assert item["00081190"]["Value"] == [f"{BASE}studies/9.9/series/9.9.1/instances/9.9.9"]
+
+
+def test_xml_answer_on_request() -> None:
+    response = StoreInstances(Configuration(), storing_core()).store(
+        request(instance(), accept="application/dicom+xml")
+    )
+    assert response.content_type == "application/dicom+xml"
+    assert b"NativeDicomModel" in response.body
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("", 415),
+        ("application/dicom", 415),
+        ("multipart/related; type=image/png; boundary=x", 415),
+        ("multipart/mixed; boundary=x", 415),
+        ('multipart/related; type="application/dicom"', 400),
+    ],
+)
+def test_unusable_content_types(content_type: str, status: int) -> None:
+    with pytest.raises(HttpError) as caught:
+        store(storing_core(), request(instance(), content_type=content_type))
+    assert caught.value.status == status
+
+
+def test_unacceptable_answer_type_is_406_before_storing() -> None:
+    core = storing_core()
+    with pytest.raises(HttpError) as caught:
+        store(core, request(instance(), accept="image/png"))
+    assert caught.value.status == 406
+    assert core.calls == []
+
+
+def test_read_only_mode_is_403() -> None:
+    with pytest.raises(HttpError) as caught:
+        store(storing_core(), request(instance()), read_only=True)
+    assert caught.value.status == 403
+
+
+def test_statuses_sum_up_the_outcomes() -> None:
+    stored = Outcome("1.2", "1.2.3")
+    failed = Outcome("1.2", "1.2.4", failure=FailureReason.CANNOT_UNDERSTAND)
+    assert answer_status([stored, stored]) == 200
+    assert answer_status([stored, failed]) == 202
+    assert answer_status([failed]) == 409
+
+
+def test_answer_model_items_in_tag_order() -> None:
+    failed = Outcome(None, None, failure=FailureReason.CANNOT_UNDERSTAND)
+    dataset = answer_dataset([failed], None)
+    assert list(dataset) == ["00081198", "00081199"]
+    assert dataset["00081198"]["Value"] == [{"00081197": {"vr": "US", "Value": [0xC000]}}]

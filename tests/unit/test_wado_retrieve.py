@@ -1,0 +1,264 @@
+"""Retrieve Study/Series/Instance and Retrieve Frames against a fake core (no Orthanc)."""
+
+from __future__ import annotations
+
+import json
+from io import BytesIO
+from typing import Any
+
+import pydicom
+import pytest
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import UID
+
+from orthanc_dicomweb.config import Configuration
+from orthanc_dicomweb.core import CoreError
+from orthanc_dicomweb.errors import HttpError
+from orthanc_dicomweb.frames import RetrieveFrames, frames_of_file, parse_frame_list
+from orthanc_dicomweb.multipart import boundary_of, parse_multipart
+from orthanc_dicomweb.transfer_syntax import EXPLICIT_LITTLE_ENDIAN
+from orthanc_dicomweb.wado_retrieve import RetrieveInstances
+from orthanc_dicomweb.web import MultipartResponse, Request
+from tests.harness import PYDICOM_FILES
+
+CT = (PYDICOM_FILES / "CT_small.dcm").read_bytes()
+JPEG_LS_FILE = (PYDICOM_FILES / "MR_small_jpeg_ls_lossless.dcm").read_bytes()
+RLE_2_FRAMES = (PYDICOM_FILES / "SC_rgb_rle_2frame.dcm").read_bytes()
+JPEG_2000 = "1.2.840.10008.1.2.4.90"
+
+
+class FakeCore:
+    """Instances by Orthanc id, with their files; records every call."""
+
+    def __init__(self, files: dict[str, bytes], main_tags: dict[str, dict[str, str]]) -> None:
+        self.files = files
+        self.main_tags = main_tags
+        self.calls: list[str] = []
+        self.transcodable = True
+
+    def get(self, uri: str) -> bytes:
+        self.calls.append(uri)
+        level, instance_id = uri.split("/")[1:3]
+        if level in ("series", "studies"):  # Orthanc ids are the UIDs in this fake
+            return json.dumps(self._children(level, instance_id)).encode()
+        if uri.endswith("/file"):
+            return self.files[instance_id]
+        if uri.endswith("/metadata/TransferSyntax"):
+            return str(_dataset(self.files[instance_id]).file_meta.TransferSyntaxUID).encode()
+        if uri.endswith("/metadata?expand"):
+            syntax = str(_dataset(self.files[instance_id]).file_meta.TransferSyntaxUID)
+            return json.dumps({"TransferSyntax": syntax, "PixelDataOffset": "1"}).encode()
+        if "/frames/" in uri:
+            return frames_of_file(self.files[instance_id], [int(uri.split("/")[4]) + 1])[0]
+        raise AssertionError(uri)
+
+    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
+        self.calls.append(uri)
+        if uri == "/tools/find":
+            return json.dumps(self._find(json.loads(body))).encode()
+        if uri.endswith("/modify"):
+            if not self.transcodable:
+                raise CoreError(-1, "Internal error", uri)
+            return _transcoded(self.files[uri.split("/")[2]], json.loads(body)["Transcode"])
+        raise AssertionError(uri)
+
+    def _find(self, request: dict[str, Any]) -> list[Any]:
+        level, query = request["Level"], request["Query"]
+        matching = [
+            key
+            for key, tags in self.main_tags.items()
+            if all(tags.get(tag) == value for tag, value in query.items())
+        ]
+        if level == "Instance":
+            assert request["Expand"] is True
+            return [{"ID": key, "MainDicomTags": self.main_tags[key]} for key in matching]
+        parent_tag = "SeriesInstanceUID" if level == "Series" else "StudyInstanceUID"
+        return list(dict.fromkeys(self.main_tags[key][parent_tag] for key in matching))
+
+    def _children(self, level: str, uid: str) -> dict[str, list[str]]:
+        if level == "series":
+            tags = self.main_tags.items()
+            return {"Instances": [k for k, t in tags if t["SeriesInstanceUID"] == uid]}
+        series = [t["SeriesInstanceUID"] for t in self.main_tags.values()]
+        uids = [s for s in series if s.startswith(uid + ".")]
+        return {"Series": list(dict.fromkeys(uids))}
+
+    def put(self, uri: str, body: bytes) -> bytes:
+        raise AssertionError(uri)
+
+    def delete(self, uri: str) -> None:
+        raise AssertionError(uri)
+
+    def configuration(self) -> dict[str, Any]:
+        return {}
+
+
+def _dataset(dicom: bytes) -> pydicom.Dataset:
+    return pydicom.dcmread(BytesIO(dicom), force=True)
+
+
+def _transcoded(dicom: bytes, syntax: str) -> bytes:
+    """What the core would answer, good enough here: the same file labelled in `syntax`."""
+    dataset = _dataset(dicom)
+    if UID(syntax).is_encapsulated and not dataset.file_meta.TransferSyntaxUID.is_encapsulated:
+        dataset.PixelData = encapsulate([dataset.PixelData])
+        dataset["PixelData"].VR = "OB"
+        dataset["PixelData"].is_undefined_length = True
+    dataset.file_meta.TransferSyntaxUID = syntax
+    out = BytesIO()
+    dataset.save_as(out)
+    return out.getvalue()
+
+
+def _tags(study: str, series: str, sop: str, number: str, frames: str = "") -> dict[str, str]:
+    tags = {"StudyInstanceUID": study, "SeriesInstanceUID": series, "SOPInstanceUID": sop}
+    tags["InstanceNumber"] = number
+    if frames:
+        tags["NumberOfFrames"] = frames
+    return tags
+
+
+@pytest.fixture
+def core() -> FakeCore:
+    return FakeCore(
+        {"a": CT, "b": JPEG_LS_FILE, "c": CT, "r": RLE_2_FRAMES},
+        {
+            "a": _tags("1.2", "1.2.3", "1.2.3.1", "2"),
+            "b": _tags("1.2", "1.2.3", "1.2.3.2", "1"),
+            "c": _tags("1.2", "1.2.4", "1.2.4.1", "1"),
+            "r": _tags("1.9", "1.9.3", "1.9.3.1", "1", frames="2"),
+        },
+    )
+
+
+def _request(groups: tuple[str, ...], accept: str | None = None) -> Request:
+    headers = {"accept": accept} if accept else {}
+    return Request("GET", "/dicom-web/...", groups, headers=headers)
+
+
+def _retrieve(core: FakeCore, groups: tuple[str, ...], accept: str | None = None) -> list[bytes]:
+    answer = RetrieveInstances(Configuration(), core).retrieve(_request(groups, accept))
+    assert isinstance(answer, MultipartResponse)
+    assert answer.part_content_type == "application/dicom"
+    return list(answer.parts)
+
+
+KEEP = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+
+
+def test_study_streams_every_instance_series_by_series(core: FakeCore) -> None:
+    parts = _retrieve(core, ("1.2",), KEEP)
+    assert parts == [CT, JPEG_LS_FILE, CT]
+    assert core.calls[:4] == ["/tools/find", "/studies/1.2", "/series/1.2.3", "/series/1.2.4"]
+    assert not any(call.endswith("/modify") for call in core.calls)
+
+
+def test_only_the_first_instance_is_read_before_the_answer_starts(core: FakeCore) -> None:
+    answer = RetrieveInstances(Configuration(), core).retrieve(_request(("1.2",), KEEP))
+    assert [c for c in core.calls if c.endswith("/file")] == ["/instances/a/file"]
+    list(answer.parts)
+    assert len([c for c in core.calls if c.endswith("/file")]) == 3
+
+
+def test_series_level_matches_the_study_too(core: FakeCore) -> None:
+    assert _retrieve(core, ("1.2", "1.2.4"), KEEP) == [CT]
+    with pytest.raises(HttpError) as error:
+        _retrieve(core, ("1.9", "1.2.4"), KEEP)
+    assert error.value.status == 404
+
+
+def test_default_syntax_transcodes_only_what_differs(core: FakeCore) -> None:
+    parts = _retrieve(core, ("1.2", "1.2.3"))
+    assert [c for c in core.calls if c.endswith("/modify")] == ["/instances/b/modify"]
+    assert parts[0] == CT
+    assert _dataset(parts[1]).file_meta.TransferSyntaxUID == EXPLICIT_LITTLE_ENDIAN
+
+
+def test_syntax_the_core_cannot_write_is_406_unless_already_stored(core: FakeCore) -> None:
+    accept = f"multipart/related; type=application/dicom; transfer-syntax={JPEG_2000}"
+    with pytest.raises(HttpError) as error:
+        _retrieve(core, ("1.2", "1.2.3"), accept)
+    assert error.value.status == 406
+    core.files["a"] = core.files["b"] = _transcoded(CT, JPEG_2000)
+    assert len(_retrieve(core, ("1.2", "1.2.3"), accept)) == 2
+
+
+def test_failed_transcoding_falls_back_to_the_next_accepted_syntax(core: FakeCore) -> None:
+    core.transcodable = False
+    accept = f"multipart/related; type=application/dicom, {KEEP}; q=0.5"
+    assert _retrieve(core, ("1.2", "1.2.3", "1.2.3.2"), accept) == [JPEG_LS_FILE]
+    with pytest.raises(HttpError) as error:
+        _retrieve(core, ("1.2", "1.2.3", "1.2.3.2"), "multipart/related; type=application/dicom")
+    assert error.value.status == 406
+
+
+def test_a_failure_after_the_first_part_stops_the_stream(core: FakeCore) -> None:
+    core.transcodable = False
+    answer = RetrieveInstances(Configuration(), core).retrieve(_request(("1.2", "1.2.3")))
+    parts = iter(answer.parts)
+    assert next(parts) == CT
+    with pytest.raises(HttpError):
+        next(parts)
+
+
+@pytest.mark.parametrize(
+    ("groups", "status"),
+    [(("1.2.x",), 400), (("9.9",), 404), (("1.2", "1.2.3", "1.2.3.9"), 404), (("1.2", ""), 400)],
+)
+def test_bad_paths(core: FakeCore, groups: tuple[str, ...], status: int) -> None:
+    with pytest.raises(HttpError) as error:
+        _retrieve(core, groups, KEEP)
+    assert error.value.status == status
+
+
+# --- Frames --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"), [("1", [1]), ("1,3,5", [1, 3, 5]), ("7, 2", [7, 2]), ("010", [10])]
+)
+def test_frame_lists(text: str, numbers: list[int]) -> None:
+    assert parse_frame_list(text) == numbers
+
+
+@pytest.mark.parametrize("text", ["0", "1,0", "a", "1,,2", "", "1;2", "-1", "1.5", "1,1", "9" * 12])
+def test_bad_frame_lists_are_400(text: str) -> None:
+    with pytest.raises(HttpError) as error:
+        parse_frame_list(text)
+    assert error.value.status == 400
+
+
+def test_frames_of_an_encapsulated_file() -> None:
+    frames = list(generate_frames(_dataset(RLE_2_FRAMES).PixelData, number_of_frames=2))
+    assert frames_of_file(RLE_2_FRAMES, [2, 1]) == [frames[1], frames[0]]
+
+
+def test_frames_of_a_native_file() -> None:
+    pixels = _dataset(CT).PixelData
+    assert frames_of_file(CT, [1]) == [pixels]
+    with pytest.raises(HttpError):
+        frames_of_file(CT, [2])
+
+
+def _frames(core: FakeCore, frames: str, accept: str | None = None) -> tuple[str, list[Any]]:
+    groups = ("1.9", "1.9.3", "1.9.3.1", frames)
+    answer = RetrieveFrames(Configuration(), core).retrieve_frames(_request(groups, accept))
+    parts = parse_multipart(answer.body, boundary_of(answer.content_type))
+    return answer.content_type, parts
+
+
+def test_frames_in_the_stored_syntax_come_from_the_core(core: FakeCore) -> None:
+    content_type, parts = _frames(core, "2,1")
+    assert content_type.startswith('multipart/related; type="image/x-dicom-rle"')
+    assert [p.content_type for p in parts] == [
+        "image/x-dicom-rle; transfer-syntax=1.2.840.10008.1.2.5"
+    ] * 2
+    assert "/instances/r/frames/1/raw" in core.calls
+    assert not any(call.endswith("/modify") for call in core.calls)
+
+
+def test_frames_out_of_range_are_400_before_any_pixel_is_read(core: FakeCore) -> None:
+    with pytest.raises(HttpError) as error:
+        _frames(core, "1,3")
+    assert error.value.status == 400
+    assert core.calls == ["/tools/find"]
