@@ -59,7 +59,9 @@ def route_table(config: Configuration, core: Core) -> list[Route]:
         Route(dicomweb_path(config, "studies"), {"GET": search.search_for_studies}),
         Route(dicomweb_path(config, "series"), {"GET": search.search_for_series}),
         Route(dicomweb_path(config, "instances"), {"GET": search.search_for_instances}),
-        Route(dicomweb_path(config, f"studies/{ANY_UID}/series"), {"GET": search.search_for_series}),
+        Route(
+            dicomweb_path(config, f"studies/{ANY_UID}/series"), {"GET": search.search_for_series}
+        ),
         Route(
             dicomweb_path(config, f"studies/{ANY_UID}/instances"),
             {"GET": search.search_for_instances},
