@@ -24,6 +24,7 @@ setup(
         "Pillow>=10",
         "numpy>=1.24",
         "requests>=2.28",
+        "pylibjpeg-rle>=2.0",  # RLE Lossless frames decoded in the plugin (rendered images)
     ],
     extras_require={
         "test": [

@@ -1,15 +1,15 @@
-"""Profile DICOM JSON conversion and WADO-RS metadata (this plugin beside the official one).
+"""Profile WADO-RS metadata: this plugin (and optionally an older copy) beside the official one.
 
-    .venv/bin/python -m benchmarks.profile_metadata [--plugin-dir DIR] [--repeat N]
+    .venv/bin/python -m benchmarks.profile_metadata [--before DIR] [--rounds N]
 
-Starts Orthancs on temporary storage, stores the benchmark's 300-slice CT series
-(`benchmarks/dataset.py`) and prints medians of:
-- the conversion of one instance's `/instances/{id}/tags` to DICOM JSON, in this process;
-- instance metadata and uncached series metadata on this plugin (metadata cache disabled);
-- the build of a series' cache entry (`update-dicomweb-cache`);
-- instance and series metadata on the official plugin.
-`--plugin-dir` names another copy of the plugin (a folder holding `orthanc_dicomweb_plugin.py`
-and the package), e.g. a snapshot taken before a change, to compare before and after.
+Starts one Orthanc per side on temporary storage, stores the benchmark's 300-slice CT series
+(`benchmarks/dataset.py`) in each, then measures the sides in turns (round after round, so
+that the noise of a shared machine hits them alike) and prints medians of instance and series
+metadata: "cached" with the metadata cache (and the time of building the series' entry),
+"uncached" without it, "official" on the official plugin. It also prints the CPU time of
+converting one instance's tags to DICOM JSON in this process.
+`--before` names another copy of the plugin (a folder holding `orthanc_dicomweb_plugin.py`
+and its package, e.g. a snapshot taken before a change) to compare before and after.
 """
 
 from __future__ import annotations
@@ -23,44 +23,35 @@ from pathlib import Path
 from typing import Any
 
 from orthanc_dicomweb import dicom_json
-from orthanc_dicomweb.metadata_cache import InstanceMetadata
 from orthanc_dicomweb.config import Configuration
+from orthanc_dicomweb.metadata_cache import InstanceMetadata
 from tests.harness import Orthanc
 
 from .dataset import BenchData, prepare
 
 DICOMWEB = "/dicom-web"
+UNCACHED = {"DicomWeb": {"EnableMetadataCache": False}}
+INSTANCE_CALLS = 10  # instance metadata is timed over this many calls
 
 
-def median_ms(action: Callable[[], Any], repeat: int) -> float:
-    """The median duration of `action` in milliseconds, after one warm-up call."""
+def elapsed_ms(action: Callable[[], Any]) -> float:
+    start = time.perf_counter()
     action()
-    durations = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        durations.append(time.perf_counter() - start)
-    return 1000 * statistics.median(durations)
+    return 1000 * (time.perf_counter() - start)
 
 
-def started(workdir: Path, overrides: dict[str, Any], official: bool, data: BenchData) -> Orthanc:
-    orthanc = Orthanc(workdir, overrides, official=official).start()
-    orthanc.upload(data.ct_files)
-    return orthanc
-
-
-def conversion_ms(orthanc: Orthanc, data: BenchData, repeat: int) -> float:
-    """One instance's conversion from the core's tags to compact DICOM JSON, in this process."""
-    found = orthanc.post("/tools/lookup", data=data.middle_instance_uid).json()
-    instance_id = found[0]["ID"]
-    tags = orthanc.get(f"/instances/{instance_id}/tags").json()
+def conversion_cpu_ms(orthanc: Orthanc, data: BenchData, repeat: int = 300) -> float:
+    """CPU time of one instance's conversion from the core's tags to compact DICOM JSON."""
+    instance_id = orthanc.post("/tools/lookup", data=data.middle_instance_uid).json()[0]["ID"]
+    tags = orthanc.get(f"/instances/{instance_id}/tags?short").json()
     metadata = InstanceMetadata(Configuration(), core=None)  # type: ignore[arg-type]
-    return median_ms(
-        lambda: dicom_json.encode_json(metadata.dataset_from_tags(instance_id, tags)), repeat
-    )
+    start = time.process_time()
+    for _ in range(repeat):
+        dicom_json.encode_json(metadata.dataset_from_tags(instance_id, tags))
+    return 1000 * (time.process_time() - start) / repeat
 
 
-def metadata_ms(orthanc: Orthanc, data: BenchData, repeat: int) -> dict[str, float]:
+def timed_requests(orthanc: Orthanc, data: BenchData) -> dict[str, Callable[[], Any]]:
     series = f"{DICOMWEB}/studies/{data.ct_study_uid}/series/{data.ct_series_uid}"
     instance = f"{series}/instances/{data.middle_instance_uid}"
 
@@ -68,46 +59,51 @@ def metadata_ms(orthanc: Orthanc, data: BenchData, repeat: int) -> dict[str, flo
         orthanc.get(path + "/metadata").raise_for_status()
 
     return {
-        "instance metadata": median_ms(lambda: get(instance), repeat * 5),
-        "series metadata": median_ms(lambda: get(series), repeat),
+        "instance metadata": lambda: [get(instance) for _ in range(INSTANCE_CALLS)],
+        "series metadata": lambda: get(series),
     }
 
 
-def cache_build_ms(orthanc: Orthanc, data: BenchData, repeat: int) -> float:
+def cache_build(orthanc: Orthanc, data: BenchData) -> Callable[[], Any]:
     study_id = orthanc.post("/tools/lookup", data=data.ct_study_uid).json()[0]["ID"]
-    path = f"{DICOMWEB}/studies/{study_id}/update-dicomweb-cache"
-    return median_ms(lambda: orthanc.post(path).raise_for_status(), repeat)
+    return lambda: orthanc.post(f"/studies/{study_id}/update-dicomweb-cache").raise_for_status()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plugin-dir", type=Path, help="another copy of the plugin")
-    parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--skip-official", action="store_true")
+    parser.add_argument("--before", type=Path, help="an older copy of the plugin")
+    parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
     data = prepare()
-    overrides: dict[str, Any] = {"DicomWeb": {"EnableMetadataCache": False}}
-    if args.plugin_dir:
-        overrides["PythonScript"] = str(args.plugin_dir / "orthanc_dicomweb_plugin.py")
+    sides: dict[str, tuple[dict[str, Any], bool]] = {"cached": ({}, False)}
+    sides["uncached"] = (UNCACHED, False)
+    if args.before:
+        before = {**UNCACHED, "PythonScript": str(args.before / "orthanc_dicomweb_plugin.py")}
+        sides["before"] = (before, False)
+    sides["official"] = ({}, True)
     with tempfile.TemporaryDirectory() as workdir:
-        python = started(Path(workdir) / "python", overrides, False, data)
+        running = {
+            name: Orthanc(Path(workdir) / name, overrides, official=official).start()
+            for name, (overrides, official) in sides.items()
+        }
         try:
-            print(f"conversion of one instance: {conversion_ms(python, data, 200):.3f} ms")
-            for name, value in metadata_ms(python, data, args.repeat).items():
-                print(f"python {name}: {value:.1f} ms")
-            python.config["DicomWeb"]["EnableMetadataCache"] = True
-            python.restart()
-            print(f"python cache build: {cache_build_ms(python, data, args.repeat):.1f} ms")
+            for orthanc in running.values():
+                orthanc.upload(data.ct_files)
+            print(f"conversion CPU time: {conversion_cpu_ms(running['uncached'], data):.3f} ms")
+            actions = {name: timed_requests(o, data) for name, o in running.items()}
+            actions["cached"]["cache build"] = cache_build(running["cached"], data)
+            times: dict[tuple[str, str], list[float]] = {}
+            for _ in range(args.rounds + 1):  # the first round warms up
+                for side, requests in actions.items():
+                    for what, action in requests.items():
+                        times.setdefault((side, what), []).append(elapsed_ms(action))
+            for (side, what), values in sorted(times.items(), key=lambda item: item[0][::-1]):
+                per_call = INSTANCE_CALLS if what == "instance metadata" else 1
+                median = statistics.median(values[1:]) / per_call
+                print(f"{what:18} {side:9} {median:8.1f} ms")
         finally:
-            python.stop()
-        if args.skip_official:
-            return
-        official = started(Path(workdir) / "official", {}, True, data)
-        try:
-            for name, value in metadata_ms(official, data, args.repeat).items():
-                print(f"official {name}: {value:.1f} ms")
-        finally:
-            official.stop()
+            for orthanc in running.values():
+                orthanc.stop()
 
 
 if __name__ == "__main__":

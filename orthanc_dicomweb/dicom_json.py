@@ -24,6 +24,7 @@ import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from pydicom import charset as pydicom_charset
@@ -50,12 +51,22 @@ TEXT_VRS = frozenset({"LT", "ST", "UT", "UR"})
 INTEGER_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "OB", "OW", "OL", "OV"})
 FLOAT_VRS = frozenset({"FL", "FD", "OF", "OD"})
 _PLAIN_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "SH", "TM", "UC", "UI"})
+# Numbers the core reads from binary: "Null" when empty (the short format: null).
+_BINARY_ENCODED_NUMBER_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"})
+# VRs whose text values from the core convert without looking at anything else.
+_CONTEXT_FREE_TEXT_VRS = (
+    _PLAIN_STRING_VRS | TEXT_VRS | {"PN", "IS", "DS"} | ((INTEGER_VRS | FLOAT_VRS) - BINARY_VRS)
+)
 PERSON_NAME_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 OTHER_BINARY_MODES = ("BulkDataURI", "InlineBinary", "ArrayOfValues")
 
 # Beyond 2**53 a JSON number read as an IEEE double loses digits (PS3.18 F.2.3.1).
 _MAX_EXACT_NUMBER = 2**53
 _ARRAY_FORMATS = {"OB": "B", "OW": "H", "OL": "I", "OV": "Q", "OF": "f", "OD": "d"}
+_NUMBER_FORMATS = {
+    **_ARRAY_FORMATS,
+    **{"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q", "FL": "f", "FD": "d"},
+}
 _NATIVE_TRANSFER_SYNTAXES = frozenset(
     {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
 )
@@ -116,17 +127,25 @@ def vr_of(
 
 
 def orthanc_context(tags: Mapping[str, Any]) -> dict[str, Any]:
-    """The VR-resolving context of a dataset in the core's full tag format."""
+    """The VR-resolving context of a dataset in the core's full or short tag format."""
     context: dict[str, Any] = {}
     for keyword, key in (
         ("PixelRepresentation", "0028,0103"),
         ("BitsAllocated", "0028,0100"),
         ("TransferSyntaxUID", "0002,0010"),
     ):
-        entry = tags.get(key)
-        if isinstance(entry, Mapping) and isinstance(entry.get("Value"), str):
-            context[keyword] = entry["Value"].strip()
+        text = orthanc_text(tags.get(key))
+        if text is not None:
+            context[keyword] = text.strip()
     return context
+
+
+def orthanc_text(entry: Any) -> str | None:
+    """The text of one entry of the core's tags, full (`{"Type": "String", "Value": ...}`) or
+    short (`?short`: the text itself); None for anything else."""
+    if isinstance(entry, dict):
+        entry = entry.get("Value") if entry.get("Type") == "String" else None
+    return entry if isinstance(entry, str) else None
 
 
 @lru_cache(maxsize=8192)
@@ -199,26 +218,29 @@ def element(vr: str, values: Sequence[Any] | None) -> dict[str, Any]:
     they are converted to the JSON types of the VR. Empty values of a multi-valued attribute
     become null, as F.2.5 requires.
     """
-    attribute: dict[str, Any] = {"vr": vr}
     if not values:
-        return attribute
+        return {"vr": vr}
     if vr == "SQ":
-        attribute["Value"] = list(values)
-        return attribute
-    converted = [convert_value(vr, value) for value in values]
-    if any(value is not None for value in converted):
-        attribute["Value"] = converted
-    return attribute
+        return {"vr": vr, "Value": list(values)}
+    return _attribute(vr, _non_empty([convert_value(vr, value) for value in values]))
 
 
 def element_from_text(vr: str, text: str | None) -> dict[str, Any]:
     """One attribute from the core's text form, values separated by backslashes."""
-    if not text:
-        return {"vr": vr}
-    if vr in _PLAIN_STRING_VRS and "\\" not in text and text[0] != " " and text[-1] not in " \0":
-        # Fast path for the bulk of a dataset (one plain string value): same result.
-        return {"vr": vr, "Value": [text]}
-    return element(vr, split_values(vr, text))
+    return _attribute(vr, values_from_text(vr, text) if text else None)
+
+
+def values_from_text(vr: str, text: str) -> list[Any] | None:
+    """The JSON values of the core's text form of a value; None when all are empty."""
+    if vr in _PLAIN_STRING_VRS and "\\" not in text:
+        # The bulk of a dataset: one plain string value.
+        value = text.strip(" \0")
+        return [value] if value else None
+    parse = _TEXT_PARSERS.get(vr, _plain_string)
+    if "\\" not in text or vr in TEXT_VRS:
+        value = parse(text)
+        return None if value is None else [value]
+    return _non_empty([parse(part) for part in text.split("\\")])
 
 
 def split_values(vr: str, text: str) -> list[str]:
@@ -234,27 +256,20 @@ def convert_value(vr: str, value: Any) -> Any:
     """
     if value is None:
         return None
-    if vr == "PN":
-        return person_name(value)
-    if vr == "AT":
-        return _attribute_tag(value)
-    if not isinstance(value, str):
-        return _json_number(value) if isinstance(value, float) else value
-    if vr in TEXT_VRS:
-        text = value.rstrip(" \0") if vr != "UR" else value.strip(" ")
-    else:
-        text = value.strip(" \0")
-    if not text:
-        return None
-    if vr == "IS":
-        return _parse_integer_string(text)
-    if vr == "DS":
-        return _parse_decimal_string(text)
-    if vr in INTEGER_VRS:
-        return _parse_binary_integer(text)
-    if vr in FLOAT_VRS:
-        return _parse_float(text)
-    return text
+    if isinstance(value, str) or vr in ("PN", "AT"):
+        return _TEXT_PARSERS.get(vr, _plain_string)(value)
+    return _json_number(value) if isinstance(value, float) else value
+
+
+def _attribute(vr: str, values: list[Any] | None) -> dict[str, Any]:
+    return {"vr": vr, "Value": values} if values else {"vr": vr}
+
+
+def _non_empty(values: list[Any]) -> list[Any] | None:
+    for value in values:
+        if value is not None:
+            return values
+    return None
 
 
 def person_name(value: str | Mapping[str, str]) -> dict[str, str] | None:
@@ -272,41 +287,57 @@ def utf8_charset_element() -> dict[str, Any]:
     return {"vr": "CS", "Value": ["ISO_IR 192"]}
 
 
-def _parse_integer_string(text: str) -> int | str:
+# Parsers of one padded text value of a VR: None when empty, numbers that do not parse kept
+# as text. Each strips its padding itself: one call per value is what a dataset costs.
+
+
+def _integer_string(text: str) -> int | str | None:
+    value = text.strip(" \0")
+    if not value:
+        return None
     try:
-        return int(text)
+        return int(value)
     except ValueError:
         pass
-    number = _parse_decimal_string(text)  # "12.0" is seen in the wild
-    return number if isinstance(number, int) else text
+    number = _decimal_string(value)  # "12.0" is seen in the wild
+    return number if isinstance(number, int) else value
 
 
-def _parse_decimal_string(text: str) -> int | float | str:
+def _decimal_string(text: str) -> int | float | str | None:
     """DS as a number: an int when integral ("5.000000" -> 5), else a float ("1.50000" -> 1.5)."""
+    value = text.strip(" \0")
+    if not value:
+        return None
     try:
-        number = float(text)
+        number = float(value)
     except ValueError:
-        return text
+        return value
     if not math.isfinite(number):
-        return text  # not a valid DS; keep it readable rather than emit invalid JSON
+        return value  # not a valid DS; keep it readable rather than emit invalid JSON
     if number.is_integer() and abs(number) < _MAX_EXACT_NUMBER:
         return int(number)
     return number
 
 
-def _parse_binary_integer(text: str) -> int | str:
+def _binary_integer(text: str) -> int | str | None:
+    value = text.strip(" \0")
+    if not value:
+        return None
     try:
-        number = int(text)
+        number = int(value)
     except ValueError:
-        return text
+        return value
     return str(number) if abs(number) > _MAX_EXACT_NUMBER else number
 
 
-def _parse_float(text: str) -> float | int | str:
+def _binary_float(text: str) -> float | str | None:
+    value = text.strip(" \0")
+    if not value:
+        return None
     try:
-        return _json_number(float(text))
+        return _json_number(float(value))
     except ValueError:
-        return text
+        return value
 
 
 def _json_number(number: float) -> float | str:
@@ -326,6 +357,34 @@ def _attribute_tag(value: Any) -> str | None:
     match = _TAG_PATTERN.match(text)
     return (match.group(1) + match.group(2)).upper() if match else text
 
+
+def _plain_string(text: str) -> str | None:
+    return text.strip(" \0") or None
+
+
+def _text(text: str) -> str | None:
+    """LT, ST, UT: leading spaces are significant."""
+    return text.rstrip(" \0") or None
+
+
+def _uri(text: str) -> str | None:
+    return text.strip(" ") or None
+
+
+# One text value -> its JSON value, by VR (other VRs: `_plain_string`). Looked up once per
+# attribute, so that converting a dataset costs a dictionary lookup and a call per value.
+_TEXT_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "PN": person_name,
+    "AT": _attribute_tag,
+    "LT": _text,
+    "ST": _text,
+    "UT": _text,
+    "UR": _uri,
+    "IS": _integer_string,
+    "DS": _decimal_string,
+    **{vr: _binary_integer for vr in INTEGER_VRS},
+    **{vr: _binary_float for vr in FLOAT_VRS},
+}
 
 # --- Binary values and the bulk data policy --------------------------------------------------
 
@@ -387,11 +446,12 @@ class BulkDataPolicy:
 
 
 def binary_values(vr: str, data: bytes) -> list[int | float | str]:
-    """The little-endian numbers held in an O* value (a trailing partial number is ignored)."""
-    code = _ARRAY_FORMATS[vr]
+    """The little-endian numbers held in an O* or US/SS/UL/SL/UV/SV/FL/FD value (a trailing
+    partial number is ignored)."""
+    code = _NUMBER_FORMATS[vr]
     count = len(data) // struct.calcsize(code)
     numbers = struct.unpack(f"<{count}{code}", data[: count * struct.calcsize(code)])
-    if vr in ("OF", "OD"):
+    if vr in FLOAT_VRS:
         return [_json_number(number) for number in numbers]
     return list(numbers)
 
@@ -421,23 +481,28 @@ def from_orthanc_tags(
     bulk_data: BulkDataPolicy | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> Dataset:
-    """A dataset in the core's full tag format (`GET /instances/{id}/tags`) as DICOM JSON.
+    """A dataset in the core's full or short tag format (`GET /instances/{id}/tags[?short]`)
+    as DICOM JSON.
 
-    The format (Orthanc 1.10.1): keys "gggg,eeee" (lower-case hex), values
+    The full format (Orthanc 1.10.1): keys "gggg,eeee" (lower-case hex), values
     `{"Name", "Type", "Value"}` (plus "PrivateCreator" for most private tags) with Type
     "String" (Value: the text, multiple values joined by backslashes), "Sequence" (Value: a
     list of datasets in the same format), "Null" (Value null: a binary value left out, or an
     empty value of a binary-encoded VR such as US or FL),
     "TooLong" (text longer than 256 characters left out, Value null) or "Binary" (a data URI;
-    not produced by /tags but handled). Binary values follow `bulk_data` (see
-    `BulkDataPolicy`); without a policy they are left out. `context` resolves ambiguous VRs
-    (see `vr_of`); it is read from the dataset when not given.
+    not produced by /tags but handled). The short format has the same keys with the Value
+    alone: text, a list of datasets, or null for both "Null" and "TooLong" (the VR tells them
+    apart; an empty or too long US, FL, AT... is read through `bulk_data`). It is cheaper for
+    the core to write and for Python to parse. Private creators come from the dataset's
+    reservations. Binary values follow `bulk_data` (see `BulkDataPolicy`); without a policy
+    they are left out. `context` resolves ambiguous VRs (see `vr_of`); it is read from the
+    dataset when not given.
     """
     if context is None:
         context = orthanc_context(tags)
-        charset_entry = tags.get("0008,0005")
-        if isinstance(charset_entry, Mapping) and isinstance(charset_entry.get("Value"), str):
-            context["SpecificCharacterSet"] = charset_entry["Value"]
+        charset = orthanc_text(tags.get("0008,0005"))
+        if charset is not None:
+            context["SpecificCharacterSet"] = charset
     return _convert_orthanc_dataset(tags, bulk_data, context, ())
 
 
@@ -446,9 +511,8 @@ def from_main_dicom_tags(tags: Mapping[str, Any]) -> Dataset:
     `Expand` answers them in MainDicomTags) as DICOM JSON. Unknown keywords are left out."""
     converted: list[tuple[int, dict[str, Any]]] = []
     for name, value in tags.items():
-        try:
-            tag = parse_tag(name)
-        except HttpError:  # a name the dictionary does not know: skip it
+        tag = _main_tag(name)
+        if tag is None:
             continue
         if tag == SPECIFIC_CHARACTER_SET:
             converted.append((tag, utf8_charset_element()))
@@ -459,33 +523,66 @@ def from_main_dicom_tags(tags: Mapping[str, Any]) -> Dataset:
     return {tag_key(tag): attribute for tag, attribute in converted}
 
 
+@lru_cache(maxsize=4096)
+def _main_tag(name: str) -> int | None:
+    """The tag of a name of the core's main tags; None for a name the dictionary does not know."""
+    try:
+        return parse_tag(name)
+    except HttpError:
+        return None
+
+
 def _convert_orthanc_dataset(
     tags: Mapping[str, Any],
     policy: BulkDataPolicy | None,
     context: Mapping[str, Any],
     parent: TagPath,
 ) -> Dataset:
-    parsed = sorted(
-        ((*_orthanc_key(key), entry) for key, entry in tags.items()), key=lambda item: item[0]
-    )
     dataset: Dataset = {}
-    for tag, json_key, entry in parsed:
+    for tag, json_key, fixed_vr, creator_key, key in sorted(map(_orthanc_key, tags), key=_TAG):
+        entry = tags[key]
+        if entry.__class__ is dict:  # the full format; inline: this runs for every attribute
+            text = entry.get("Value") if entry.get("Type") == "String" else None
+        else:
+            text = entry if entry.__class__ is str else None
+        if text is not None:
+            # The bulk of a dataset: text whose VR needs no context, converted here directly.
+            vr = fixed_vr
+            if vr is None and creator_key is not None:
+                vr = _private_text_vr(tag, entry, tags.get(creator_key))
+            if vr is not None:
+                dataset[json_key] = _attribute(vr, values_from_text(vr, text) if text else None)
+                continue
         attribute = _convert_orthanc_entry(tag, entry, tags, policy, context, (*parent, tag))
         if attribute is not None:
             dataset[json_key] = attribute
     return dataset
 
 
+_TAG = itemgetter(0)
+_NULL_OR_TOO_LONG = "NullOrTooLong"  # a null value of the short format
+
+
+def _orthanc_entry_parts(entry: Any) -> tuple[str | None, Any, str | None]:
+    """Type, Value and PrivateCreator of an entry of the core's full or short format."""
+    if isinstance(entry, dict):
+        return entry.get("Type"), entry.get("Value"), entry.get("PrivateCreator")
+    if isinstance(entry, str):
+        return "String", entry, None
+    if isinstance(entry, list):
+        return "Sequence", entry, None
+    return _NULL_OR_TOO_LONG, None, None
+
+
 def _convert_orthanc_entry(
     tag: int,
-    entry: Mapping[str, Any],
+    entry: Any,
     siblings: Mapping[str, Any],
     policy: BulkDataPolicy | None,
     context: Mapping[str, Any],
     path: TagPath,
 ) -> dict[str, Any] | None:
-    kind = entry.get("Type")
-    value = entry.get("Value")
+    kind, value, creator = _orthanc_entry_parts(entry)
     if kind == "Sequence":
         items = [
             _convert_orthanc_dataset(item, policy, context, (*path, index))
@@ -494,8 +591,8 @@ def _convert_orthanc_entry(
         return element("SQ", items)
     if tag == SPECIFIC_CHARACTER_SET:
         return utf8_charset_element()
-    creator = entry.get("PrivateCreator") or _private_creator_in(siblings, tag)
-    is_binary = kind in ("Null", "Binary")
+    creator = creator or _private_creator_in(siblings, tag)
+    is_binary = kind in ("Null", "Binary", _NULL_OR_TOO_LONG)
     vr = vr_of(tag, context, creator, binary=is_binary)
     if kind == "String":
         if vr == "AT" and policy is not None and policy.read_binary is not None:
@@ -506,7 +603,15 @@ def _convert_orthanc_entry(
             # may be numbers, so it can only be sent as binary.
             return _binary(policy, path, vr)
         return element_from_text(vr, value)
-    if kind == "TooLong":
+    if kind in ("TooLong", _NULL_OR_TOO_LONG):
+        # The short format's null is also an empty sequence, or an empty US/FL/AT... value
+        # (reading tells the latter apart).
+        if vr == "SQ":
+            return element(vr, None)
+        if vr in _BINARY_ENCODED_NUMBER_VRS:
+            return _read_numbers(policy, path, vr)
+        if vr in BINARY_VRS:
+            return _binary(policy, path, vr)
         return None if policy is None else policy.too_long_element(path, vr, context)
     if is_binary and vr not in BINARY_VRS:
         # The core also says "Null" for an empty US/SS/UL/SL/FL/FD... value (seen on 1.10.1).
@@ -517,6 +622,14 @@ def _convert_orthanc_entry(
     return element(vr, None)
 
 
+def _read_numbers(policy: BulkDataPolicy | None, path: TagPath, vr: str) -> dict[str, Any]:
+    """A binary-encoded number or AT value from its bytes (empty without a way to read)."""
+    if policy is None or policy.read_binary is None:
+        return element(vr, None)
+    data = policy.read_binary(path)
+    return element(vr, attribute_tags(data) if vr == "AT" else binary_values(vr, data))
+
+
 def _binary(
     policy: BulkDataPolicy | None, path: TagPath, vr: str, inline: bytes | None = None
 ) -> dict[str, Any] | None:
@@ -525,23 +638,60 @@ def _binary(
     return policy.binary_element(path, vr, inline)
 
 
-@lru_cache(maxsize=16384)
-def _orthanc_key(key: str) -> tuple[int, str]:
-    """The tag of a "gggg,eeee" key and its JSON model key (cached: the same keys recur)."""
+@lru_cache(maxsize=65536)
+def _orthanc_key(key: str) -> tuple[int, str, str | None, str | None, str]:
+    """A core key "gggg,eeee" as (tag, JSON model key, fixed VR, creator key, key); cached:
+    the same keys recur in every dataset.
+
+    The fixed VR is the dictionary VR of public tags whose text values convert alone; None
+    sends the attribute through `_private_text_vr` (private data elements, whose creator is
+    at the creator key) or `_convert_orthanc_entry` (sequences, ambiguous tags, binary or AT
+    values, SpecificCharacterSet).
+    """
     try:
         tag = int(key[0:4], 16) << 16 | int(key[5:9], 16)
     except ValueError:
         tag = parse_tag(key)
-    return tag, tag_key(tag)
+    return tag, tag_key(tag), _fixed_vr(tag), _creator_key(tag), key
+
+
+def _creator_key(tag: int) -> str | None:
+    """The core key of the reservation (gggg,00xx) of a private data element's block."""
+    if not _is_private(tag) or (tag & 0xFFFF) < 0x1000:
+        return None
+    return f"{tag >> 16:04x},00{(tag >> 8) & 0xFF:02x}"
+
+
+def _fixed_vr(tag: int) -> str | None:
+    if tag == SPECIFIC_CHARACTER_SET:
+        return None
+    vr = vr_of(tag)  # private data elements are "UN" here: see `_private_text_vr`
+    return vr if _is_context_free(vr, _dictionary_vr(tag)) else None
+
+
+def _private_text_vr(tag: int, entry: Any, reservation: Any) -> str | None:
+    """The VR of a private data element's text value when it needs no context, else None."""
+    creator = entry.get("PrivateCreator") if entry.__class__ is dict else None
+    if not creator:
+        creator = orthanc_text(reservation)
+    return _context_free_private_vr(tag, creator.strip()) if creator else None
+
+
+@lru_cache(maxsize=16384)
+def _context_free_private_vr(tag: int, creator: str) -> str | None:
+    vr = vr_of(tag, None, creator)
+    return vr if _is_context_free(vr, _private_dictionary_vr(tag, creator)) else None
+
+
+def _is_context_free(vr: str, dictionary_vr: str | None) -> bool:
+    return vr in _CONTEXT_FREE_TEXT_VRS and " or " not in (dictionary_vr or "")
 
 
 def _private_creator_in(siblings: Mapping[str, Any], tag: int) -> str | None:
     """The creator of a private tag, read from its block's reservation in the same dataset."""
-    if not _is_private(tag) or (tag & 0xFFFF) < 0x1000:
-        return None
-    entry = siblings.get(f"{tag >> 16:04x},00{(tag >> 8) & 0xFF:02x}")
-    value = entry.get("Value") if isinstance(entry, Mapping) else None
-    return value.strip() if isinstance(value, str) else None
+    key = _creator_key(tag)
+    value = orthanc_text(siblings.get(key)) if key is not None else None
+    return value.strip() if value is not None else None
 
 
 def _data_uri_bytes(value: Any) -> bytes | None:
@@ -589,11 +739,13 @@ __all__ = [
     "keyword_of",
     "orthanc_content_path",
     "orthanc_context",
+    "orthanc_text",
     "parse_tag",
     "person_name",
     "split_values",
     "tag_key",
     "tag_path_text",
     "utf8_charset_element",
+    "values_from_text",
     "vr_of",
 ]

@@ -11,6 +11,9 @@ this process was not told about) makes the entry stale, and it is rebuilt. BulkD
 depend on the host the client used: entries hold them relative (`studies/...`), and
 `absolute_bulk_data_uris` completes them per request. Fresh and cached answers go through the
 same bytes, so they are identical.
+
+Each instance's dataset is a gzip member of its own, listed in the entry's header, so that
+instance metadata can read one dataset out of the entry without decompressing the others.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import gzip
 import hashlib
 import json
 import logging
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,7 +35,9 @@ from .urls import instance_url
 log = logging.getLogger(__name__)
 
 CACHE_ATTACHMENT = 4301
-FORMAT_VERSION = 1
+# 2: too long binary and number values are read; one gzip member per instance, indexed.
+FORMAT_VERSION = 2
+_GZIP = 31  # zlib's wbits for the gzip format
 _BULK_DATA_KEY = b'"BulkDataURI":"'
 
 
@@ -56,6 +62,11 @@ def join_json_arrays(arrays: Iterable[bytes]) -> bytes:
     return b"[" + b",".join(items) + b"]"
 
 
+def json_array(datasets: Iterable[bytes]) -> bytes:
+    """A compact JSON array of encoded datasets."""
+    return b"[" + b",".join(datasets) + b"]"
+
+
 def _cache_key(config: Configuration, instances: Iterable[str]) -> str:
     digest = hashlib.sha256(f"{FORMAT_VERSION}\n{config.other_binary_mode}\n".encode())
     for instance in sorted(instances):
@@ -63,10 +74,26 @@ def _cache_key(config: Configuration, instances: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def pack_entry(key: str, body: bytes) -> bytes:
-    """What the attachment holds: a one-line JSON header with the key, then the JSON array."""
-    header = json.dumps({"Version": FORMAT_VERSION, "Key": key}).encode()
-    return gzip.compress(header + b"\n" + body, compresslevel=1)
+def pack_entry(key: str, mode: str, datasets: Sequence[tuple[str, bytes]]) -> bytes:
+    """What the attachment holds: gzip members that decompress, together, to a one-line JSON
+    header then the JSON array of the (instance id, dataset) pairs.
+
+    The header holds the key, the `OtherBinaryMode` of the datasets and, per instance id, the
+    offset (after the header's member) and size of the member of its dataset.
+    """
+    members = []
+    index: dict[str, tuple[int, int]] = {}
+    offset = 0
+    for position, (instance_id, dataset) in enumerate(datasets):
+        separator = b"," if position < len(datasets) - 1 else b"]"
+        member = gzip.compress(dataset + separator, compresslevel=1, mtime=0)
+        index[instance_id] = (offset, len(member))
+        offset += len(member)
+        members.append(member)
+    header = {"Version": FORMAT_VERSION, "Key": key, "Mode": mode, "Instances": index}
+    opening = b"\n[" if datasets else b"\n[]"
+    first = gzip.compress(json.dumps(header).encode() + opening, compresslevel=1, mtime=0)
+    return first + b"".join(members)
 
 
 def unpack_entry(data: bytes, key: str) -> bytes | None:
@@ -79,6 +106,20 @@ def unpack_entry(data: bytes, key: str) -> bytes | None:
     if not isinstance(fields, dict) or fields.get("Key") != key:
         return None
     return body
+
+
+def unpack_instance(data: bytes, instance_id: str, mode: str) -> bytes | None:
+    """One instance's dataset out of an entry made for `mode`; None if not there."""
+    try:
+        reader = zlib.decompressobj(_GZIP)
+        header = json.loads(reader.decompress(data).partition(b"\n")[0])
+        offset, size = header["Instances"][instance_id]
+        if header.get("Version") != FORMAT_VERSION or header.get("Mode") != mode:
+            return None
+        member = reader.unused_data[offset : offset + size]
+        return zlib.decompress(member, _GZIP)[:-1]  # without its "," or "]"
+    except (zlib.error, ValueError, KeyError, TypeError):
+        return None  # an older, corrupt or foreign entry, or one without this instance
 
 
 class InstanceMetadata:
@@ -105,10 +146,9 @@ class InstanceMetadata:
         )
         return dicom_json.from_orthanc_tags(tags, policy)
 
-    def json_array(self, orthanc_ids: Iterable[str]) -> bytes:
-        """A compact JSON array of the instances' datasets (relative BulkDataURIs)."""
-        encoded = (dicom_json.encode_json(self.dataset(i)) for i in orthanc_ids)
-        return b"[" + b",".join(encoded) + b"]"
+    def encoded(self, orthanc_ids: Iterable[str]) -> list[tuple[str, bytes]]:
+        """Each instance's id and compact JSON dataset (relative BulkDataURIs)."""
+        return [(i, dicom_json.encode_json(self.dataset(i))) for i in orthanc_ids]
 
     def _read_value(self, orthanc_id: str, path: Sequence[int]) -> bytes:
         content = dicom_json.orthanc_content_path(path)
@@ -116,7 +156,7 @@ class InstanceMetadata:
 
 
 def resource_uids(tags: dict[str, Any]) -> tuple[str, str, str]:
-    """Study, series and SOP instance UIDs of an instance's tags (core's full format)."""
+    """Study, series and SOP instance UIDs of an instance's tags (core's full or short format)."""
     study, series, instance = (_tag_text(tags, key) for key in _UID_KEYS)
     return study, series, instance
 
@@ -125,8 +165,8 @@ _UID_KEYS = ("0020,000d", "0020,000e", "0008,0018")
 
 
 def _tag_text(tags: dict[str, Any], key: str) -> str:
-    value = tags.get(key, {}).get("Value")
-    return value.strip() if isinstance(value, str) else ""
+    value = dicom_json.orthanc_text(tags.get(key))
+    return value.strip(" \0") if value is not None else ""
 
 
 class SeriesMetadataCache:
@@ -146,21 +186,37 @@ class SeriesMetadataCache:
         if instances is None:
             instances = self.series_instances(series_id)
         if not self.config.enable_metadata_cache:
-            return self.instances.json_array(instances)
+            return json_array(dataset for _, dataset in self.instances.encoded(instances))
         key = _cache_key(self.config, instances)
-        cached = self._read_entry(series_id, key)
+        data = self._read_attachment(series_id)
+        cached = None if data is None else unpack_entry(data, key)
         if cached is not None:
             return cached
-        body = self.instances.json_array(instances)
+        datasets = self.instances.encoded(instances)
         if not self.config.read_only:
-            self._write_entry(series_id, key, body)
-        return body
+            self._write_entry(series_id, key, datasets)
+        return json_array(dataset for _, dataset in datasets)
+
+    def instance_json(self, series_id: str, instance_id: str) -> bytes | None:
+        """One instance's dataset from its series' entry; None when the entry lacks it.
+
+        The entry's key is not checked (that needs the series' instance list): an entry that
+        holds this instance id holds its dataset, whatever was added or removed since.
+        """
+        if not self.config.enable_metadata_cache:
+            return None
+        data = self._read_attachment(series_id)
+        return (
+            None
+            if data is None
+            else unpack_instance(data, instance_id, self.config.other_binary_mode)
+        )
 
     def rebuild(self, series_id: str) -> None:
         """Compute the series' entry again and store it, whatever the stored one says."""
         instances = self.series_instances(series_id)
-        body = self.instances.json_array(instances)
-        self._write_entry(series_id, _cache_key(self.config, instances), body)
+        key = _cache_key(self.config, instances)
+        self._write_entry(series_id, key, self.instances.encoded(instances))
 
     def rebuild_study(self, study_id: str) -> list[str]:
         """Rebuild the entries of every series of a study; returns the series ids."""
@@ -169,20 +225,18 @@ class SeriesMetadataCache:
             self.rebuild(series_id)
         return series_ids
 
-    def _read_entry(self, series_id: str, key: str) -> bytes | None:
+    def _read_attachment(self, series_id: str) -> bytes | None:
         try:
-            data = self.core.get(f"/series/{series_id}/attachments/{CACHE_ATTACHMENT}/data")
+            return self.core.get(f"/series/{series_id}/attachments/{CACHE_ATTACHMENT}/data")
         except CoreError as error:
             if error.status == 404:
                 return None
             raise
-        return unpack_entry(data, key)
 
-    def _write_entry(self, series_id: str, key: str, body: bytes) -> None:
+    def _write_entry(self, series_id: str, key: str, datasets: Sequence[tuple[str, bytes]]) -> None:
+        entry = pack_entry(key, self.config.other_binary_mode, datasets)
         try:
-            self.core.put(
-                f"/series/{series_id}/attachments/{CACHE_ATTACHMENT}", pack_entry(key, body)
-            )
+            self.core.put(f"/series/{series_id}/attachments/{CACHE_ATTACHMENT}", entry)
         except CoreError as error:
             # ReadOnly mode, or the series was deleted meanwhile: the answer is still right.
             log.warning("metadata cache of series %s not stored: %s", series_id, error.message)

@@ -70,6 +70,18 @@ class OrthancCore:
     def configuration(self) -> dict[str, Any]:
         return json.loads(orthanc.GetConfiguration())
 
+    # rendered.DirectInstanceAccess: the SDK's shortcuts past the REST router.
+    def lookup_instance(self, sop_uid: str) -> str | None:
+        """The Orthanc id of a SOPInstanceUID, None if unknown."""
+        try:
+            return orthanc.LookupInstance(sop_uid) or None
+        except orthanc.OrthancException:  # plugin 4.0 raises (-1, 'Internal error') if unknown
+            return None
+
+    def instance_file(self, orthanc_id: str) -> bytes:
+        """The stored DICOM file, like GET /instances/{id}/file."""
+        return _call_core(orthanc.GetDicomForInstance, orthanc_id)
+
     # Global properties of the database (plugins use ids >= 1024): the client's servers and jobs.
     def get_global_property(self, key: int) -> str:
         return orthanc.GetGlobalProperty(key, "")

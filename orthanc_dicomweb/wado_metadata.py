@@ -138,23 +138,34 @@ class RetrieveMetadata:
         """Retrieve Instance Metadata (always Full)."""
         xml = wants_xml(request.header("accept"))
         path = ResourcePath.from_groups(request.groups[:3])
-        instance_id, tags = self._instance_tags(path)
-        dataset = self.instances.dataset_from_tags(instance_id, tags)
-        return self._answer(request, dicom_json.encode_datasets([dataset]), xml)
+        candidates = self._lookup(path.instance or "", "Instance")
+        dataset = self._cached_instance(path, candidates) or self._computed_instance(
+            path, candidates
+        )
+        return self._answer(request, b"[" + dataset + b"]", xml)
 
-    def _instance_tags(self, path: ResourcePath) -> tuple[str, dict[str, Any]]:
-        """The instance the path names and its tags, found through the core's UID index.
+    def _lookup(self, uid: str, level: str) -> list[str]:
+        """Orthanc ids of the resources of a level with this UID (`/tools/lookup` is cheaper
+        than `/tools/find`; parent UIDs are checked on the dataset instead)."""
+        found = json.loads(self.core.post("/tools/lookup", uid.encode()))
+        return [candidate["ID"] for candidate in found if candidate.get("Type") == level]
 
-        `/tools/lookup` is cheaper than `/tools/find`; the parents' UIDs are then checked on
-        the tags, which are needed anyway.
-        """
-        found = json.loads(self.core.post("/tools/lookup", (path.instance or "").encode()))
-        for candidate in found:
-            if candidate.get("Type") != "Instance":
-                continue
-            tags = self.instances.tags(candidate["ID"])
+    def _cached_instance(self, path: ResourcePath, candidates: Sequence[str]) -> bytes | None:
+        """The instance's dataset out of its series' metadata cache entry, when there."""
+        if not self.config.enable_metadata_cache or len(candidates) != 1:
+            return None
+        series = self._lookup(path.series or "", "Series")
+        if len(series) != 1:
+            return None
+        dataset = self.cache.instance_json(series[0], candidates[0])
+        return dataset if dataset is not None and _names(dataset, path) else None
+
+    def _computed_instance(self, path: ResourcePath, candidates: Sequence[str]) -> bytes:
+        """The dataset of the candidate whose parents are the path's, from the core's tags."""
+        for instance_id in candidates:
+            tags = self.instances.tags(instance_id)
             if resource_uids(tags) == (path.study, path.series, path.instance):
-                return candidate["ID"], tags
+                return dicom_json.encode_json(self.instances.dataset_from_tags(instance_id, tags))
         raise not_found(f"No such resource in Orthanc: {path.describe()}")
 
     # --- MainDicomTags and Extrapolate ------------------------------------------------------
@@ -221,6 +232,13 @@ class MetadataCacheUpdate:
             raise HttpError(403, "Orthanc is read-only: the metadata cache cannot be written")
         series = self.cache.rebuild_study(study_id)
         return Response(json.dumps({"Study": study_id, "Series": series}), "application/json")
+
+
+def _names(dataset: bytes, path: ResourcePath) -> bool:
+    """Whether a compact JSON dataset has the study, series and SOP instance UIDs of the path
+    (UIDs hold only digits and dots: their JSON is the UID itself)."""
+    uids = (("0020000D", path.study), ("0020000E", path.series), ("00080018", path.instance))
+    return all(f'"{tag}":{{"vr":"UI","Value":["{uid}"]}}'.encode() in dataset for tag, uid in uids)
 
 
 def _is_orthanc_id(text: str) -> bool:

@@ -287,3 +287,23 @@ def test_icc_profile_yes_embeds_a_profile(orthanc: Orthanc, test_files) -> None:
     url = _store(orthanc, _with_new_uids(test_files["rgb"]))
     assert "icc_profile" not in _image(orthanc.get(url + "/rendered")).info
     assert _image(orthanc.get(url + "/rendered?iccprofile=yes")).info["icc_profile"]
+
+
+def test_file_over_the_whole_file_limit_renders_from_tags_and_frame(orthanc: Orthanc, ct) -> None:
+    """Beyond WHOLE_FILE_LIMIT the header comes from the core's JSON and one frame at a time."""
+    _, source = ct
+    dataset = _with_new_uids(Path(source.filename))
+    rows = columns = 1536
+    frames = [
+        (np.add.outer(np.arange(rows), np.zeros(columns, int)) % 1000 + 100 * k).astype("<i2")
+        for k in range(4)
+    ]  # 4 x 4.5 MB: over the 16 MB limit
+    dataset.Rows, dataset.Columns, dataset.NumberOfFrames = rows, columns, len(frames)
+    dataset.PixelData = b"".join(frame.tobytes() for frame in frames)
+    url = _store(orthanc, dataset)
+    answer = orthanc.get(
+        url + "/frames/3/rendered?window=500,1000,linear-exact", headers={"Accept": "image/png"}
+    )
+    hu = frames[2].astype(float) + dataset.RescaleIntercept
+    expected = np.clip(np.rint(((hu - 500) / 1000 + 0.5) * 255), 0, 255)
+    assert np.abs(_pixels(answer) - expected).max() <= 1

@@ -79,6 +79,10 @@ def metadata_url(uploaded: Uploaded, level: str = "series") -> str:
     return f"{series}/instances/{uploaded.instances[0]}/metadata"
 
 
+def instance_url(uploaded: Uploaded, sop: str) -> str:
+    return f"/dicom-web/studies/{uploaded.study}/series/{uploaded.series}/instances/{sop}/metadata"
+
+
 def by_sop(datasets: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {d["00080018"]["Value"][0]: d for d in datasets}
 
@@ -166,6 +170,30 @@ def test_cached_answer_equals_a_fresh_computation_byte_for_byte(
     fresh = orthanc.get(metadata_url(uploaded)).content  # computed, then stored again
     assert has_cache(orthanc, uploaded.series_id)
     assert cached == fresh == orthanc.get(metadata_url(uploaded)).content
+
+
+def test_instance_metadata_from_the_cache_equals_a_fresh_computation(
+    orthanc: Orthanc, both: dict[str, Uploaded]
+) -> None:
+    for uploaded in both.values():
+        urls = [instance_url(uploaded, sop) for sop in uploaded.instances]
+        orthanc.delete(f"/series/{uploaded.series_id}/attachments/{CACHE}")
+        fresh = [orthanc.get(url).content for url in urls]
+        orthanc.post(f"/studies/{uploaded.study_id}/update-dicomweb-cache").raise_for_status()
+        assert [orthanc.get(url).content for url in urls] == fresh
+
+
+def test_instance_deleted_after_the_cache_was_built_is_not_found(
+    orthanc: Orthanc, test_files: dict
+) -> None:
+    uploaded = store([orthanc], series_of(test_files["mr"], 2))
+    first, second = uploaded.instances
+    assert orthanc.post(f"/studies/{uploaded.study_id}/update-dicomweb-cache").ok
+    assert orthanc.get(instance_url(uploaded, first)).status_code == 200
+    orthanc.delete(f"/instances/{orthanc.post('/tools/lookup', data=first).json()[0]['ID']}")
+    assert orthanc.get(instance_url(uploaded, first)).status_code == 404  # the entry has it
+    elsewhere = instance_url(uploaded, second).replace(uploaded.study, generate_uid())
+    assert orthanc.get(elsewhere).status_code == 404
 
 
 def test_series_is_cached_when_it_becomes_stable(orthanc: Orthanc, test_files: dict) -> None:

@@ -22,6 +22,7 @@ from orthanc_dicomweb.dicom_json import (
     tag_key,
     tag_path_text,
     utf8_charset_element,
+    values_from_text,
     vr_of,
 )
 from orthanc_dicomweb.errors import HttpError
@@ -349,6 +350,73 @@ def test_binary_type_with_data_uri_is_inlined_without_callback() -> None:
     }
     result = from_orthanc_tags(tags, BulkDataPolicy("InlineBinary"))
     assert result["00431028"] == {"vr": "OB", "InlineBinary": "AQID"}
+
+
+def short_format(tags: dict[str, Any]) -> dict[str, Any]:
+    """The core's short format (`/tags?short`) of a dataset given in its full format."""
+    return {
+        key: [short_format(item) for item in entry["Value"]]
+        if entry["Type"] == "Sequence"
+        else entry["Value"]
+        for key, entry in tags.items()
+    }
+
+
+@pytest.mark.parametrize("name", ["rtplan.dcm", "MR_small.dcm", "CT_small.dcm"])
+def test_short_format_gives_the_same_datasets(name: str) -> None:
+    # The short format has no PrivateCreator: it comes from the block's reservation, which
+    # real datasets hold (the core reads the creator there too).
+    reserved = {**CORE_TAGS, "0043,0010": text("PrivateCreator", "GEMS_PARM_01")}
+    for tags in (reserved, core_tags_of(pydicom.dcmread(get_testdata_file(name)))):
+        assert from_orthanc_tags(short_format(tags), BY_URI) == from_orthanc_tags(tags, BY_URI)
+
+
+def test_short_format_nulls_are_told_apart_by_the_vr() -> None:
+    tags = {
+        "0009,0010": "GEMS_IDEN_01",
+        "0009,1002": "CT01",  # private: its creator comes from the reservation above
+        "0018,1310": None,  # empty or too long US: read
+        "0020,4000": None,  # too long text: read
+        "0040,0275": None,  # empty sequence
+        "0043,1028": None,  # binary (UN: no reservation of its block): a BulkDataURI
+        "7fe0,0010": None,
+    }
+    stored = {(0x00181310,): b"", (0x00204000,): b"comment " * 40}
+    policy = BulkDataPolicy("BulkDataURI", uri_for=uri_for, read_binary=stored.__getitem__)
+    assert from_orthanc_tags(tags, policy) == {
+        "00090010": {"vr": "LO", "Value": ["GEMS_IDEN_01"]},
+        "00091002": {"vr": "SH", "Value": ["CT01"]},
+        "00181310": {"vr": "US"},
+        "00204000": {"vr": "LT", "Value": [("comment " * 40).rstrip()]},
+        "00400275": {"vr": "SQ"},
+        "00431028": {"vr": "UN", "BulkDataURI": "http://x/bulk/00431028"},
+        "7FE00010": {"vr": "OW", "BulkDataURI": "http://x/bulk/7FE00010"},
+    }
+
+
+def test_too_long_numbers_are_read_as_numbers_and_too_long_unknown_values_as_binary() -> None:
+    matrix = struct.pack("<4H", 0, 256, 256, 0)
+    too_long = {"Name": "", "Type": "TooLong", "Value": None}
+    tags = {
+        "0011,0010": text("PrivateCreator", "MYVENDOR"),
+        "0011,1101": {**too_long, "PrivateCreator": "MYVENDOR"},
+        "0018,1310": too_long,
+    }
+    policy = BulkDataPolicy("BulkDataURI", uri_for=uri_for, read_binary=lambda path: matrix)
+    for dataset in (tags, short_format(tags)):
+        result = from_orthanc_tags(dataset, policy)
+        assert result["00181310"] == {"vr": "US", "Value": [0, 256, 256, 0]}
+        assert result["00111101"] == {"vr": "UN", "BulkDataURI": "http://x/bulk/00111101"}
+    assert from_orthanc_tags(tags)["00181310"] == {"vr": "US"}  # no way to read it
+
+
+def test_values_from_text() -> None:
+    assert values_from_text("CS", " A ") == ["A"]
+    assert values_from_text("LO", "\\") is None
+    assert values_from_text("LO", "\\b") == [None, "b"]
+    assert values_from_text("PN", "A^B\\C") == [{"Alphabetic": "A^B"}, {"Alphabetic": "C"}]
+    assert values_from_text("ST", " a\\b ") == [" a\\b"]
+    assert values_from_text("IS", " ") is None
 
 
 def test_from_main_dicom_tags() -> None:

@@ -20,6 +20,7 @@ from orthanc_dicomweb.metadata_cache import (
     pack_entry,
     relative_bulk_data_uri,
     unpack_entry,
+    unpack_instance,
 )
 
 STUDY, SERIES = "1.2.3", "1.2.3.4"
@@ -106,11 +107,25 @@ def test_json_arrays_join_without_parsing() -> None:
 
 
 def test_entry_is_read_back_only_with_its_key() -> None:
-    packed = pack_entry("k1", b"[1]")
-    assert unpack_entry(packed, "k1") == b"[1]"
+    packed = pack_entry("k1", "BulkDataURI", [("i1", b"{}"), ("i2", b'{"a":1}')])
+    assert unpack_entry(packed, "k1") == b'[{},{"a":1}]'
     assert unpack_entry(packed, "k2") is None
+    assert unpack_entry(pack_entry("k1", "BulkDataURI", []), "k1") == b"[]"
     assert unpack_entry(b"not gzip", "k1") is None
     assert unpack_entry(gzip.compress(b"not json\n[1]"), "k1") is None
+
+
+def test_one_instance_is_read_out_of_an_entry_made_for_the_same_mode() -> None:
+    datasets = [("i1", b'{"a":1}'), ("i2", b'{"b":[2]}'), ("i3", b"{}")]
+    packed = pack_entry("k1", "BulkDataURI", datasets)
+    for instance_id, dataset in datasets:
+        assert unpack_instance(packed, instance_id, "BulkDataURI") == dataset
+    assert unpack_instance(packed, "i4", "BulkDataURI") is None
+    assert unpack_instance(packed, "i1", "InlineBinary") is None
+    assert unpack_instance(packed[:-5], "i3", "BulkDataURI") is None  # truncated
+    older = gzip.compress(b'{"Version": 1, "Key": "k1"}\n[{"a":1}]')
+    assert unpack_instance(older, "i1", "BulkDataURI") is None
+    assert unpack_instance(b"not gzip", "i1", "BulkDataURI") is None
 
 
 def test_first_call_computes_and_stores_later_calls_read_the_cache() -> None:
@@ -168,7 +183,7 @@ def test_read_only_orthanc_computes_without_writing() -> None:
 
 def test_rebuild_study_rewrites_every_series() -> None:
     core = FakeCore(["i1"])
-    core.attachments[ATTACHMENT] = pack_entry("stale", b"[]")
+    core.attachments[ATTACHMENT] = pack_entry("stale", "BulkDataURI", [])
     cache = SeriesMetadataCache(Configuration(), core)
     assert cache.rebuild_study("t1") == ["s1"]
     assert len(json.loads(cache.series_json("s1"))) == 1

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
-from orthanc_dicomweb import rendering
+from orthanc_dicomweb import rendered, rendering
+from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.errors import HttpError
+from orthanc_dicomweb.rendered import Renderer
 from orthanc_dicomweb.rendering import (
     GrayscaleRendering,
     Lut,
@@ -19,6 +25,7 @@ from orthanc_dicomweb.rendering import (
     Viewport,
     Window,
 )
+from tests.unit.fakes import FakeCore
 
 
 def test_native_signed_16_bit_keeps_stored_bits_and_sign() -> None:
@@ -168,3 +175,190 @@ def test_srgb_conversion_keeps_an_srgb_image_nearly_unchanged() -> None:
 
 def test_icon_has_the_asked_size() -> None:
     assert rendering.icon("PDF", 64).size == (64, 64)
+
+
+# --- Speed paths: value tables, the header read from the file, RLE decoded in the plugin ----
+
+
+@pytest.mark.parametrize(
+    ("dtype", "low", "high"),
+    [("<i2", -2000, 3000), (">i2", -2000, 3000), ("<u2", 30000, 65535), ("u1", 0, 255),
+     ("i1", -128, 127), ("<i4", -5000, 5000), ("<i2", -32768, 32767)],
+)  # fmt: skip
+def test_value_table_gives_the_same_pixels_as_per_pixel_arithmetic(
+    dtype: str, low: int, high: int
+) -> None:
+    values = np.random.default_rng(1).integers(low, high + 1, (200, 200)).astype(dtype)
+    for rendering_ in (
+        GrayscaleRendering(slope=2.0, intercept=-1000.0, window=Window(40, 400)),
+        GrayscaleRendering(),
+        GrayscaleRendering(window=Window(0, 100, "SIGMOID"), invert=True),
+        GrayscaleRendering(voi_lut=Lut(-100, 8, np.linspace(0, 255, 300, dtype=np.float32))),
+    ):
+        assert np.array_equal(rendering_.apply(values), rendering_._present(values))
+
+
+def _dataset(**values) -> Dataset:
+    dataset = Dataset()
+    for keyword, value in values.items():
+        setattr(dataset, keyword, value)
+    return dataset
+
+
+def _stored(dataset: Dataset, syntax: str) -> bytes:
+    dataset.file_meta = FileMetaDataset()
+    dataset.file_meta.TransferSyntaxUID = syntax
+    dataset.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    dataset.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, "1.2.840.10008.1.2.2"]
+)
+def test_dataset_tags_read_like_the_cores_short_json(syntax: str) -> None:
+    voi = _dataset(WindowCenter="40", WindowWidth="400")
+    source = _dataset(
+        Rows=2, Columns=3, BitsAllocated=16, PixelRepresentation=0,
+        WindowCenter=["40", "80"], RescaleIntercept="-1024",
+        PatientName="Müller^Jürgen", SpecificCharacterSet="ISO_IR 100",
+        PhotometricInterpretation="MONOCHROME2", ImagePositionPatient=[1, 2.5, -3],
+        SharedFunctionalGroupsSequence=[_dataset(FrameVOILUTSequence=[voi])],
+        PixelData=b"\0" * 12,
+    )  # fmt: skip
+    source["PixelData"].VR = "OW"
+    tags = rendering.DatasetTags(rendering.read_header(_stored(source, syntax)))
+    assert tags["0028,0010"] == "2" and tags["0028,1050"] == "40\\80"
+    assert tags["0028,1052"] == "-1024" and tags["0010,0010"] == "Müller^Jürgen"
+    assert rendering.tag_text(tags, "0028,0004") == "MONOCHROME2"
+    assert rendering.image_window(tags, 1) == Window(40, 400)  # shared functional groups
+    assert "7fe0,0010" in tags and tags["7fe0,0010"] is None  # binary, like the core's null
+    assert "0020,0032" not in tags  # not a rendering key: not even parsed
+    assert "0028,9999" not in tags and "junk" not in tags and tags.get("zz,zz") is None
+
+
+def test_raw_bytes_follow_a_path_into_sequences() -> None:
+    lut = _dataset(LUTDescriptor=[2, 0, 16], LUTData=b"\x01\x00\x02\x00")
+    lut["LUTData"].VR = "OW"
+    source = _dataset(Rows=1, Columns=1, BitsAllocated=16, PixelRepresentation=0)
+    source.VOILUTSequence, source.PixelData = [lut], b"\0\0"
+    dataset = rendering.read_header(_stored(source, ExplicitVRLittleEndian))
+    assert rendering.raw_bytes(dataset, ["0028,3010", 0, "0028,3006"]) == b"\x01\x00\x02\x00"
+    assert rendering.raw_bytes(dataset, ["7fe0,0010"]) == b"\0\0"
+    assert rendering.DatasetTags(dataset)["0028,3010"][0]["0028,3002"] == "2\\0\\16"
+    for missing in (["0028,3010", 3, "0028,3006"], ["0028,2000"], ["0042,0011"]):
+        with pytest.raises(HttpError) as error:
+            rendering.raw_bytes(dataset, missing)
+        assert error.value.status == 404
+
+
+def test_every_header_key_the_code_reads_is_parsed() -> None:
+    package = Path(rendering.__file__).parent
+    sources = [package / name for name in ("rendering.py", "rendered.py", "wado_uri.py")]
+    used = {
+        k for path in sources for k in re.findall(r'"([0-9a-f]{4},[0-9a-f]{4})"', path.read_text())
+    }
+    assert used <= rendering.HEADER_KEYS
+
+
+@pytest.mark.parametrize(
+    ("samples", "bits", "signed"), [(1, 16, True), (1, 16, False), (3, 8, False), (1, 8, False)]
+)
+def test_rle_frames_decode_to_the_stored_values(samples: int, bits: int, signed: bool) -> None:
+    frames = np.random.default_rng(2).integers(0, 200, (2, 5, 7, samples)) - (50 if signed else 0)
+    frames = frames.astype(f"<{'i' if signed else 'u'}{bits // 8}").squeeze(
+        -1 if samples == 1 else None
+    )
+    source = _dataset(
+        Rows=5, Columns=7, SamplesPerPixel=samples, BitsAllocated=bits, BitsStored=bits,
+        HighBit=bits - 1, PixelRepresentation=int(signed), NumberOfFrames=2,
+        PhotometricInterpretation="RGB" if samples == 3 else "MONOCHROME2",
+        PlanarConfiguration=0,
+    )  # fmt: skip
+    source.PixelData = frames.tobytes()
+    source["PixelData"].VR = "OB"
+    source.file_meta = FileMetaDataset()
+    source.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    source.compress(RLELossless, encoding_plugin="pydicom")
+    fmt = PixelFormat(5, 7, samples, bits, bits, signed, source.PhotometricInterpretation,
+                      frames=2)  # fmt: skip
+    for index in (1, 2):
+        decoded = rendering.decode_rle_frame(source.PixelData, index, fmt)
+        assert np.array_equal(decoded, frames[index - 1])
+
+
+def test_rle_that_is_not_rle_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        rendering.decode_rle_frame(
+            b"\xfe\xff\x00\xe0" + b"\0" * 4 + b"\xfe\xff\x00\xe0\x04\x00\x00\x00abcd",
+            1,
+            PixelFormat(2, 2),
+        )
+
+
+def _ct_file(rows: int = 4) -> bytes:
+    source = _dataset(
+        Rows=rows, Columns=4, BitsAllocated=16, BitsStored=16, HighBit=15, SamplesPerPixel=1,
+        PixelRepresentation=1, PhotometricInterpretation="MONOCHROME2", RescaleIntercept="-1024",
+        StudyInstanceUID="1.2.3", SeriesInstanceUID="1.2.3.4", SOPInstanceUID="1.2.3.4.5",
+    )  # fmt: skip
+    source.PixelData = np.arange(rows * 4, dtype="<i2").tobytes()
+    return _stored(source, ExplicitVRLittleEndian)
+
+
+class DirectCore(FakeCore):
+    """A core with the SDK's shortcuts (rendered.DirectInstanceAccess)."""
+
+    def lookup_instance(self, sop_uid: str) -> str | None:
+        return {"1.2.3.4.5": "abc"}.get(sop_uid)
+
+    def instance_file(self, orthanc_id: str) -> bytes:
+        return self.get(f"/instances/{orthanc_id}/file")
+
+
+def test_renderer_reads_a_small_file_once_for_header_and_pixels() -> None:
+    core = DirectCore(
+        {("GET", "/instances/abc/attachments/dicom/size"): b"900",
+         ("GET", "/instances/abc/file"): _ct_file()}
+    )  # fmt: skip
+    renderer = Renderer(Configuration(), core)
+    assert renderer.lookup("1.2.3.4.5") == "abc" and renderer.lookup("9.9") is None
+    instance = renderer.load("abc")
+    assert instance.belongs_to("1.2.3", "1.2.3.4") and not instance.belongs_to("1.2.3", "9")
+    answer = renderer.render(instance, RenderOptions(media_type="image/png"), None)
+    pixels = np.asarray(Image.open(io.BytesIO(answer.body)))
+    assert pixels[0, 0] == 0 and pixels[-1, -1] == 255  # min to max of the 16 values
+    assert [uri for _, uri, _ in core.calls] == [
+        "/instances/abc/attachments/dicom/size",
+        "/instances/abc/file",
+    ]
+
+
+def test_renderer_reads_a_large_file_tags_and_frame_only(monkeypatch) -> None:
+    monkeypatch.setattr(rendered, "WHOLE_FILE_LIMIT", 100)
+    header = {"0028,0010": "4", "0028,0011": "4", "0028,0103": "1", "7fe0,0010": None}
+    core = FakeCore(
+        {("POST", "/tools/lookup"): [{"Type": "Instance", "ID": "abc"}],
+         ("GET", "/instances/abc/attachments/dicom/size"): b"900",
+         ("GET", "/instances/abc/tags?short"): header,
+         ("GET", "/instances/abc/metadata/TransferSyntax"): ExplicitVRLittleEndian.encode(),
+         ("GET", "/instances/abc/frames/0/raw"): np.arange(16, dtype="<i2").tobytes()}
+    )  # fmt: skip
+    renderer = Renderer(Configuration(), core)
+    instance = renderer.load(renderer.lookup("1.2.3.4.5") or "")
+    answer = renderer.render(instance, RenderOptions(media_type="image/png"), None)
+    assert np.asarray(Image.open(io.BytesIO(answer.body)))[-1, -1] == 255
+    assert "/instances/abc/file" not in [uri for _, uri, _ in core.calls]
+
+
+def test_renderer_falls_back_to_the_cores_tags_when_pydicom_cannot_parse() -> None:
+    core = FakeCore(
+        {("GET", "/instances/abc/attachments/dicom/size"): b"9",
+         ("GET", "/instances/abc/file"): b"not DICOM",
+         ("GET", "/instances/abc/tags?short"): {"0028,0010": "4"},
+         ("GET", "/instances/abc/metadata/TransferSyntax"): b"1.2.840.10008.1.2.1"}
+    )  # fmt: skip
+    instance = Renderer(Configuration(), core).load("abc")
+    assert instance.dataset is None and instance.format.rows == 4

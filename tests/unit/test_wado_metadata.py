@@ -19,6 +19,7 @@ from orthanc_dicomweb.wado_metadata import (
     wants_xml,
 )
 from orthanc_dicomweb.web import MultipartResponse, Request, Response
+from tests.unit.test_metadata_cache import FakeCore as SeriesCore
 
 STUDY, SERIES = "1.2.3", "1.2.3.4"
 
@@ -170,3 +171,52 @@ def test_cache_update_refuses_what_is_not_an_orthanc_id(study_id: str) -> None:
     with pytest.raises(HttpError) as raised:
         update.update_study(Request("POST", "/studies/x/update-dicomweb-cache", groups=(study_id,)))
     assert raised.value.status == 400
+
+
+class LookupCore(SeriesCore):
+    """The series `s1` of `test_metadata_cache`, with the core's `/tools/lookup` of its UIDs."""
+
+    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
+        assert uri == "/tools/lookup"
+        uid = body.decode()
+        found = [{"ID": "s1", "Type": "Series"}] if uid == SERIES else []
+        found += [{"ID": i, "Type": "Instance"} for i in self.instances if uid == sop_of(i)]
+        return json.dumps(found).encode()
+
+
+def sop_of(instance_id: str) -> str:
+    return f"{SERIES}.{instance_id[1:]}"
+
+
+def test_instance_metadata_is_read_from_the_series_entry_once_built() -> None:
+    core = LookupCore(["i1", "i2"])
+    service = RetrieveMetadata(Configuration(), core)
+    computed = service.instance_metadata(request(STUDY, SERIES, sop_of("i2")))
+    assert core.tags_calls() == 1
+    service.cache.series_json("s1")
+    assert core.tags_calls() == 3
+    cached = service.instance_metadata(request(STUDY, SERIES, sop_of("i2")))
+    assert core.tags_calls() == 3  # no tags read: the dataset came from the entry
+    assert isinstance(cached, Response) and isinstance(computed, Response)
+    assert cached.body == computed.body
+    assert json.loads(cached.body)[0]["00080018"]["Value"] == [sop_of("i2")]
+
+
+def test_instance_of_another_path_is_not_taken_from_the_entry() -> None:
+    core = LookupCore(["i1"])
+    service = RetrieveMetadata(Configuration(), core)
+    service.cache.series_json("s1")
+    with pytest.raises(HttpError) as raised:
+        service.instance_metadata(request("9.9.9", SERIES, sop_of("i1")))
+    assert raised.value.status == 404
+    core.instances.remove("i1")  # deleted: the entry still holds it, the lookup does not
+    with pytest.raises(HttpError) as raised:
+        service.instance_metadata(request(STUDY, SERIES, sop_of("i1")))
+    assert raised.value.status == 404
+
+
+def test_instance_metadata_without_cache_reads_no_attachment() -> None:
+    core = LookupCore(["i1"])
+    service = RetrieveMetadata(Configuration(enable_metadata_cache=False), core)
+    service.instance_metadata(request(STUDY, SERIES, sop_of("i1")))
+    assert not any("attachments" in call for call in core.calls)
