@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import ssl
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +24,7 @@ from .config import Configuration, ServerDefinition
 from .core import Core, CoreError, get_json
 from .errors import HttpError, bad_request
 from .jobs import Job, JobContext, JobEngine, JobState
-from .multipart import boundary_of, encode_part, new_boundary
+from .multipart import boundary_of, encode_part, iter_streamed_parts, new_boundary
 from .multipart import multipart_content_type as related_content_type
 from .negotiation import parse_media_type
 from .resources import validate_uid
@@ -574,50 +574,6 @@ class DicomWebClient:
             ) from None
         finally:
             answer.close()
-
-
-def iter_streamed_parts(chunks: Iterable[bytes], boundary: str) -> Iterator[bytes]:
-    """The payloads of a multipart body read in chunks, each yielded as soon as it is complete.
-
-    `multipart.iter_multipart` needs the whole body; this one keeps only the part being
-    received (it could move to `multipart.py`). HttpError 400 when the body ends early.
-    """
-    delimiter = b"\r\n--" + boundary.encode("ascii")
-    buffer = bytearray(b"\r\n")  # so that a boundary opening the body is a delimiter too
-    in_part = False
-    scan = 0
-    for chunk in chunks:
-        buffer += chunk
-        while True:
-            found = buffer.find(delimiter, scan)
-            if found < 0:
-                scan = max(0, len(buffer) - len(delimiter) + 1)
-                break
-            after = found + len(delimiter)
-            closing = buffer[after : after + 2] == b"--"
-            line_end = buffer.find(b"\r\n", after)
-            if not closing and line_end < 0:
-                scan = found  # the rest of the delimiter line is still to come
-                break
-            if in_part:
-                yield _payload(memoryview(buffer)[:found])
-            if closing:
-                return
-            del buffer[: line_end + 2]
-            in_part, scan = True, 0
-    raise bad_request("Truncated multipart body: no closing boundary")
-
-
-def _payload(part: memoryview) -> bytes:
-    """The body of one part (after its headers and the blank line)."""
-    raw = part.tobytes()
-    part.release()  # the buffer is resized next
-    if raw.startswith(b"\r\n"):
-        return raw[2:]
-    head_end = raw.find(b"\r\n\r\n")
-    if head_end < 0:
-        raise bad_request("A multipart part has no blank line after its headers")
-    return raw[head_end + 4 :]
 
 
 def _failed_sop_instances(answer: Any) -> list[str]:

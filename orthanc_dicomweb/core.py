@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .errors import HttpError
 
@@ -55,6 +55,16 @@ class Core(Protocol):
     def delete(self, uri: str) -> None: ...
 
     def configuration(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class DirectInstanceAccess(Protocol):
+    """A core reaching instances past the REST router (the SDK's LookupInstance: ~0.2 ms
+    against ~0.8 ms for POST /tools/lookup; GetDicomForInstance: ~0.1 ms less than GET /file)."""
+
+    def lookup_instance(self, sop_uid: str) -> str | None: ...
+
+    def instance_file(self, orthanc_id: str) -> bytes: ...
 
 
 def get_json(core: Core, uri: str) -> Any:

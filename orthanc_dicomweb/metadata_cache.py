@@ -14,6 +14,10 @@ same bytes, so they are identical.
 
 Each instance's dataset is a gzip member of its own, listed in the entry's header, so that
 instance metadata can read one dataset out of the entry without decompressing the others.
+
+Answers are kept too, ready to send: a series' or study's JSON answer with absolute
+BulkDataURIs, gzipped, for the last DICOMweb base it was asked with (attachment 4302 of the
+series or study). A repeated request then costs one index call and one small attachment read.
 """
 
 from __future__ import annotations
@@ -35,10 +39,14 @@ from .urls import instance_url
 log = logging.getLogger(__name__)
 
 CACHE_ATTACHMENT = 4301
+ANSWER_ATTACHMENT = 4302
 # 2: too long binary and number values are read; one gzip member per instance, indexed.
 FORMAT_VERSION = 2
 _GZIP = 31  # zlib's wbits for the gzip format
 _BULK_DATA_KEY = b'"BulkDataURI":"'
+# Answers are compressed once and sent many times: a smaller body is cheaper for the core
+# (which gzips plugin answers again when the client accepts gzip) and for the network.
+_ANSWER_LEVEL = 6
 
 
 def relative_bulk_data_uri(study: str, series: str, instance: str, path: Sequence[int]) -> str:
@@ -67,11 +75,22 @@ def json_array(datasets: Iterable[bytes]) -> bytes:
     return b"[" + b",".join(datasets) + b"]"
 
 
-def _cache_key(config: Configuration, instances: Iterable[str]) -> str:
+def series_key(config: Configuration, instances: Iterable[str]) -> str:
+    """What a series' entry depends on: its instance ids, the entry format, `OtherBinaryMode`."""
     digest = hashlib.sha256(f"{FORMAT_VERSION}\n{config.other_binary_mode}\n".encode())
     for instance in sorted(instances):
         digest.update(instance.encode("ascii", "replace") + b"\n")
     return digest.hexdigest()
+
+
+SeriesList = Sequence[tuple[str, Sequence[str]]]
+"""(series id, its instance ids) pairs, in the order of the answer."""
+
+
+def answer_key(config: Configuration, series: SeriesList) -> str:
+    """What the answer joining these series depends on (order included)."""
+    keys = (f"{series_id}:{series_key(config, instances)}" for series_id, instances in series)
+    return hashlib.sha256("\n".join(keys).encode("ascii", "replace")).hexdigest()
 
 
 def pack_entry(key: str, mode: str, datasets: Sequence[tuple[str, bytes]]) -> bytes:
@@ -97,15 +116,27 @@ def pack_entry(key: str, mode: str, datasets: Sequence[tuple[str, bytes]]) -> by
 
 
 def unpack_entry(data: bytes, key: str) -> bytes | None:
-    """The cached JSON array if the entry is readable and has this key, else None."""
+    """The cached JSON array if the entry is readable and has this key, else None.
+
+    The members are found through the header's index: `gzip.decompress` copies the rest of
+    the data for each member, which costs more than the decompression itself.
+    """
     try:
-        header, _, body = gzip.decompress(data).partition(b"\n")
+        reader = zlib.decompressobj(_GZIP)
+        header, _, opening = reader.decompress(data).partition(b"\n")
         fields = json.loads(header)
-    except (OSError, EOFError, ValueError):
+        if not isinstance(fields, dict) or fields.get("Key") != key:
+            return None
+        members = memoryview(reader.unused_data)
+        pieces = [zlib.decompress(members[o : o + n], _GZIP) for o, n in _members(fields)]
+    except (zlib.error, ValueError, KeyError, TypeError):
         return None  # a corrupt or foreign attachment: treat as missing, it gets replaced
-    if not isinstance(fields, dict) or fields.get("Key") != key:
-        return None
-    return body
+    return opening + b"".join(pieces)
+
+
+def _members(header: dict[str, Any]) -> list[tuple[int, int]]:
+    """(offset, size) of each dataset's member, in the order of the array."""
+    return [(int(offset), int(size)) for offset, size in header["Instances"].values()]
 
 
 def unpack_instance(data: bytes, instance_id: str, mode: str) -> bytes | None:
@@ -187,8 +218,8 @@ class SeriesMetadataCache:
             instances = self.series_instances(series_id)
         if not self.config.enable_metadata_cache:
             return json_array(dataset for _, dataset in self.instances.encoded(instances))
-        key = _cache_key(self.config, instances)
-        data = self._read_attachment(series_id)
+        key = series_key(self.config, instances)
+        data = read_attachment(self.core, f"/series/{series_id}", CACHE_ATTACHMENT)
         cached = None if data is None else unpack_entry(data, key)
         if cached is not None:
             return cached
@@ -205,18 +236,23 @@ class SeriesMetadataCache:
         """
         if not self.config.enable_metadata_cache:
             return None
-        data = self._read_attachment(series_id)
-        return (
-            None
-            if data is None
-            else unpack_instance(data, instance_id, self.config.other_binary_mode)
-        )
+        data = read_attachment(self.core, f"/series/{series_id}", CACHE_ATTACHMENT)
+        if data is None:
+            return None
+        return unpack_instance(data, instance_id, self.config.other_binary_mode)
 
     def rebuild(self, series_id: str) -> None:
-        """Compute the series' entry again and store it, whatever the stored one says."""
-        instances = self.series_instances(series_id)
-        key = _cache_key(self.config, instances)
+        """Compute the series' entry again and store it, whatever the stored one says.
+
+        The prepared answers made from the old entry are dropped: their key, made of instance
+        ids, cannot see an instance replaced with new content (`OverwriteInstances`).
+        """
+        series = get_json(self.core, f"/series/{series_id}")
+        instances = list(series["Instances"])
+        key = series_key(self.config, instances)
         self._write_entry(series_id, key, self.instances.encoded(instances))
+        for resource in (f"/series/{series_id}", f"/studies/{series['ParentStudy']}"):
+            delete_attachment(self.core, resource, ANSWER_ATTACHMENT)
 
     def rebuild_study(self, study_id: str) -> list[str]:
         """Rebuild the entries of every series of a study; returns the series ids."""
@@ -225,21 +261,82 @@ class SeriesMetadataCache:
             self.rebuild(series_id)
         return series_ids
 
-    def _read_attachment(self, series_id: str) -> bytes | None:
-        try:
-            return self.core.get(f"/series/{series_id}/attachments/{CACHE_ATTACHMENT}/data")
-        except CoreError as error:
-            if error.status == 404:
-                return None
-            raise
-
     def _write_entry(self, series_id: str, key: str, datasets: Sequence[tuple[str, bytes]]) -> None:
         entry = pack_entry(key, self.config.other_binary_mode, datasets)
-        try:
-            self.core.put(f"/series/{series_id}/attachments/{CACHE_ATTACHMENT}", entry)
-        except CoreError as error:
-            # ReadOnly mode, or the series was deleted meanwhile: the answer is still right.
-            log.warning("metadata cache of series %s not stored: %s", series_id, error.message)
+        write_attachment(self.core, f"/series/{series_id}", CACHE_ATTACHMENT, entry)
+
+
+def read_attachment(core: Core, resource: str, number: int) -> bytes | None:
+    """An attachment of a resource (`/series/{id}`), None if it has none."""
+    try:
+        return core.get(f"{resource}/attachments/{number}/data")
+    except CoreError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def delete_attachment(core: Core, resource: str, number: int) -> None:
+    """Remove an attachment of a resource, if it has it."""
+    try:
+        core.delete(f"{resource}/attachments/{number}")
+    except CoreError as error:
+        if error.status != 404:
+            raise
+
+
+def write_attachment(core: Core, resource: str, number: int, data: bytes) -> bool:
+    """Store an attachment; False (logged) when the core refuses it."""
+    try:
+        core.put(f"{resource}/attachments/{number}", data)
+    except CoreError as error:
+        # ReadOnly mode, or the resource was deleted meanwhile: the answer is still right.
+        log.warning("metadata cache of %s not stored: %s", resource, error.message)
+        return False
+    return True
+
+
+def pack_answer(key: str, base: str, body: bytes) -> bytes:
+    """What attachment 4302 holds: a one-line JSON header (key and base), the gzipped answer."""
+    header = json.dumps({"Key": key, "Base": base}).encode()  # ASCII, newlines escaped
+    return header + b"\n" + gzip.compress(body, compresslevel=_ANSWER_LEVEL, mtime=0)
+
+
+def unpack_answer(data: bytes, key: str, base: str) -> bytes | None:
+    """The gzipped answer if it was made with this key for this base, else None."""
+    header, newline, compressed = data.partition(b"\n")
+    try:
+        fields = json.loads(header)
+    except ValueError:
+        return None  # a corrupt or foreign attachment: it gets replaced
+    if not newline or not isinstance(fields, dict):
+        return None
+    return compressed if fields.get("Key") == key and fields.get("Base") == base else None
+
+
+class PreparedAnswers:
+    """Gzipped JSON answers (absolute BulkDataURIs) of series and studies, for one base each."""
+
+    def __init__(self, config: Configuration, core: Core) -> None:
+        self.core = core
+        self.enabled = config.enable_metadata_cache
+        self.writable = config.enable_metadata_cache and not config.read_only
+
+    def read(self, resource: str, key: str, base: str) -> bytes | None:
+        """The resource's (`/series/{id}`, `/studies/{id}`) gzipped answer, if up to date."""
+        if not self.enabled:
+            return None
+        data = read_attachment(self.core, resource, ANSWER_ATTACHMENT)
+        return None if data is None else unpack_answer(data, key, base)
+
+    def write(self, resource: str, key: str, base: str, body: bytes) -> bytes | None:
+        """Keep the answer; its gzipped bytes, or None when it cannot be kept."""
+        if not self.writable:
+            return None
+        packed = pack_answer(key, base, body)
+        if not write_attachment(self.core, resource, ANSWER_ATTACHMENT, packed):
+            return None
+        return packed[packed.index(b"\n") + 1 :]
 
 
 ChangeListener = Callable[[str, str, str], None]

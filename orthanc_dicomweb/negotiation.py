@@ -145,6 +145,8 @@ def _parse_quality(value: str, whole: str) -> float:
 
 def _split_outside_quotes(text: str, separator: str) -> list[str]:
     """Split on `separator`, except inside double-quoted strings (with backslash escapes)."""
+    if '"' not in text:  # the common case, on every request: no quoted string to respect
+        return text.split(separator)
     pieces: list[str] = []
     current: list[str] = []
     in_quotes = escaped = False

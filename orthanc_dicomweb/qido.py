@@ -1,12 +1,15 @@
 """QIDO-RS (PS3.18 10.6): Search for Studies, Search for Series, Search for Instances.
 
-Speed comes from the core's index: one `/tools/find` with `Expand` gives the results with
-their indexed attributes (and the core evaluates the other top-level matching keys itself,
-and pages with `Since`/`Limit`). Computed study attributes come from one more `/tools/find`
-at series level for all the studies of the page. An instance's attributes are read only where
-the answer needs one the core does not index (always at instance level: Rows, Columns,
-BitsAllocated, SOPClassUID), or to match inside sequences; at instance level they come from
-the series metadata cache (one read per series) when the page holds most of a series.
+Speed comes from the core's index. Results come with their indexed attributes from one core
+call: a listing (`GET /studies?expand`, `/series/{id}/instances`...) when nothing but the path
+is matched, as it costs half a `/tools/find`; else one `/tools/find` with `Expand`, where the
+core evaluates the top-level matching keys and pages with `Since`/`Limit`. Parents and the
+series of studies (for the computed study attributes) are read one by one, or listed all at
+once when they are most of the database. Instance-level answers need attributes the core does
+not index (SOPClassUID, Rows, Columns, BitsAllocated): they come from per-series summaries
+(`qido_summary`, one small read per series), built once from the series metadata cache.
+Other non-indexed attributes are read from each result's instance, or from the series
+metadata cache when the page holds most of a series.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from .dicom_xml import to_native_xml
 from .errors import not_acceptable, not_found
 from .metadata_cache import SeriesMetadataCache
 from .negotiation import choose, multipart_type, parse_accept
-from .qido_matching import Matcher, SearchQuery, matches_dataset, parse_search
+from .qido_matching import MAX_PAGE_NUMBER, Matcher, SearchQuery, matches_dataset, parse_search
+from .qido_summary import InstanceSummaries
 from .resources import ResourcePath, find_orthanc_ids
 from .urls import dicomweb_base, instance_url, series_url, study_url
 from .web import MultipartResponse, Request, Response
@@ -39,9 +43,10 @@ DICOM_JSON = "application/dicom+json"
 JSON = "application/json"
 MULTIPART_RELATED = "multipart/related"
 DICOM_XML = "application/dicom+xml"
-# StudyInstanceUIDs per `/tools/find` list constraint: the core's cost grows faster than the
-# list (measured on 400 studies: batches of 50 take 1/3 of the time of one list of 400).
-UID_BATCH = 50
+PLURAL = {STUDY: "studies", SERIES: "series", INSTANCE: "instances"}
+STATISTICS_COUNT = {STUDY: "CountStudies", SERIES: "CountSeries", INSTANCE: "CountInstances"}
+# Below this many resources, reading them one by one is cheap enough whatever the database.
+BULK_MINIMUM = 50
 
 
 def _tags(*keywords: str) -> frozenset[int]:
@@ -121,6 +126,11 @@ DEFAULTS = {
     ),
 }  # fmt: skip
 LEVELS = (STUDY, SERIES, INSTANCE)
+# Shared by every dataset of an answer: the JSON model is Unicode, sent as UTF-8.
+CONSTANT_ELEMENTS = {
+    dicom_json.tag_key(SPECIFIC_CHARACTER_SET): dicom_json.utf8_charset_element(),
+    dicom_json.tag_key(INSTANCE_AVAILABILITY): dicom_json.element("CS", ["ONLINE"]),
+}
 
 
 def levels_down_to(level: str) -> tuple[str, ...]:
@@ -143,6 +153,10 @@ def available_without_tags(level: str) -> frozenset[int]:
     return frozenset(tags)
 
 
+# What instance summaries hold: the instance defaults the core does not index.
+SUMMARY = default_tags(INSTANCE) - available_without_tags(INSTANCE)
+
+
 @dataclass
 class Hit:
     """One result: the core's expanded resource, and its instance's attributes once read."""
@@ -153,6 +167,11 @@ class Hit:
     @property
     def orthanc_id(self) -> str:
         return self.resource["ID"]
+
+    @property
+    def file_uuid(self) -> str:
+        """The stored file of an instance: the core gives it a new one when it is stored again."""
+        return self.resource.get("FileUuid", "")
 
 
 class SearchService:
@@ -218,18 +237,25 @@ class Search:
     query: SearchQuery
     _resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     _series_of_study: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _converted: dict[str, dicom_json.Dataset] = field(default_factory=dict)
 
     @cached_property
     def wanted(self) -> frozenset[int]:
         return default_tags(self.level) | self.query.returned_tags
 
     @cached_property
-    def wanted_keys(self) -> frozenset[str]:
-        return frozenset(dicom_json.tag_key(tag) for tag in self.wanted)
+    def wanted_keys(self) -> tuple[str, ...]:
+        """The wanted attributes' keys, in the order of the answer."""
+        return tuple(dicom_json.tag_key(tag) for tag in sorted(self.wanted))
 
     @cached_property
-    def wanted_keywords(self) -> frozenset[str]:
-        return frozenset(dicom_json.keyword_of(tag) for tag in self.wanted)
+    def indexed_fields(self) -> tuple[tuple[str, str, str], ...]:
+        """(keyword, key, VR) of the wanted attributes, as the core may name them in its index."""
+        return tuple(
+            (keyword, dicom_json.tag_key(tag), dicom_json.vr_of(tag))
+            for tag in sorted(self.wanted)
+            if (keyword := dicom_json.keyword_of(tag))
+        )
 
     @cached_property
     def reads_tags(self) -> bool:
@@ -242,13 +268,11 @@ class Search:
 
     def run(self, base: str) -> list[dicom_json.Dataset]:
         hits = self._page()
+        self._load_parents(hits)
         if self.level == STUDY and self._needs_series_of_studies():
             self._load_series_of_studies(hit.resource for hit in hits)
         if self.reads_tags:
-            if self.level == INSTANCE:
-                self._read_from_series_caches(hits)
-            for hit in hits:
-                self._read(hit)
+            self._read_all(hits)
         return [self._dataset(hit, base) for hit in hits]
 
     # --- Finding and paging -------------------------------------------------------------------
@@ -266,9 +290,21 @@ class Search:
         return list(islice(selected, self.query.offset, end))
 
     def _find(self, since: int, limit: int | None) -> list[dict[str, Any]]:
+        """The expanded results: the core's listings when nothing is matched (they cost half a
+        `/tools/find` of the same resources, measured), else `/tools/find`."""
         constraints = self._core_constraints()
         if constraints is None:
             return []
+        if self.query.core_matchers:
+            return self._tools_find(constraints, since, limit)
+        if self.parent is None:
+            return self._list_all(since, limit)
+        end = None if limit is None else since + limit
+        return list(islice(self._list_children(), since, end))
+
+    def _tools_find(
+        self, constraints: dict[str, str], since: int, limit: int | None
+    ) -> list[dict[str, Any]]:
         request: dict[str, Any] = {
             "Level": self.level,
             "Query": constraints,
@@ -280,6 +316,20 @@ class Search:
         if limit:
             request["Limit"] = limit
         return post_json(self.core, "/tools/find", request)
+
+    def _list_all(self, since: int, limit: int | None) -> list[dict[str, Any]]:
+        uri = f"/{PLURAL[self.level]}?expand"
+        if since or limit:  # the core wants both, and `limit=0` means none there
+            uri += f"&since={since}&limit={limit or MAX_PAGE_NUMBER}"
+        return get_json(self.core, uri)
+
+    def _list_children(self) -> Iterator[dict[str, Any]]:
+        """The results below the path's study or series (several if its UIDs are repeated)."""
+        assert self.parent is not None
+        parent_level = self.parent.level
+        for parent_id in find_orthanc_ids(self.core, self.parent):
+            uri = f"/{PLURAL[parent_level]}/{parent_id}/{PLURAL[self.level]}"
+            yield from json.loads(self._get_unless_deleted(uri) or b"[]")
 
     def _core_constraints(self) -> dict[str, str] | None:
         """The `/tools/find` query; None when the path and a matching key contradict."""
@@ -304,7 +354,50 @@ class Search:
     def _matches_sequences(self, hit: Hit, matchers: Sequence[Matcher]) -> bool:
         return matches_dataset(self._read(hit), matchers, self.config.qido_case_sensitive)
 
+    # --- Parents ------------------------------------------------------------------------------
+
+    def _load_parents(self, hits: Sequence[Hit]) -> None:
+        """Read the parents of the results: all at once when they are most of the database."""
+        resources = [hit.resource for hit in hits]
+        for level in levels_down_to(self.level)[-2::-1]:
+            key = "ParentStudy" if level == STUDY else "ParentSeries"
+            parents = {resource[key] for resource in resources}
+            if self._worth_listing_all(level, len(parents)):
+                for resource in get_json(self.core, f"/{PLURAL[level]}?expand"):
+                    if resource["ID"] in parents:
+                        self._resources[f"/{PLURAL[level]}/{resource['ID']}"] = resource
+            resources = [self._parent_of(resource) for resource in resources]
+
+    def _worth_listing_all(self, level: str, count: int) -> bool:
+        """Whether `count` resources of the level cost less listed all than one by one
+        (measured: ~0.1 ms per resource read, ~0.06 ms per resource of the database listed)."""
+        return count >= BULK_MINIMUM and 2 * count >= self._statistics[STATISTICS_COUNT[level]]
+
+    @cached_property
+    def _statistics(self) -> dict[str, Any]:
+        return get_json(self.core, "/statistics")
+
+    def _parent_of(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """The parent series or study (read once per request)."""
+        if resource["Type"] == INSTANCE:
+            uri = f"/series/{resource['ParentSeries']}"
+        else:
+            uri = f"/studies/{resource['ParentStudy']}"
+        if uri not in self._resources:
+            self._resources[uri] = get_json(self.core, uri)
+        return self._resources[uri]
+
     # --- Instances' attributes ----------------------------------------------------------------
+
+    def _read_all(self, hits: Sequence[Hit]) -> None:
+        """The attributes of every result's instance, by the cheapest way available."""
+        if self.level == INSTANCE and self.config.enable_metadata_cache:
+            if self._summaries_suffice:
+                self._read_from_summaries(hits)
+            else:
+                self._read_from_series_caches(hits)
+        for hit in hits:
+            self._read(hit)
 
     def _read(self, hit: Hit) -> dicom_json.Dataset:
         """The attributes of the result's instance (its first one, for studies and series)."""
@@ -330,22 +423,44 @@ class Search:
             return dicom_json.from_orthanc_tags(tags, context=context)
         return dicom_json.from_orthanc_tags(_subset(tags, self.wanted), context=context)
 
-    def _read_from_series_caches(self, hits: Sequence[Hit]) -> None:
-        """Take instances' attributes from their series' metadata (one read for the series)
-        where the page holds more than half of the series: cheaper than reading each one."""
-        if not self.config.enable_metadata_cache:
-            return
-        by_series: dict[str, list[Hit]] = {}
-        for hit in hits:
-            by_series.setdefault(hit.resource["ParentSeries"], []).append(hit)
-        for series_id, members in by_series.items():
-            instances = self._parent_of(members[0].resource)["Instances"]
-            if 2 * len(members) > len(instances):
-                self._assign_series_metadata(series_id, instances, members)
+    @cached_property
+    def _summaries_suffice(self) -> bool:
+        """Whether the instance summaries hold every attribute the answer needs."""
+        needed = self.wanted - available_without_tags(INSTANCE)
+        return not (self.query.include_all or self.query.sequence_matchers) and needed <= SUMMARY
 
-    def _assign_series_metadata(
-        self, series_id: str, instances: Sequence[str], hits: Sequence[Hit]
-    ) -> None:
+    @cached_property
+    def _summaries(self) -> InstanceSummaries:
+        return InstanceSummaries(self.config, self.core, SUMMARY)
+
+    def _read_from_summaries(self, hits: Sequence[Hit]) -> None:
+        """Take instances' attributes from their series' summary (one small read per series);
+        read the missing ones, and store them in the summary for the next searches."""
+        for series_id, members in _by_series(hits).items():
+            summary = self._summaries.read(series_id)
+            missing = []
+            for hit in members:
+                entry = summary.get(hit.orthanc_id)
+                if entry is not None and entry.file_uuid == hit.file_uuid:
+                    hit.read = entry.dataset
+                else:
+                    missing.append(hit)
+            if missing:
+                self._read_from_series_cache(series_id, missing)
+                for hit in missing:
+                    summary[hit.orthanc_id] = self._summaries.entry(hit.file_uuid, self._read(hit))
+                self._summaries.write(series_id, summary)
+
+    def _read_from_series_caches(self, hits: Sequence[Hit]) -> None:
+        for series_id, members in _by_series(hits).items():
+            self._read_from_series_cache(series_id, members)
+
+    def _read_from_series_cache(self, series_id: str, hits: Sequence[Hit]) -> None:
+        """Take instances' attributes from their series' metadata (one read for the series)
+        where they are more than half of the series: cheaper than reading each one."""
+        instances = self._parent_of(hits[0].resource)["Instances"]
+        if 2 * len(hits) <= len(instances):
+            return
         metadata = json.loads(self._series_cache.series_json(series_id, instances))
         by_uid = {_first_value(dataset, SOP_INSTANCE_UID): dataset for dataset in metadata}
         for hit in hits:
@@ -379,7 +494,7 @@ class Search:
         return self.reads_tags or bool(self.wanted & computed)
 
     def _load_series_of_studies(self, studies: Iterable[dict[str, Any]]) -> None:
-        """The expanded series of all these studies, in as few `/tools/find` as possible."""
+        """The expanded series of all these studies, in as few core calls as possible."""
         missing = {s["ID"]: s for s in studies if s["ID"] not in self._series_of_study}
         for study_id in missing:
             self._series_of_study[study_id] = []
@@ -388,23 +503,16 @@ class Search:
                 self._series_of_study[series["ParentStudy"]].append(series)
 
     def _series_of_studies(self, studies: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """A list constraint of many UIDs costs the core more than listing every series
-        (measured: 400 UIDs ~300 ms, 400 series ~40 ms): when the studies hold most series
-        of the database, take them all; else ask by batches of UIDs."""
+        """Every series of the database when these studies hold most of them, else the series
+        of each study (a `/tools/find` on a list of UIDs costs far more: ~0.4 ms per UID)."""
         count = sum(len(study.get("Series", ())) for study in studies)
-        if count > UID_BATCH and 2 * count >= get_json(self.core, "/statistics")["CountSeries"]:
-            yield from post_json(
-                self.core, "/tools/find", {"Level": SERIES, "Query": {}, "Expand": True}
-            )
+        if self._worth_listing_all(SERIES, count):
+            yield from get_json(self.core, "/series?expand")
             return
-        uids = sorted({study["MainDicomTags"]["StudyInstanceUID"] for study in studies})
-        for batch in _batches(uids, UID_BATCH):
-            request = {
-                "Level": SERIES,
-                "Query": {orthanc_key(STUDY_INSTANCE_UID): "\\".join(batch)},
-                "Expand": True,
-            }
-            yield from post_json(self.core, "/tools/find", request)
+        for study in studies:
+            yield from json.loads(
+                self._get_unless_deleted(f"/studies/{study['ID']}/series") or b"[]"
+            )
 
     def _series_of(self, study: dict[str, Any]) -> list[dict[str, Any]]:
         if study["ID"] not in self._series_of_study:
@@ -414,45 +522,46 @@ class Search:
     # --- Datasets -----------------------------------------------------------------------------
 
     def _dataset(self, hit: Hit, base: str) -> dicom_json.Dataset:
-        main = self._main_tags(hit)
-        indexed = main
-        if not self.query.include_all:  # convert only what is wanted: 300 results add up
-            indexed = {k: v for k, v in main.items() if k in self.wanted_keywords}
-        attributes = dicom_json.from_main_dicom_tags(indexed)
-        if hit.read:
-            attributes = {**hit.read, **attributes}  # the index wins where both have a value
-        attributes.update(self._computed(hit, main, base))
-        if not self.query.include_all:
-            attributes = {k: v for k, v in attributes.items() if k in self.wanted_keys}
-        return dict(sorted(attributes.items()))
+        chain = self._chain(hit.resource)
+        attributes = dict(hit.read) if hit.read else {}
+        if self.query.include_all:
+            attributes.update(dicom_json.from_main_dicom_tags(_main_tags(chain)))
+        else:  # the index wins where both have a value; a lower level wins over its parents
+            for resource in chain:
+                attributes.update(self._indexed_attributes(resource))
+        attributes.update(self._computed(hit, chain, base))
+        if self.query.include_all:
+            return dict(sorted(attributes.items()))
+        return {key: attributes[key] for key in self.wanted_keys if key in attributes}
 
-    def _main_tags(self, hit: Hit) -> dict[str, Any]:
-        """The indexed attributes of the result and of its parents."""
-        chain = [hit.resource]
+    def _chain(self, resource: dict[str, Any]) -> list[dict[str, Any]]:
+        """The resource and its parents, study first."""
+        chain = [resource]
         while chain[-1].get("Type") != STUDY:
             chain.append(self._parent_of(chain[-1]))
-        tags: dict[str, Any] = {}
-        for resource in reversed(chain):
-            tags.update(resource.get("PatientMainDicomTags", {}))
-            tags.update(resource.get("MainDicomTags", {}))
-        return tags
+        return chain[::-1]
 
-    def _parent_of(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """The parent series or study (read once per request)."""
-        if resource["Type"] == INSTANCE:
-            uri = f"/series/{resource['ParentSeries']}"
-        else:
-            uri = f"/studies/{resource['ParentStudy']}"
-        if uri not in self._resources:
-            self._resources[uri] = get_json(self.core, uri)
-        return self._resources[uri]
-
-    def _computed(self, hit: Hit, main: Mapping[str, Any], base: str) -> dict[str, dict[str, Any]]:
-        study, series = main.get("StudyInstanceUID", ""), main.get("SeriesInstanceUID", "")
-        values: dict[int, tuple[str, list[Any]]] = {
-            SPECIFIC_CHARACTER_SET: ("CS", ["ISO_IR 192"]),
-            INSTANCE_AVAILABILITY: ("CS", ["ONLINE"]),
+    def _indexed_attributes(self, resource: dict[str, Any]) -> dicom_json.Dataset:
+        """The wanted attributes of a resource's index entry, converted once per parent
+        (300 instances of a series share its attributes and their study's)."""
+        converted = self._converted.get(resource["ID"])
+        if converted is not None:
+            return converted
+        tags = _main_tags([resource])
+        converted = {
+            key: dicom_json.element_from_text(vr, text if isinstance(text, str) else str(text))
+            for keyword, key, vr in self.indexed_fields
+            if (text := tags.get(keyword)) is not None
         }
+        if resource["Type"] != self.level:
+            self._converted[resource["ID"]] = converted
+        return converted
+
+    def _computed(
+        self, hit: Hit, chain: Sequence[dict[str, Any]], base: str
+    ) -> dict[str, dict[str, Any]]:
+        study, series = _uid(chain, STUDY), _uid(chain, SERIES)
+        values: dict[int, tuple[str, list[Any]]] = {}
         if self.level == STUDY:
             values[RETRIEVE_URL] = ("UR", [study_url(base, study)])
             values.update(self._study_counts(hit))
@@ -461,9 +570,10 @@ class Search:
             count = len(hit.resource.get("Instances", ()))
             values[NUMBER_OF_SERIES_RELATED_INSTANCES] = ("IS", [count])
         else:
-            sop = main.get("SOPInstanceUID", "")
+            sop = _uid(chain, INSTANCE)
             values[RETRIEVE_URL] = ("UR", [instance_url(base, study, series, sop)])
-        return {dicom_json.tag_key(t): dicom_json.element(*value) for t, value in values.items()}
+        computed = {dicom_json.tag_key(t): dicom_json.element(*v) for t, v in values.items()}
+        return {**CONSTANT_ELEMENTS, **computed}
 
     def _study_counts(self, hit: Hit) -> dict[int, tuple[str, list[Any]]]:
         values: dict[int, tuple[str, list[Any]]] = {
@@ -486,6 +596,31 @@ class Search:
             sop_class = self._get_unless_deleted(f"/instances/{instance}/metadata/SopClassUid")
             if sop_class is not None:
                 yield sop_class.decode("utf-8", errors="replace").strip()
+
+
+def _main_tags(chain: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The indexed attributes of resources, the later ones winning."""
+    tags: dict[str, Any] = {}
+    for resource in chain:
+        tags.update(resource.get("PatientMainDicomTags", {}))
+        tags.update(resource.get("MainDicomTags", {}))
+    return tags
+
+
+UID_KEYWORDS = {STUDY: "StudyInstanceUID", SERIES: "SeriesInstanceUID", INSTANCE: "SOPInstanceUID"}
+
+
+def _uid(chain: Sequence[dict[str, Any]], level: str) -> str:
+    """The UID of the chain's resource of that level ("" if the chain stops above it)."""
+    index = LEVELS.index(level)
+    return chain[index]["MainDicomTags"].get(UID_KEYWORDS[level], "") if index < len(chain) else ""
+
+
+def _by_series(hits: Iterable[Hit]) -> dict[str, list[Hit]]:
+    by_series: dict[str, list[Hit]] = {}
+    for hit in hits:
+        by_series.setdefault(hit.resource["ParentSeries"], []).append(hit)
+    return by_series
 
 
 def orthanc_key(tag: int) -> str:
@@ -514,8 +649,3 @@ def _subset(tags: Mapping[str, Any], wanted: Iterable[int]) -> dict[str, Any]:
     keys = {orthanc_key(tag) for tag in wanted}
     keys |= {f"{tag >> 16:04x},00{(tag >> 8) & 0xFF:02x}" for tag in wanted if tag >> 16 & 1}
     return {key: tags[key] for key in keys if key in tags}
-
-
-def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -2,44 +2,38 @@
 
 Study and series levels render a representative instance: the middle instance (by
 InstanceNumber) of the first image series (by SeriesNumber). An instance file up to
-`WHOLE_FILE_LIMIT` is read once and parsed by pydicom for the rendering tags only: header, LUTs,
-native and RLE pixels then come from that one call (about half the cost of the core's `/tags`
-JSON); larger files are read through `/tags?short` and `/frames/{n}/raw`. Other compressed
-pixels are decoded by the core (`/frames/{n}/numpy`), by Pillow when the core cannot (JPEG 2000).
+`stored_instances.WHOLE_FILE_LIMIT` is read once and parsed by pydicom for the rendering tags
+only: header, LUTs, native and RLE pixels then come from that one call (about half the cost of
+the core's `/tags` JSON); larger files are read through `/tags?short` and `/frames/{n}/raw`.
+Other compressed pixels are decoded by the core (`/frames/{n}/numpy`), by Pillow when the core
+cannot (JPEG 2000).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from functools import cached_property
-from typing import Protocol, runtime_checkable
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
-from pydicom.dataset import Dataset
 
 from . import rendering
 from .config import Configuration
 from .core import Core, CoreError, get_json
 from .errors import HttpError, bad_request, not_acceptable, not_found
 from .negotiation import choose, parse_accept
-from .rendering import DatasetTags, PixelFormat, RenderOptions, Tags, tag_text
+from .rendering import PixelFormat, RenderOptions, tag_text
 from .resources import ResourcePath, locate
+from .stored_instances import Instance, InstanceReader
 from .web import Request, Response
 
 log = logging.getLogger(__name__)
 
 # The core hands frames of these out in little endian (DCMTK swaps big endian on load).
 NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"})
-BIG_ENDIAN = "1.2.840.10008.1.2.2"
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
-# Files up to this size are read whole (one call, ~0.1 ms for 512x512 CT); larger ones, often
-# long multi-frame objects, are read tag JSON plus one frame at a time.
-WHOLE_FILE_LIMIT = 16 * 1024 * 1024
 VIDEO_SYNTAXES = {
     **dict.fromkeys(("1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.4.101"), "video/mpeg"),
     **dict.fromkeys((f"1.2.840.10008.1.2.4.{n}" for n in range(102, 109)), "video/mp4"),
@@ -48,43 +42,6 @@ ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 NON_IMAGE_MODALITIES = frozenset({"SR", "PR", "KO", "DOC", "RTPLAN", "RTSTRUCT", "RTRECORD", "REG"})
 THUMBNAIL_SIZE = (128, 128)
 QUERY_PARAMETERS = ("quality", "viewport", "window", "annotation", "iccprofile")
-
-
-@runtime_checkable
-class DirectInstanceAccess(Protocol):
-    """A core reaching instances past the REST router (the SDK's LookupInstance: ~0.2 ms
-    against ~0.8 ms for POST /tools/lookup; GetDicomForInstance: ~0.1 ms less than GET /file)."""
-
-    def lookup_instance(self, sop_uid: str) -> str | None: ...
-
-    def instance_file(self, orthanc_id: str) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class Instance:
-    """An instance's header, its transfer syntax, and its parsed file when that was read."""
-
-    orthanc_id: str
-    tags: Tags
-    transfer_syntax: str
-    dataset: Dataset | None = field(default=None, compare=False)
-    """Set for little-endian files only: their stored bytes are what the core would give."""
-
-    @property
-    def sop_class(self) -> str:
-        return tag_text(self.tags, "0008,0016") or ""
-
-    @cached_property
-    def format(self) -> PixelFormat:
-        return PixelFormat.from_tags(self.tags)
-
-    def belongs_to(self, study: str | None, series: str | None) -> bool:
-        """Whether the instance's own study and series UIDs are those given (None: any)."""
-        same_study = study is None or study == tag_text(self.tags, "0020,000d")
-        return same_study and (series is None or series == tag_text(self.tags, "0020,000e"))
-
-    def frame_ms(self) -> float:
-        return rendering.tag_number(self.tags, "0018,1063") or rendering.DEFAULT_GIF_FRAME_MS
 
 
 def document_media_type(instance: Instance) -> str | None:
@@ -100,25 +57,13 @@ class Renderer:
     def __init__(self, config: Configuration, core: Core) -> None:
         self.config = config
         self.core = core
+        self.instances = InstanceReader(core)
 
     def lookup(self, sop_uid: str) -> str | None:
-        """The Orthanc id of an instance, from the core's UID index (cheaper than /tools/find)."""
-        if isinstance(self.core, DirectInstanceAccess):
-            return self.core.lookup_instance(sop_uid)
-        found = json.loads(self.core.post("/tools/lookup", sop_uid.encode()) or b"[]")
-        return next((f["ID"] for f in found if f.get("Type") == "Instance"), None)
+        return self.instances.lookup(sop_uid)
 
     def load(self, orthanc_id: str) -> Instance:
-        base = f"/instances/{orthanc_id}"
-        if int(self.core.get(base + "/attachments/dicom/size")) <= WHOLE_FILE_LIMIT:
-            dataset = _parsed(self._file(orthanc_id), orthanc_id)
-            if dataset is not None:
-                syntax = str(dataset.file_meta.get("TransferSyntaxUID", ""))
-                little_endian = dataset if syntax != BIG_ENDIAN else None
-                return Instance(orthanc_id, DatasetTags(dataset), syntax, little_endian)
-        tags = get_json(self.core, base + "/tags?short")
-        syntax = self.core.get(base + "/metadata/TransferSyntax").decode()
-        return Instance(orthanc_id, tags, syntax.strip())
+        return self.instances.load(orthanc_id)
 
     def render(
         self, instance: Instance, options: RenderOptions, frames: list[int] | None
@@ -195,11 +140,6 @@ class Renderer:
         except CoreError as error:
             log.info("Core cannot decode %s (%s), trying Pillow", base, error.message)
         return decoded, self._decode_with_pillow(instance, base)
-
-    def _file(self, orthanc_id: str) -> bytes:
-        if isinstance(self.core, DirectInstanceAccess):
-            return self.core.instance_file(orthanc_id)
-        return self.core.get(f"/instances/{orthanc_id}/file")
 
     def _decoded_here(self, instance: Instance, frame: int) -> np.ndarray | None:
         """The frame decoded in the plugin: native syntaxes, and RLE Lossless of a file read
@@ -282,16 +222,6 @@ class Renderer:
         if media_type == "application/pdf":
             return self._content(instance, "0042,0011").rstrip(b"\0")
         return self.core.get(f"/instances/{instance.orthanc_id}/frames/0/raw")
-
-
-def _parsed(data: bytes, orthanc_id: str) -> Dataset | None:
-    """The file parsed by pydicom; None (the core's JSON is then used) if pydicom refuses what
-    DCMTK accepted."""
-    try:
-        return rendering.read_header(data)
-    except Exception as error:  # pydicom fails in many ways on odd files; the core is the fallback
-        log.info("pydicom cannot parse instance %s (%s): using the core's tags", orthanc_id, error)
-        return None
 
 
 def annotation_lines(instance: Instance, frame: int, options: RenderOptions) -> list[str]:

@@ -16,18 +16,17 @@ from struct import calcsize, iter_unpack
 from typing import Any
 
 import numpy as np
-import rle
 from PIL import Image, ImageCms, ImageDraw, ImageFont, ImageOps
 from pydicom import dcmread
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.encaps import get_frame
 from pydicom.multival import MultiValue
 from pydicom.pixels import convert_color_space
 from pydicom.tag import BaseTag, Tag
 
 from .errors import bad_request, not_found
+from .pixel_data import decode_rle, encapsulated_frames
 
 Tags = Mapping[str, Any]
 
@@ -275,20 +274,9 @@ def has_pixels(tags: Tags) -> bool:
 def decode_rle_frame(pixel_data: bytes, frame: int, fmt: PixelFormat) -> np.ndarray:
     """One 1-based frame of encapsulated RLE Lossless pixel data, decoded to stored values;
     ValueError when the data is not valid RLE or of an unsupported layout."""
-    if fmt.bits_allocated not in (8, 16, 32):
-        raise ValueError(f"RLE of {fmt.bits_allocated}-bit pixels")
-    encoded = get_frame(pixel_data, frame - 1, number_of_frames=fmt.frames)
-    decoded = rle.decode_pixel_data(
-        encoded,
-        version=2,
-        rows=fmt.rows,
-        columns=fmt.columns,
-        samples_per_pixel=fmt.samples,
-        bits_allocated=fmt.bits_allocated,
-        byteorder="<",
-    )
+    [encoded] = encapsulated_frames(pixel_data, [frame], fmt.frames)
     # RLE keeps each sample in its own segment: colour comes out plane by plane.
-    return decode_native_frame(decoded, replace(fmt, planar=fmt.samples > 1))
+    return decode_native_frame(decode_rle(encoded, fmt), replace(fmt, planar=fmt.samples > 1))
 
 
 def decode_native_frame(raw: bytes | bytearray, fmt: PixelFormat) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from .core import Core, post_json
 from .errors import HttpError, bad_request, not_found
@@ -62,11 +63,32 @@ def find_orthanc_ids(core: Core, path: ResourcePath) -> list[str]:
     return post_json(core, "/tools/find", request)
 
 
+def find_resources(
+    core: Core, path: ResourcePath, level: str | None = None
+) -> list[dict[str, Any]]:
+    """The core's descriptions (`/series/{id}` and the like) of the resources of a level
+    (default: the path's) under the path: one call, where locating then reading costs two."""
+    request = {"Level": level or path.level, "Query": _query(path), "Expand": True}
+    return post_json(core, "/tools/find", request)
+
+
 def locate(core: Core, path: ResourcePath) -> str:
     """The Orthanc id of the resource the path names; 404 when it is unknown."""
-    found = find_orthanc_ids(core, path)
-    if not found:
-        raise not_found(f"No such resource in Orthanc: {path.describe()}")
-    if len(found) > 1:
-        raise HttpError(409, f"Several Orthanc resources match {path.describe()}", found)
+    return only_one(find_orthanc_ids(core, path), path)
+
+
+def locate_resource(core: Core, path: ResourcePath) -> dict[str, Any]:
+    """The core's description of the resource the path names; 404 when it is unknown."""
+    found = find_resources(core, path)
+    only_one([resource["ID"] for resource in found], path)
     return found[0]
+
+
+def only_one(orthanc_ids: list[str], path: ResourcePath) -> str:
+    """The one Orthanc id found for a path: 404 if none, 409 if several."""
+    if not orthanc_ids:
+        raise not_found(f"No such resource in Orthanc: {path.describe()}")
+    distinct = sorted(set(orthanc_ids))
+    if len(distinct) > 1:
+        raise HttpError(409, f"Several Orthanc resources match {path.describe()}", distinct)
+    return orthanc_ids[0]

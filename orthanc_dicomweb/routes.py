@@ -27,9 +27,8 @@ from .wado_uri import WadoUri
 from .web import Handler
 from .webapp import WebApplication
 
-UID = r"([0-9.]+)"
-"""A DICOM UID in a path. Malformed UIDs still reach handlers that report them."""
 ANY_UID = r"([^/]+)"
+"""A DICOM UID in a path: anything up to the next slash, so handlers report malformed ones."""
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ class OrthancCore:
     def configuration(self) -> dict[str, Any]:
         return json.loads(orthanc.GetConfiguration())
 
-    # rendered.DirectInstanceAccess: the SDK's shortcuts past the REST router.
+    # core.DirectInstanceAccess: the SDK's shortcuts past the REST router.
     def lookup_instance(self, sop_uid: str) -> str | None:
         """The Orthanc id of a SOPInstanceUID, None if unknown."""
         try:

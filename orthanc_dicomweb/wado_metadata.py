@@ -4,29 +4,35 @@ Answers are the DICOM JSON model (default) or a multipart of `application/dicom+
 `StudiesMetadata` / `SeriesMetadata` choose how study / series answers are made:
 `Full` (every instance's tags, through the series metadata cache), `MainDicomTags` (the
 core's index only, no file read) or `Extrapolate` (main tags, plus the configured tags taken
-from up to three instances when most of them agree). Instance metadata is always `Full`.
+from up to three instances when most of them agree). Instance metadata is always `Full`, read
+out of its series' cache entry when that holds it, else computed from the instance's tags.
+`Full` JSON answers of series and studies are kept ready to send (see `metadata_cache`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import dicom_json, dicom_xml, negotiation
 from .config import Configuration
-from .core import Core, get_json, post_json
+from .core import Core, post_json
 from .errors import HttpError, not_acceptable, not_found
 from .metadata_cache import (
     InstanceMetadata,
+    PreparedAnswers,
+    SeriesList,
     SeriesMetadataCache,
     absolute_bulk_data_uris,
+    answer_key,
     join_json_arrays,
     resource_uids,
 )
-from .resources import ResourcePath, locate
+from .resources import ResourcePath, find_resources, locate_resource, only_one
 from .urls import dicomweb_base
 from .web import Answer, MultipartResponse, Request, Response
 
@@ -36,6 +42,7 @@ JSON_TYPE = "application/dicom+json"
 XML_TYPE = "application/dicom+xml"
 _JSON_OFFERS = ("application/dicom+json", "application/json")
 _EXTRAPOLATION_SAMPLES = 3
+_GZIP = 31  # zlib's wbits for the gzip format
 
 
 def wants_xml(accept: str | None) -> bool:
@@ -99,6 +106,7 @@ class RetrieveMetadata:
         self.config = config
         self.core = core
         self.cache = SeriesMetadataCache(config, core)
+        self.answers = PreparedAnswers(config, core)
         self.instances = InstanceMetadata(config, core)
         self.study_tags = extrapolated_tags(
             config.studies_metadata_extrapolated_tags, "StudiesMetadataExtrapolatedTags"
@@ -113,26 +121,25 @@ class RetrieveMetadata:
         """Retrieve Study Metadata."""
         xml = wants_xml(request.header("accept"))
         path = ResourcePath.from_groups(request.groups[:1])
-        study_id = locate(self.core, path)
-        mode = self.config.studies_metadata
-        if mode == "Full":
-            series_ids = get_json(self.core, f"/studies/{study_id}")["Series"]
-            body = join_json_arrays(self.cache.series_json(series) for series in series_ids)
-        else:
-            body = self._indexed_metadata(path, mode, self.study_tags)
-        return self._answer(request, body, xml)
+        if self.config.studies_metadata != "Full":
+            body = self._indexed_metadata(path, self.config.studies_metadata, self.study_tags)
+            return self._answer(request, body, xml)
+        # The study's series with their instances: one index call for the whole study.
+        found = find_resources(self.core, path, "Series")
+        study_id = only_one([series["ParentStudy"] for series in found], path)
+        series = [(s["ID"], s["Instances"]) for s in found]
+        return self._full_answer(request, f"/studies/{study_id}", series, xml)
 
     def series_metadata(self, request: Request) -> Answer:
         """Retrieve Series Metadata."""
         xml = wants_xml(request.header("accept"))
         path = ResourcePath.from_groups(request.groups[:2])
-        series_id = locate(self.core, path)
-        mode = self.config.series_metadata
-        if mode == "Full":
-            body = self.cache.series_json(series_id)
-        else:
-            body = self._indexed_metadata(path, mode, self.series_tags)
-        return self._answer(request, body, xml)
+        if self.config.series_metadata != "Full":
+            body = self._indexed_metadata(path, self.config.series_metadata, self.series_tags)
+            return self._answer(request, body, xml)
+        found = locate_resource(self.core, path)
+        series = [(found["ID"], found["Instances"])]
+        return self._full_answer(request, f"/series/{found['ID']}", series, xml)
 
     def instance_metadata(self, request: Request) -> Answer:
         """Retrieve Instance Metadata (always Full)."""
@@ -206,6 +213,27 @@ class RetrieveMetadata:
         return majority_elements(samples, tags)
 
     # --- Answers ----------------------------------------------------------------------------
+
+    def _full_answer(
+        self, request: Request, resource: str, series: SeriesList, xml: bool
+    ) -> Answer:
+        """The metadata of these series, from the resource's prepared answer when up to date."""
+        if xml:
+            return self._answer(request, self._series_json(series), xml)
+        base = dicomweb_base(self.config, request)
+        key = answer_key(self.config, series)
+        compressed = self.answers.read(resource, key, base)
+        if compressed is None:
+            body = absolute_bulk_data_uris(self._series_json(series), base)
+            self.answers.write(resource, key, base, body)
+            return Response(body, JSON_TYPE)
+        # Sent decompressed: the core gzips plugin answers itself when the client accepts it,
+        # and handing it gzip would make "Content-Encoding: gzip, gzip", which some clients
+        # (those that undo one coding only) cannot read.
+        return Response(zlib.decompress(compressed, _GZIP), JSON_TYPE)
+
+    def _series_json(self, series: SeriesList) -> bytes:
+        return join_json_arrays(self.cache.series_json(s, instances) for s, instances in series)
 
     def _answer(self, request: Request, relative_json: bytes, xml: bool) -> Answer:
         body = absolute_bulk_data_uris(relative_json, dicomweb_base(self.config, request))

@@ -24,6 +24,7 @@ ANY_SYNTAX = 'multipart/related; type="application/octet-stream"; transfer-synta
 ROLES = (
     "ct",
     "mr",
+    "mr_rle",
     "mr_bigendian",
     "mr_jpeg_ls",
     "multiframe_rgb",
@@ -59,7 +60,10 @@ def pixels(dicom: bytes) -> bytes:
 
 def test_uncompressed_frame_is_the_pixel_data(orthanc, files) -> None:
     content_type, [(part_type, frame)] = get_frames(orthanc, files["ct"], "1", OCTET)
-    assert content_type.startswith('multipart/related; type="application/octet-stream"')
+    # Orthanc puts the parts' content type in `type`, as for the official plugin.
+    assert content_type.startswith(
+        f'multipart/related; type="application/octet-stream; transfer-syntax={EXPLICIT_LE}"'
+    )
     assert part_type == f"application/octet-stream; transfer-syntax={EXPLICIT_LE}"
     assert frame == pydicom.dcmread(BytesIO(files["ct"])).PixelData
 
@@ -89,7 +93,7 @@ def test_compressed_frames_in_their_stored_media_type(orthanc, files) -> None:
         'multipart/related; type="*/*"',
     ):
         content_type, parts = get_frames(orthanc, files["multiframe_rgb"], "2,1", accept)
-        assert 'type="image/x-dicom-rle"' in content_type
+        assert f'type="image/x-dicom-rle; transfer-syntax={RLE}"' in content_type
         assert parts == [
             (f"image/x-dicom-rle; transfer-syntax={RLE}", f) for f in (stored[1], stored[0])
         ]
@@ -110,6 +114,36 @@ def test_compressed_frames_are_decompressed_when_octet_stream_is_asked(orthanc, 
     assert frame == pixels(files["mr"])
     _, parts = get_frames(orthanc, files["multiframe_rgb"], "1,2", OCTET)
     assert b"".join(frame for _, frame in parts) == pixels(files["multiframe_rgb"])
+
+
+def test_rle_frames_are_decoded_by_the_plugin_not_transcoded(orthanc, files) -> None:
+    _, [(part_type, frame)] = get_frames(orthanc, files["mr_rle"], "1", OCTET)
+    assert part_type.endswith(EXPLICIT_LE)
+    assert frame == pixels(files["mr_rle"])
+    instance_id = orthanc.post("/tools/lookup", data=uids(files["mr_rle"])[2]).json()[0]["ID"]
+    assert f"/instances/{instance_id}/modify" not in orthanc.log_text()
+
+
+def test_several_frames_are_streamed_uncompressed(orthanc, files) -> None:
+    headers = {"Accept": OCTET, "Accept-Encoding": "gzip, deflate"}
+    one = orthanc.get(frames_url(files["multiframe_dose"], "1"), headers=headers)
+    several = orthanc.get(frames_url(files["multiframe_dose"], "1,2"), headers=headers)
+    assert one.status_code == several.status_code == 200
+    # Orthanc gzips a single part like any answer, and streams several as they are.
+    assert one.headers.get("Content-Encoding") == "gzip"
+    assert "Content-Encoding" not in several.headers
+    parts = parse_multipart(several.content, boundary_of(several.headers["Content-Type"]))
+    assert bytes(parts[0].body) == bytes(
+        parse_multipart(one.content, boundary_of(one.headers["Content-Type"]))[0].body
+    )
+
+
+def test_an_instance_under_another_study_is_404(orthanc, files) -> None:
+    _, series, sop = uids(files["ct"])
+    answer = orthanc.get(
+        f"/dicom-web/studies/{generate_uid()}/series/{series}/instances/{sop}/frames/1"
+    )
+    assert answer.status_code == 404 and answer.json()["HttpStatus"] == 404
 
 
 def test_frames_are_transcoded_to_an_asked_image_type(orthanc, files) -> None:

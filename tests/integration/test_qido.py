@@ -319,6 +319,42 @@ def test_limit_and_offset_page_the_final_list(corpus: Corpus, search: Searcher) 
     assert search("series", PatientID=corpus.patients, offset=1, **{key: "SPS-A"}) == []
 
 
+def test_paging_without_matching_keys_follows_the_core_listing(
+    orthanc: Orthanc, corpus: Corpus, search: Searcher
+) -> None:
+    total = orthanc.get("/statistics").json()["CountStudies"]
+    everything = uids(search("studies"))
+    # Not unique: other tests store one StudyInstanceUID under several patients (several
+    # Orthanc studies), and QIDO lists each of them.
+    assert len(everything) == total
+    pages = [uids(search("studies", limit=2, offset=o)) for o in range(0, total, 2)]
+    assert [uid for page in pages for uid in page] == everything
+    assert uids(search("studies", offset=total - 1)) == everything[-1:]
+    study = corpus.ct.uid
+    in_study = uids(search(f"studies/{study}/instances"), SOP_UID)
+    assert uids(search(f"studies/{study}/instances", offset=1, limit=1), SOP_UID) == in_study[1:2]
+
+
+def test_instance_searches_keep_a_summary_of_each_series(
+    orthanc: Orthanc, test_files: dict[str, Path], search: Searcher
+) -> None:
+    study, series = generate_uid(), generate_uid()
+    path = f"studies/{study}/series/{series}/instances"
+    files = [derive(test_files["mr"], study, series, InstanceNumber=n)[0] for n in (1, 2, 3)]
+    for data in files[:2]:
+        orthanc.post("/instances", data=data).raise_for_status()
+    first = search(path)
+    series_id = orthanc.post("/tools/lookup", data=series).json()[0]["ID"]
+    summary = f"/series/{series_id}/attachments/4303"
+    assert orthanc.get(summary).status_code == 200  # written by the first search
+    assert search(path) == first  # answered from it
+    orthanc.post("/instances", data=files[2]).raise_for_status()
+    third = search(path, InstanceNumber="3")  # a new instance: read, and added
+    assert values(third[0], "00280010") == [64]
+    assert values(third[0], "00080016") == ["1.2.840.10008.5.1.4.1.1.4"]
+    assert len(search(path)) == 3
+
+
 # --- includefield -----------------------------------------------------------------------------
 
 

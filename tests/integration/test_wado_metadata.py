@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,8 @@ from tests.harness import Orthanc
 
 ROLES = ("ct", "mr", "multiframe_rgb", "multiframe_dose", "rtplan")
 CACHE = 4301
+ANSWER = 4302  # prepared answers of series and studies
+IDENTITY = {"Accept-Encoding": "identity"}
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ def test_cached_answer_equals_a_fresh_computation_byte_for_byte(
     uploaded = both["rtplan"]
     wait_for(lambda: has_cache(orthanc, uploaded.series_id))
     cached = orthanc.get(metadata_url(uploaded)).content
-    orthanc.delete(f"/series/{uploaded.series_id}/attachments/{CACHE}")
+    forget_prepared_answers(orthanc, uploaded)
     fresh = orthanc.get(metadata_url(uploaded)).content  # computed, then stored again
     assert has_cache(orthanc, uploaded.series_id)
     assert cached == fresh == orthanc.get(metadata_url(uploaded)).content
@@ -214,10 +217,67 @@ def test_added_and_removed_instances_are_seen_at_once(orthanc: Orthanc, test_fil
     assert len(orthanc.get(metadata_url(uploaded)).json()) == 2
 
 
+def forget_prepared_answers(orthanc: Orthanc, uploaded: Uploaded) -> None:
+    for resource in (f"/series/{uploaded.series_id}", f"/studies/{uploaded.study_id}"):
+        for attachment in (CACHE, ANSWER):
+            orthanc.delete(f"{resource}/attachments/{attachment}")
+
+
+@pytest.mark.parametrize("level", ["series", "study"])
+def test_prepared_answers_equal_a_fresh_computation_byte_for_byte(
+    orthanc: Orthanc, test_files: dict, level: str
+) -> None:
+    uploaded = store([orthanc], series_of(test_files["multiframe_dose"], 3))
+    url = metadata_url(uploaded, level)
+    forget_prepared_answers(orthanc, uploaded)
+    fresh = orthanc.get(url, headers=IDENTITY).content  # computed, then kept
+    resource = (
+        f"/series/{uploaded.series_id}" if level == "series" else f"/studies/{uploaded.study_id}"
+    )
+    assert str(ANSWER) in orthanc.get(f"{resource}/attachments").json()
+    assert orthanc.get(url, headers=IDENTITY).content == fresh
+    zipped = orthanc.get(url, headers={"Accept-Encoding": "gzip"}, stream=True)
+    # One coding only: the core's own compression.
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.raw.read(decode_content=False)) == fresh
+
+
+def test_prepared_answers_follow_the_base_the_client_used(
+    orthanc: Orthanc, test_files: dict
+) -> None:
+    uploaded = store([orthanc], series_of(test_files["ct"], 2))
+    url = metadata_url(uploaded)
+    direct = orthanc.get(url).json()
+    proxied = orthanc.get(url, headers={"X-Forwarded-Host": "proxy.example"}).json()
+    assert orthanc.get(url).json() == direct
+    for mine, theirs in zip(direct, proxied, strict=True):
+        assert mine["7FE00010"]["BulkDataURI"].startswith(f"{orthanc.url}/dicom-web/studies/")
+        assert theirs["7FE00010"]["BulkDataURI"].startswith("http://proxy.example/dicom-web/")
+
+
+def test_corrupt_prepared_answer_is_replaced(orthanc: Orthanc, test_files: dict) -> None:
+    uploaded = store([orthanc], series_of(test_files["ct"], 2))
+    expected = orthanc.get(metadata_url(uploaded, "study")).content
+    for resource in (f"/series/{uploaded.series_id}", f"/studies/{uploaded.study_id}"):
+        orthanc.put(f"{resource}/attachments/{ANSWER}", data=b'{"Key": 1}\ngarbage')
+    assert orthanc.get(metadata_url(uploaded, "study")).content == expected
+    assert orthanc.get(metadata_url(uploaded)).content == expected
+
+
+def test_study_answer_sees_a_new_series_at_once(orthanc: Orthanc, test_files: dict) -> None:
+    study = generate_uid()
+    first = store([orthanc], series_of(test_files["mr"], 1, study))
+    assert len(orthanc.get(metadata_url(first, "study")).json()) == 1
+    second = store([orthanc], series_of(test_files["mr"], 2, study))
+    sops = set(by_sop(orthanc.get(metadata_url(first, "study")).json()))
+    assert sops == set(first.instances) | set(second.instances)
+
+
 def test_stale_or_corrupt_entry_is_replaced(orthanc: Orthanc, test_files: dict) -> None:
     uploaded = store([orthanc], series_of(test_files["ct"], 2))
     expected = orthanc.get(metadata_url(uploaded)).content
     orthanc.put(f"/series/{uploaded.series_id}/attachments/{CACHE}", data=b"garbage")
+    orthanc.delete(f"/series/{uploaded.series_id}/attachments/{ANSWER}")
     assert orthanc.get(metadata_url(uploaded)).content == expected
 
 
@@ -226,10 +286,14 @@ def test_update_dicomweb_cache_rebuilds_a_study(
 ) -> None:
     uploaded = both["mr"]
     orthanc.delete(f"/series/{uploaded.series_id}/attachments/{CACHE}")
+    orthanc.get(metadata_url(uploaded, "study")).raise_for_status()  # prepares answers
     answer = orthanc.post(f"/studies/{uploaded.study_id}/update-dicomweb-cache")
     assert answer.status_code == 200
     assert answer.json()["Series"] == [uploaded.series_id]
     assert has_cache(orthanc, uploaded.series_id)
+    # Answers made from the old entries are dropped (they could hold overwritten instances).
+    for resource in (f"/series/{uploaded.series_id}", f"/studies/{uploaded.study_id}"):
+        assert str(ANSWER) not in orthanc.get(f"{resource}/attachments").json()
 
 
 def test_update_dicomweb_cache_rejects_bad_ids(orthanc: Orthanc) -> None:

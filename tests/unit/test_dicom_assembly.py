@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 from types import MappingProxyType
 
 import pydicom
 import pytest
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from orthanc_dicomweb.dicom_assembly import (
@@ -47,6 +50,36 @@ def test_identity_is_read_from_the_header() -> None:
         dataset.SeriesInstanceUID,
         dataset.PatientID,
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        PYDICOM_FILES / "MR_small_implicit.dcm",
+        PYDICOM_FILES / "MR_small_bigendian.dcm",
+        PYDICOM_FILES / "image_dfl.dcm",  # deflated
+        PYDICOM_FILES / "rtplan.dcm",  # sequences before the UIDs
+        PYDICOM_FILES / "reportsi.dcm",
+        PYDICOM_FILES.parent / "charset_files" / "chrFrenMulti.dcm",
+    ],
+    ids=lambda path: path.name,
+)
+def test_identity_is_read_in_every_transfer_syntax(path: Path) -> None:
+    dataset = pydicom.dcmread(path)
+    identity = read_identity(memoryview(path.read_bytes()))
+    expected = (dataset.SOPInstanceUID, dataset.StudyInstanceUID, dataset.SeriesInstanceUID)
+    assert (identity.sop_instance, identity.study, identity.series) == expected
+    assert identity.patient_id == dataset.get("PatientID", "")
+
+
+def test_identity_of_implicit_vr_data_declared_explicit() -> None:
+    dataset = pydicom.dcmread(CT)
+    meta, body = DicomBytesIO(), DicomBytesIO()
+    write_file_meta_info(meta, dataset.file_meta)  # explicit VR little endian
+    body.is_little_endian, body.is_implicit_VR = True, True
+    write_dataset(body, dataset)
+    data = b"\0" * 128 + b"DICM" + meta.getvalue() + body.getvalue()
+    assert read_identity(memoryview(data)).sop_instance == dataset.SOPInstanceUID
 
 
 def test_orthanc_id_has_the_core_format_and_depends_on_every_identifier() -> None:

@@ -12,13 +12,19 @@ import pytest
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.core import CoreError
 from orthanc_dicomweb.metadata_cache import (
+    ANSWER_ATTACHMENT,
     CACHE_ATTACHMENT,
+    PreparedAnswers,
     SeriesMetadataCache,
     absolute_bulk_data_uris,
+    answer_key,
     change_listener,
     join_json_arrays,
+    pack_answer,
     pack_entry,
     relative_bulk_data_uri,
+    series_key,
+    unpack_answer,
     unpack_entry,
     unpack_instance,
 )
@@ -52,7 +58,7 @@ class FakeCore:
     def get(self, uri: str) -> bytes:
         self.calls.append(uri)
         if uri == "/series/s1":
-            return json.dumps({"Instances": self.instances}).encode()
+            return json.dumps({"Instances": self.instances, "ParentStudy": "t1"}).encode()
         if uri == "/studies/t1":
             return json.dumps({"Series": ["s1"]}).encode()
         if uri.endswith("/tags"):
@@ -113,6 +119,13 @@ def test_entry_is_read_back_only_with_its_key() -> None:
     assert unpack_entry(pack_entry("k1", "BulkDataURI", []), "k1") == b"[]"
     assert unpack_entry(b"not gzip", "k1") is None
     assert unpack_entry(gzip.compress(b"not json\n[1]"), "k1") is None
+
+
+def test_large_entry_is_read_back_whole_and_in_order() -> None:
+    datasets = [(f"i{n}", json.dumps({"n": n, "pad": "x" * n}).encode()) for n in range(500)]
+    packed = pack_entry("k1", "BulkDataURI", datasets)
+    assert unpack_entry(packed, "k1") == b"[" + b",".join(d for _, d in datasets) + b"]"
+    assert unpack_entry(packed[:-7], "k1") is None  # a truncated last member
 
 
 def test_one_instance_is_read_out_of_an_entry_made_for_the_same_mode() -> None:
@@ -217,3 +230,72 @@ def test_unknown_series_is_a_404() -> None:
     with pytest.raises(CoreError) as raised:
         SeriesMetadataCache(Configuration(), FakeCore([])).series_json("nope")
     assert raised.value.status == 404
+
+
+# --- Prepared answers ---------------------------------------------------------------------------
+
+
+def test_answer_key_follows_the_series_their_instances_and_their_order() -> None:
+    config = Configuration()
+    one = answer_key(config, [("s1", ["i1", "i2"]), ("s2", ["i3"])])
+    assert one == answer_key(config, [("s1", ["i2", "i1"]), ("s2", ["i3"])])
+    assert one != answer_key(config, [("s2", ["i3"]), ("s1", ["i1", "i2"])])
+    assert one != answer_key(config, [("s1", ["i1"]), ("s2", ["i3"])])
+    assert one != answer_key(
+        Configuration(other_binary_mode="InlineBinary"), [("s1", ["i1", "i2"]), ("s2", ["i3"])]
+    )
+    assert series_key(config, ["i1"]) != series_key(config, ["i1", "i2"])
+
+
+@pytest.mark.parametrize("base", ["http://h:8042/dicom-web/", 'http://evil"\n\\/', "http://ü/"])
+def test_prepared_answer_is_read_back_only_for_its_key_and_base(base: str) -> None:
+    body = b'[{"a":1}]'
+    packed = pack_answer("k1", base, body)
+    assert gzip.decompress(unpack_answer(packed, "k1", base) or b"") == body
+    assert unpack_answer(packed, "k2", base) is None
+    assert unpack_answer(packed, "k1", base + "x") is None
+
+
+@pytest.mark.parametrize("data", [b"", b"garbage", b"[1]\n", b'{"Key": "k1"}', b"\n\x1f\x8b"])
+def test_foreign_prepared_answer_is_ignored(data: bytes) -> None:
+    assert unpack_answer(data, "k1", "http://h/") is None
+
+
+def test_prepared_answers_are_written_and_read_on_the_resource() -> None:
+    core = FakeCore(["i1"])
+    answers = PreparedAnswers(Configuration(), core)
+    assert answers.read("/series/s1", "k1", "http://h/") is None
+    written = answers.write("/series/s1", "k1", "http://h/", b"[1]")
+    assert written is not None and gzip.decompress(written) == b"[1]"
+    assert f"/series/s1/attachments/{ANSWER_ATTACHMENT}" in core.attachments
+    assert answers.read("/series/s1", "k1", "http://h/") == written
+    assert answers.read("/series/s1", "k1", "http://other/") is None
+
+
+@pytest.mark.parametrize(
+    "config",
+    [Configuration(enable_metadata_cache=False), Configuration(read_only=True)],
+    ids=["cache disabled", "read-only"],
+)
+def test_prepared_answers_are_not_written_when_the_cache_cannot_be(config: Configuration) -> None:
+    core = FakeCore(["i1"])
+    assert PreparedAnswers(config, core).write("/series/s1", "k1", "http://h/", b"[1]") is None
+    assert core.attachments == {}
+
+
+def test_refused_prepared_answer_is_not_served() -> None:
+    class RefusingCore(FakeCore):
+        def put(self, uri: str, body: bytes) -> bytes:
+            raise CoreError(22, "ReadOnly", uri)
+
+    answers = PreparedAnswers(Configuration(), RefusingCore(["i1"]))
+    assert answers.write("/series/s1", "k1", "http://h/", b"[1]") is None
+
+
+def test_rebuilt_entry_drops_the_prepared_answers_of_its_series_and_study() -> None:
+    core = FakeCore(["i1"])
+    answers = PreparedAnswers(Configuration(), core)
+    for resource in ("/series/s1", "/studies/t1"):
+        answers.write(resource, "k1", "http://h/", b"[1]")
+    SeriesMetadataCache(Configuration(), core).rebuild("s1")
+    assert list(core.attachments) == [ATTACHMENT]

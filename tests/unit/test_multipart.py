@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import ctypes
+import mmap
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.multipart import (
+    ReleasableBody,
     boundary_of,
     encode_multipart,
     encode_part,
     iter_multipart,
+    iter_streamed_parts,
     multipart_content_type,
     new_boundary,
     parse_multipart,
@@ -177,3 +185,112 @@ def test_new_boundaries_differ_and_need_no_quotes() -> None:
     first, second = new_boundary(), new_boundary()
     assert first != second
     assert boundary_of(f"multipart/related; boundary={first}") == first
+
+
+def test_parts_know_where_their_payload_lies_in_the_body() -> None:
+    body = raw(b"Content-Type: a/b\r\n\r\none", b"\r\ntwo", preamble=b"preamble")
+    for part in parse_multipart(body, BOUNDARY):
+        assert body[part.offset : part.end] == part.body
+
+
+# --- Streamed parsing (a body read in chunks) ---------------------------------------------
+
+
+def chunked(body: bytes, size: int) -> list[bytes]:
+    return [body[i : i + size] for i in range(0, len(body), size)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        raw(b"Content-Type: a/b\r\n\r\none", b"Content-Type: a/b\r\n\r\n", b"\r\nthree"),
+        raw(b"X: 1\r\n\r\nabc\r\n--b0undaryX not a delimiter\r\n--b0undary-ish", b"\r\n2"),
+        b"--b0undary  \r\n\r\npadded\r\n--b0undary\t\nX-A: 1\r\n\r\nbare LF\r\n--b0undary--",
+        b"--b0undary\r\nContent-Type: a/b\r\n\r\n--b0undary--",
+        raw(b"\r\nx", preamble=b"preamble --b0undar", epilogue=b"\r\n--b0undary\r\nafter"),
+    ],
+)
+@pytest.mark.parametrize("chunk_size", [1, 2, 13, 1_000_000])
+def test_streamed_parts_are_the_parts_of_the_whole_body(body: bytes, chunk_size: int) -> None:
+    expected = [bytes(part.body) for part in parse_multipart(body, BOUNDARY)]
+    assert list(iter_streamed_parts(chunked(body, chunk_size), BOUNDARY)) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"--b0undary\r\nContent-Type: a/b\r\n\r\ntruncated",
+        b"--b0undary\r\nContent-Type: a/b no end\r\n--b0undary--",
+        b"no delimiter at all",
+        b"",
+    ],
+)
+def test_streamed_parts_refuse_broken_bodies(body: bytes) -> None:
+    with pytest.raises(HttpError) as caught:
+        list(iter_streamed_parts(chunked(body, 5), BOUNDARY))
+    assert caught.value.status == 400
+
+
+def test_streamed_parts_keep_only_the_part_being_received() -> None:
+    payload = b"\xaa" * 100_000
+    body = raw(*[b"\r\n" + payload] * 20)
+    received = []
+
+    def chunks() -> Iterator[bytes]:
+        for chunk in chunked(body, 65536):
+            received.append(len(chunk))
+            yield chunk
+
+    for index, part in enumerate(iter_streamed_parts(chunks(), BOUNDARY)):
+        assert part == payload
+        # Yielded once the next delimiter has arrived, not at the end of the body.
+        assert sum(received) < (index + 2) * len(payload) + 65536
+
+
+# --- Releasing the memory of consumed parts -----------------------------------------------
+
+
+def address_of(body: bytes) -> int:
+    return ctypes.cast(ctypes.c_char_p(body), ctypes.c_void_p).value or 0
+
+
+def resident_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise is used on Linux only")
+def test_consumed_pages_of_a_big_body_go_back_to_the_os() -> None:
+    size = 64 * 2**20
+    body = b"\x01" * size
+    kept_from = size - 5 * mmap.PAGESIZE - 123  # not on a page boundary
+    before = resident_kb()
+    ReleasableBody(body).release_until(kept_from)
+    assert before - resident_kb() > 60 * 1024
+    assert body[kept_from:] == b"\x01" * (size - kept_from)  # the rest is intact
+    # The first page is only partly the body's (the object header is there): it is kept.
+    first_page = -address_of(body) % mmap.PAGESIZE
+    assert body[:first_page] == b"\x01" * first_page
+    assert body[first_page] == 0
+
+
+def test_small_bodies_are_left_alone() -> None:
+    body = b"\x01" * (ReleasableBody.MINIMUM_SIZE - 1)
+    ReleasableBody(body).release_until(len(body))
+    assert body.count(b"\x01") == len(body)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise is used on Linux only")
+def test_releasing_goes_forward_only_and_never_past_the_end() -> None:
+    size = ReleasableBody.MINIMUM_SIZE
+    body = b"\x02" * size
+    released = ReleasableBody(body)
+    released.release_until(size // 2)
+    released.release_until(size // 4)  # already released: nothing happens
+    released.release_until(10 * size)
+    # The last page is only partly the body's: it is kept.
+    last_page = (address_of(body) + size) % mmap.PAGESIZE
+    assert body[size - last_page :] == b"\x02" * last_page
+    assert body[size - last_page - 1] == 0

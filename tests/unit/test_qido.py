@@ -13,6 +13,7 @@ from orthanc_dicomweb.dicom_json import encode_datasets, from_orthanc_tags
 from orthanc_dicomweb.dicom_xml import from_native_xml
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.qido import Search, SearchService, default_tags
+from orthanc_dicomweb.qido_summary import SUMMARY_ATTACHMENT
 from orthanc_dicomweb.web import MultipartResponse, Request, Response
 from tests.unit.fakes import FakeCore
 
@@ -60,6 +61,7 @@ INSTANCES = [
         "ID": f"i{n}",
         "Type": "Instance",
         "ParentSeries": series,
+        "FileUuid": f"file-{n}",
         "MainDicomTags": {"SOPInstanceUID": f"1.9.{n}", "InstanceNumber": str(n)},
     }
     for n, series in ((1, "se1"), (2, "se1"), (3, "se2"), (4, "se3"))
@@ -114,13 +116,30 @@ def fake_find(body: bytes) -> list[Any]:
     return found[since : since + request["Limit"]] if "Limit" in request else found[since:]
 
 
+def children(level: str, key: str, parent: str) -> list[dict[str, Any]]:
+    """The core's expanded listing of a resource's children (or grandchildren)."""
+    found = [r for r in BY_LEVEL[level] if r.get(key) == parent]
+    if level == "Instance" and key == "ParentStudy":
+        series = {r["ID"] for r in children("Series", "ParentStudy", parent)}
+        found = [r for r in INSTANCES if r["ParentSeries"] in series]
+    return found
+
+
 @pytest.fixture
 def core() -> FakeCore:
     answers: dict[tuple[str, str], Any] = {("POST", "/tools/find"): fake_find}
+    answers[("GET", "/statistics")] = {"CountStudies": 2, "CountSeries": 3, "CountInstances": 4}
+    for level, resources in BY_LEVEL.items():
+        answers[("GET", f"/{qido.PLURAL[level]}?expand")] = resources
     for resource in STUDIES:
         answers[("GET", f"/studies/{resource['ID']}")] = resource
+        for level in ("Series", "Instance"):
+            uri = f"/studies/{resource['ID']}/{qido.PLURAL[level]}"
+            answers[("GET", uri)] = children(level, "ParentStudy", resource["ID"])
     for resource in SERIES:
         answers[("GET", f"/series/{resource['ID']}")] = resource
+        uri = f"/series/{resource['ID']}/instances"
+        answers[("GET", uri)] = children("Instance", "ParentSeries", resource["ID"])
     for n in range(1, 5):
         answers[("GET", f"/instances/i{n}/tags")] = instance_tags(n)
         answers[("GET", f"/instances/i{n}/metadata/SopClassUid")] = f"1.2.3.{n % 2}".encode()
@@ -158,15 +177,16 @@ def value(dataset: dict[str, Any], key: str) -> Any:
     return dataset[key].get("Value")
 
 
-def test_search_for_studies_takes_two_core_calls_for_any_number_of_studies(core: FakeCore) -> None:
+def gets(core: FakeCore) -> list[str]:
+    return [uri for method, uri, _ in core.calls if method == "GET"]
+
+
+def test_search_for_all_studies_lists_them_then_reads_the_series_of_each(core: FakeCore) -> None:
     answer = search(core, "/dicom-web/studies")
     assert answer.content_type == "application/dicom+json"
     first, second = datasets(answer)
-    assert len(core.calls) == 2  # studies, then the series of all of them
-    study_find, series_find = finds(core)
-    assert study_find == {"Level": "Study", "Query": {}, "Expand": True, "CaseSensitive": False}
-    assert series_find["Level"] == "Series"
-    assert series_find["Query"] == {"0020,000d": "1.1\\1.2"}
+    assert not finds(core)  # a listing costs the core half a /tools/find
+    assert gets(core) == ["/studies?expand", "/studies/st1/series", "/studies/st2/series"]
     assert value(first, "00100010") == [{"Alphabetic": "Doe^John"}]
     assert value(first, "00080061") == ["CT", "SR"]
     assert value(first, "00201206") == [2]
@@ -187,9 +207,17 @@ def test_matching_keys_and_paging_go_to_the_core(core: FakeCore) -> None:
     assert (request["Since"], request["Limit"], request["CaseSensitive"]) == (1, 5, True)
 
 
+def test_paging_without_matching_keys_goes_to_the_core_listing(core: FakeCore) -> None:
+    core.answers[("GET", "/studies?expand&since=1&limit=5")] = STUDIES[1:]
+    core.answers[("GET", f"/studies?expand&since=1&limit={2**31 - 1}")] = STUDIES[1:]
+    found = datasets(search(core, "/dicom-web/studies", {"limit": "5", "offset": "1"}))
+    assert [value(d, "0020000D") for d in found] == [["1.2"]]
+    assert datasets(search(core, "/dicom-web/studies", {"offset": "1"})) == found
+
+
 def test_universal_matching_returns_the_attribute_without_constraining(core: FakeCore) -> None:
     first = datasets(search(core, "/dicom-web/studies", {"StudyDescription": ""}))[0]
-    assert finds(core)[0]["Query"] == {}
+    assert not finds(core)
     assert "00081030" not in first  # asked, but not in this study
 
 
@@ -215,7 +243,8 @@ def test_includefield_all_returns_the_read_attributes_too(core: FakeCore) -> Non
 def test_search_for_series_of_a_study(core: FakeCore) -> None:
     answer = search(core, "/dicom-web/studies/1.1/series", groups=("1.1",))
     first, _ = datasets(answer)
-    assert finds(core)[0]["Query"] == {"0020,000d": "1.1"}
+    assert finds(core)[0]["Query"] == {"StudyInstanceUID": "1.1"}  # where the study is
+    assert "/studies/st1/series" in gets(core)  # then its series, in one listing
     assert value(first, "00080060") == ["CT"]
     assert value(first, "00201209") == [2]
     assert value(first, "00100020") == ["P1"]  # study attributes come along, as officially
@@ -234,9 +263,8 @@ def test_search_for_instances_reads_each_instance_and_each_parent_once(core: Fak
     assert value(found[0], "00081190") == [
         "http://pacs:8042/dicom-web/studies/1.1/series/1.1.1/instances/1.9.1"
     ]
-    gets = [uri for method, uri, _ in core.calls if method == "GET"]
-    assert sorted(gets) == sorted(
-        ["/series/se1", "/series/se2", "/studies/st1"]
+    assert sorted(gets(core)) == sorted(
+        ["/studies/st1/instances", "/series/se1", "/series/se2", "/studies/st1"]
         + [f"/instances/i{n}/tags" for n in (1, 2, 3)]
     )
 
@@ -244,7 +272,7 @@ def test_search_for_instances_reads_each_instance_and_each_parent_once(core: Fak
 def test_sequence_matching_filters_before_paging(core: FakeCore) -> None:
     query = {"00400275.00400009": "S2", "limit": "1", "offset": "1"}
     found = datasets(search(core, "/dicom-web/instances", query))
-    assert "Limit" not in finds(core)[0]  # the core cannot page what it cannot match
+    assert "/instances?expand" in gets(core)  # the core cannot page what it cannot match
     assert [value(d, "00080018") for d in found] == [["1.9.3"]]  # i2, i3, i4 match; 2nd one
     assert found[0]["00400275"]["vr"] == "SQ"
 
@@ -352,24 +380,32 @@ def test_a_small_part_of_a_series_is_read_instance_by_instance(
     assert ("GET", "/instances/i1/tags", None) in core.calls
 
 
-def test_many_studies_take_every_series_in_one_find(
+def test_studies_holding_most_series_take_every_series_in_one_listing(
     core: FakeCore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(qido, "UID_BATCH", 1)
-    core.answers[("GET", "/statistics")] = {"CountSeries": 3}
+    monkeypatch.setattr(qido, "BULK_MINIMUM", 1)
     first = datasets(search(core, "/dicom-web/studies"))[0]
-    assert finds(core)[1] == {"Level": "Series", "Query": {}, "Expand": True}
+    assert gets(core) == ["/studies?expand", "/statistics", "/series?expand"]
     assert value(first, "00201208") == [3]
 
 
-def test_a_few_studies_among_many_take_their_series_by_batches_of_uids(
+def test_a_few_studies_among_many_take_the_series_of_each(
     core: FakeCore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(qido, "UID_BATCH", 1)
+    monkeypatch.setattr(qido, "BULK_MINIMUM", 1)
     core.answers[("GET", "/statistics")] = {"CountSeries": 1000}
     first, second = datasets(search(core, "/dicom-web/studies"))
-    assert [f["Query"] for f in finds(core)[1:]] == [{"0020,000d": "1.1"}, {"0020,000d": "1.2"}]
+    assert gets(core)[-2:] == ["/studies/st1/series", "/studies/st2/series"]
     assert (value(first, "00201208"), value(second, "00201208")) == ([3], [1])
+
+
+def test_parents_that_are_most_of_the_database_are_listed_at_once(
+    core: FakeCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(qido, "BULK_MINIMUM", 1)
+    found = datasets(search(core, "/dicom-web/series"))
+    assert gets(core) == ["/series?expand", "/statistics", "/studies?expand"]
+    assert [value(d, "00100020") for d in found] == [["P1"], ["P1"], ["P2"]]
 
 
 def test_an_instance_deleted_during_the_search_is_not_an_error(core: FakeCore) -> None:
@@ -380,3 +416,64 @@ def test_an_instance_deleted_during_the_search_is_not_an_error(core: FakeCore) -
     assert value(first, "00080201") == ["+0100"]
     assert "00080201" not in second
     assert value(second, "0020000D") == ["1.2"]
+
+
+def storing_attachments(core: FakeCore) -> None:
+    """Let the fake keep what is PUT, and answer it to the matching GET."""
+
+    def put(uri: str) -> Any:
+        def store(body: bytes) -> bytes:
+            core.answers[("GET", f"{uri}/data")] = body
+            return b"{}"
+
+        return store
+
+    for resource in SERIES:
+        uri = f"/series/{resource['ID']}/attachments/{SUMMARY_ATTACHMENT}"
+        core.answers[("PUT", uri)] = put(uri)
+
+
+def test_instance_summaries_are_built_once_then_serve_the_searches(
+    core: FakeCore, series_cache: StubSeriesCache
+) -> None:
+    storing_attachments(core)
+    path, groups = "/dicom-web/studies/1.1/instances", ("1.1",)
+    first = datasets(search(core, path, groups=groups, config=CACHED))
+    assert series_cache.series == ["se1", "se2"]
+    assert sum(method == "PUT" for method, _, _ in core.calls) == 2
+    core.calls.clear()
+    again = datasets(search(core, path, groups=groups, config=CACHED))
+    assert again == first
+    assert series_cache.series == ["se1", "se2"]  # not read again
+    assert not [uri for _, uri, _ in core.calls if uri.endswith("/tags")]
+    assert value(again[0], "00280010") == [512]
+
+
+def test_an_instance_stored_again_is_read_again(
+    core: FakeCore, series_cache: StubSeriesCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storing_attachments(core)
+    path, groups = "/dicom-web/studies/1.1/series/1.1.1/instances", ("1.1", "1.1.1")
+    search(core, path, groups=groups, config=CACHED)
+    monkeypatch.setitem(INSTANCES[0], "FileUuid", "new-file")
+    core.calls.clear()
+    search(core, path, {"limit": "1"}, groups, config=CACHED)
+    assert ("GET", "/instances/i1/tags", None) in core.calls  # its entry no longer matches
+
+
+def test_summaries_are_not_written_in_read_only_mode(
+    core: FakeCore, series_cache: StubSeriesCache
+) -> None:
+    storing_attachments(core)
+    config = Configuration(enable_metadata_cache=True, read_only=True)
+    search(core, "/dicom-web/studies/1.1/instances", groups=("1.1",), config=config)
+    assert not [call for call in core.calls if call[0] == "PUT"]
+
+
+def test_includefield_beyond_the_summaries_reads_the_instances(
+    core: FakeCore, series_cache: StubSeriesCache
+) -> None:
+    path, groups = "/dicom-web/studies/1.1/series/1.1.1/instances", ("1.1", "1.1.1")
+    found = datasets(search(core, path, {"includefield": "all"}, groups, config=CACHED))
+    assert not [uri for _, uri, _ in core.calls if "4303" in uri]
+    assert found[0]["00400275"]["vr"] == "SQ"

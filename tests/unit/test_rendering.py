@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
-from orthanc_dicomweb import rendered, rendering
+from orthanc_dicomweb import rendering, stored_instances
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.rendered import Renderer
@@ -256,7 +256,8 @@ def test_raw_bytes_follow_a_path_into_sequences() -> None:
 
 def test_every_header_key_the_code_reads_is_parsed() -> None:
     package = Path(rendering.__file__).parent
-    sources = [package / name for name in ("rendering.py", "rendered.py", "wado_uri.py")]
+    names = ("rendering.py", "rendered.py", "wado_uri.py", "stored_instances.py", "frames.py")
+    sources = [package / name for name in names]
     used = {
         k for path in sources for k in re.findall(r'"([0-9a-f]{4},[0-9a-f]{4})"', path.read_text())
     }
@@ -309,7 +310,7 @@ def _ct_file(rows: int = 4) -> bytes:
 
 
 class DirectCore(FakeCore):
-    """A core with the SDK's shortcuts (rendered.DirectInstanceAccess)."""
+    """A core with the SDK's shortcuts (core.DirectInstanceAccess)."""
 
     def lookup_instance(self, sop_uid: str) -> str | None:
         return {"1.2.3.4.5": "abc"}.get(sop_uid)
@@ -337,7 +338,7 @@ def test_renderer_reads_a_small_file_once_for_header_and_pixels() -> None:
 
 
 def test_renderer_reads_a_large_file_tags_and_frame_only(monkeypatch) -> None:
-    monkeypatch.setattr(rendered, "WHOLE_FILE_LIMIT", 100)
+    monkeypatch.setattr(stored_instances, "WHOLE_FILE_LIMIT", 100)
     header = {"0028,0010": "4", "0028,0011": "4", "0028,0103": "1", "7fe0,0010": None}
     core = FakeCore(
         {("POST", "/tools/lookup"): [{"Type": "Instance", "ID": "abc"}],

@@ -13,7 +13,7 @@ from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.core import CoreError
 from orthanc_dicomweb.dicom_assembly import read_identity
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.multipart import encode_multipart
+from orthanc_dicomweb.multipart import ReleasableBody, encode_multipart, parse_multipart
 from orthanc_dicomweb.stow import (
     FailureReason,
     Outcome,
@@ -192,3 +192,67 @@ def test_answer_model_items_in_tag_order() -> None:
     dataset = answer_dataset([failed], None)
     assert list(dataset) == ["00081198", "00081199"]
     assert dataset["00081198"]["Value"] == [{"00081197": {"vr": "US", "Value": [0xC000]}}]
+
+
+# --- Memory: the parts of a big request are released once stored --------------------------
+
+BIG_PIXELS = 2048 * 2048 * 2  # 8 MiB: bodies of a few such instances are released page by page
+
+
+def big_instance(sop: str) -> bytes:
+    dataset = pydicom.dcmread(PYDICOM_FILES / "CT_small.dcm")
+    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = sop
+    dataset.Rows = dataset.Columns = 2048
+    dataset.PixelData = bytes(range(256)) * (BIG_PIXELS // 256)
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def recording_core() -> tuple[FakeCore, list[bytes]]:
+    """A storing core that keeps a copy of what it was given, as the real core does."""
+    received: list[bytes] = []
+    answer = storing_core()
+
+    def store(body: Any) -> Any:
+        received.append(bytes(body))
+        return answer.answers[("POST", "/instances")](body)
+
+    return FakeCore({("POST", "/instances"): store}), received
+
+
+def test_stored_parts_of_a_big_request_are_released() -> None:
+    instances = [big_instance(f"1.2.3.{index}") for index in range(5)]
+    req = request(*instances)
+    assert len(req.body) >= ReleasableBody.MINIMUM_SIZE
+    middle = parse_multipart(req.body, BOUNDARY)[2].offset + BIG_PIXELS // 2
+    core, received = recording_core()
+    status, answer = store(core, req)
+    assert status == 200
+    assert received == instances  # each stored whole, before its memory was given back
+    assert len(answer["00081199"]["Value"]) == 5
+    assert req.body[middle : middle + 1000] == bytes(1000)  # its pages went back to the OS
+
+
+def test_bulk_data_of_a_big_request_is_kept_until_its_metadata_is_stored() -> None:
+    pixels = bytes(range(256)) * (ReleasableBody.MINIMUM_SIZE // 256 + 1)
+    metadata = {
+        "00080016": {"vr": "UI", "Value": ["1.2.840.10008.5.1.4.1.1.7"]},
+        "00080018": {"vr": "UI", "Value": ["1.2.3.4"]},
+        "0020000D": {"vr": "UI", "Value": ["1.2.3"]},
+        "0020000E": {"vr": "UI", "Value": ["1.2.3.1"]},
+        "7FE00010": {"vr": "OB", "BulkDataURI": "http://client/pixels"},
+    }
+    body = encode_multipart(
+        [  # the bulk data comes first: it is read after the part that follows it
+            (pixels, "application/octet-stream", {"Content-Location": "http://client/pixels"}),
+            (json.dumps([metadata]).encode(), "application/dicom+json", None),
+        ],
+        BOUNDARY,
+    )
+    content_type = f'multipart/related; type="application/dicom+json"; boundary={BOUNDARY}'
+    req = Request("POST", "/dicom-web/studies", (), {}, {"content-type": content_type}, body)
+    core, received = recording_core()
+    status, _ = store(core, req)
+    assert status == 200
+    assert pydicom.dcmread(io.BytesIO(received[0])).PixelData == pixels

@@ -121,8 +121,10 @@ class IndexCore:
         return {}
 
 
-def request(*groups: str, accept: str | None = None) -> Request:
-    headers = {"host": "example.org"} | ({"accept": accept} if accept else {})
+def request(
+    *groups: str, accept: str | None = None, encoding: str = "", host: str = "example.org"
+) -> Request:
+    headers = {"host": host, "accept-encoding": encoding} | ({"accept": accept} if accept else {})
     return Request("GET", "/dicom-web/...", groups=groups, headers=headers)
 
 
@@ -220,3 +222,86 @@ def test_instance_metadata_without_cache_reads_no_attachment() -> None:
     service = RetrieveMetadata(Configuration(enable_metadata_cache=False), core)
     service.instance_metadata(request(STUDY, SERIES, sop_of("i1")))
     assert not any("attachments" in call for call in core.calls)
+
+
+class FindCore(LookupCore):
+    """The series `s1` of study `t1`, also found by the core's `/tools/find`."""
+
+    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
+        if uri != "/tools/find":
+            return super().post(uri, body, after_plugins)
+        self.calls.append(uri)
+        query = json.loads(body)["Query"]
+        wanted = query.get("StudyInstanceUID") == STUDY
+        wanted = wanted and query.get("SeriesInstanceUID", SERIES) == SERIES
+        series = {"ID": "s1", "ParentStudy": "t1", "Instances": self.instances}
+        return json.dumps([series] if wanted else []).encode()
+
+
+def reads(core: FindCore, attachment: int) -> int:
+    return sum(call.endswith(f"/attachments/{attachment}/data") for call in core.calls)
+
+
+@pytest.mark.parametrize("level", ["study", "series"])
+def test_repeated_metadata_is_the_prepared_answer(level: str) -> None:
+    core = FindCore(["i1", "i2"])
+    service = RetrieveMetadata(Configuration(), core)
+    handler = service.study_metadata if level == "study" else service.series_metadata
+    groups = (STUDY,) if level == "study" else (STUDY, SERIES)
+    first = handler(request(*groups))
+    assert core.tags_calls() == 2
+    zipped = handler(request(*groups, encoding="gzip, deflate"))
+    plain = handler(request(*groups))
+    assert core.tags_calls() == 2 and reads(core, 4301) == 1  # only the first call read it
+    assert isinstance(first, Response) and isinstance(zipped, Response)
+    assert isinstance(plain, Response)
+    assert zipped.headers == {} and plain.headers == {}
+    assert zipped.body == plain.body == first.body
+    resource = "/studies/t1" if level == "study" else "/series/s1"
+    assert f"{resource}/attachments/4302" in core.attachments
+    uri = json.loads(first.body)[0]["7FE00010"]["BulkDataURI"]
+    assert uri.startswith(f"http://example.org/dicom-web/studies/{STUDY}/series/{SERIES}/")
+
+
+def test_prepared_answer_follows_the_base_and_the_instances() -> None:
+    core = FindCore(["i1"])
+    service = RetrieveMetadata(Configuration(), core)
+    service.series_metadata(request(STUDY, SERIES))
+    other = service.series_metadata(request(STUDY, SERIES, host="other.example"))
+    assert isinstance(other, Response)
+    assert b"http://other.example/dicom-web/studies/" in other.body
+    assert b"example.org" not in other.body
+    core.instances.append("i2")
+    grown = service.series_metadata(request(STUDY, SERIES, host="other.example"))
+    assert isinstance(grown, Response) and len(json.loads(grown.body)) == 2
+
+
+def test_metadata_without_cache_is_the_same_and_keeps_nothing() -> None:
+    core = FindCore(["i1", "i2"])
+    cached = RetrieveMetadata(Configuration(), core).series_metadata(request(STUDY, SERIES))
+    fresh_core = FindCore(["i1", "i2"])
+    service = RetrieveMetadata(Configuration(enable_metadata_cache=False), fresh_core)
+    fresh = service.series_metadata(request(STUDY, SERIES, encoding="gzip"))
+    assert isinstance(cached, Response) and isinstance(fresh, Response)
+    assert fresh.body == cached.body and fresh.headers == {}
+    assert fresh_core.attachments == {}
+
+
+@pytest.mark.parametrize("groups", [("9.9.9",), (STUDY, "9.9.9"), ("9.9.9", SERIES)])
+def test_unknown_study_or_series_is_404_in_full_mode(groups: tuple[str, ...]) -> None:
+    service = RetrieveMetadata(Configuration(), FindCore(["i1"]))
+    handler = service.study_metadata if len(groups) == 1 else service.series_metadata
+    with pytest.raises(HttpError) as raised:
+        handler(request(*groups))
+    assert raised.value.status == 404
+
+
+def test_one_study_uid_in_two_orthanc_studies_is_409() -> None:
+    class TwinCore(FindCore):
+        def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
+            twins = [{"ID": "s1", "ParentStudy": "t1"}, {"ID": "s2", "ParentStudy": "t2"}]
+            return json.dumps(twins).encode()
+
+    with pytest.raises(HttpError) as raised:
+        RetrieveMetadata(Configuration(), TwinCore([])).study_metadata(request(STUDY))
+    assert raised.value.status == 409

@@ -1,4 +1,4 @@
-"""Retrieve Study/Series/Instance and Retrieve Frames against a fake core (no Orthanc)."""
+"""Retrieve Study/Series/Instance against a fake core (no Orthanc)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from typing import Any
 
 import pydicom
 import pytest
-from pydicom.encaps import encapsulate, generate_frames
+from pydicom.encaps import encapsulate
 from pydicom.uid import UID
 
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.core import CoreError
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.frames import RetrieveFrames, frames_of_file, parse_frame_list
-from orthanc_dicomweb.multipart import boundary_of, parse_multipart
 from orthanc_dicomweb.transfer_syntax import EXPLICIT_LITTLE_ENDIAN
 from orthanc_dicomweb.wado_retrieve import RetrieveInstances
 from orthanc_dicomweb.web import MultipartResponse, Request
@@ -45,11 +43,6 @@ class FakeCore:
             return self.files[instance_id]
         if uri.endswith("/metadata/TransferSyntax"):
             return str(_dataset(self.files[instance_id]).file_meta.TransferSyntaxUID).encode()
-        if uri.endswith("/metadata?expand"):
-            syntax = str(_dataset(self.files[instance_id]).file_meta.TransferSyntaxUID)
-            return json.dumps({"TransferSyntax": syntax, "PixelDataOffset": "1"}).encode()
-        if "/frames/" in uri:
-            return frames_of_file(self.files[instance_id], [int(uri.split("/")[4]) + 1])[0]
         raise AssertionError(uri)
 
     def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
@@ -209,56 +202,3 @@ def test_bad_paths(core: FakeCore, groups: tuple[str, ...], status: int) -> None
     with pytest.raises(HttpError) as error:
         _retrieve(core, groups, KEEP)
     assert error.value.status == status
-
-
-# --- Frames --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "numbers"), [("1", [1]), ("1,3,5", [1, 3, 5]), ("7, 2", [7, 2]), ("010", [10])]
-)
-def test_frame_lists(text: str, numbers: list[int]) -> None:
-    assert parse_frame_list(text) == numbers
-
-
-@pytest.mark.parametrize("text", ["0", "1,0", "a", "1,,2", "", "1;2", "-1", "1.5", "1,1", "9" * 12])
-def test_bad_frame_lists_are_400(text: str) -> None:
-    with pytest.raises(HttpError) as error:
-        parse_frame_list(text)
-    assert error.value.status == 400
-
-
-def test_frames_of_an_encapsulated_file() -> None:
-    frames = list(generate_frames(_dataset(RLE_2_FRAMES).PixelData, number_of_frames=2))
-    assert frames_of_file(RLE_2_FRAMES, [2, 1]) == [frames[1], frames[0]]
-
-
-def test_frames_of_a_native_file() -> None:
-    pixels = _dataset(CT).PixelData
-    assert frames_of_file(CT, [1]) == [pixels]
-    with pytest.raises(HttpError):
-        frames_of_file(CT, [2])
-
-
-def _frames(core: FakeCore, frames: str, accept: str | None = None) -> tuple[str, list[Any]]:
-    groups = ("1.9", "1.9.3", "1.9.3.1", frames)
-    answer = RetrieveFrames(Configuration(), core).retrieve_frames(_request(groups, accept))
-    parts = parse_multipart(answer.body, boundary_of(answer.content_type))
-    return answer.content_type, parts
-
-
-def test_frames_in_the_stored_syntax_come_from_the_core(core: FakeCore) -> None:
-    content_type, parts = _frames(core, "2,1")
-    assert content_type.startswith('multipart/related; type="image/x-dicom-rle"')
-    assert [p.content_type for p in parts] == [
-        "image/x-dicom-rle; transfer-syntax=1.2.840.10008.1.2.5"
-    ] * 2
-    assert "/instances/r/frames/1/raw" in core.calls
-    assert not any(call.endswith("/modify") for call in core.calls)
-
-
-def test_frames_out_of_range_are_400_before_any_pixel_is_read(core: FakeCore) -> None:
-    with pytest.raises(HttpError) as error:
-        _frames(core, "1,3")
-    assert error.value.status == 400
-    assert core.calls == ["/tools/find"]

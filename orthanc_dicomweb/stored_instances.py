@@ -1,0 +1,99 @@
+"""An instance as stored: located by its SOP Instance UID and read once, header and pixels.
+
+Shared by Retrieve Rendered, WADO-URI and Retrieve Frames. An instance file up to
+`WHOLE_FILE_LIMIT` is read whole (past the REST router when the core allows it) and parsed by
+pydicom for the `rendering.HEADER_KEYS` only: its header, LUTs and pixel data then come from
+that one call. Larger files are described by the core's `/tags?short` JSON, and their pixels
+are read a frame at a time by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from pydicom.dataset import Dataset
+
+from . import rendering
+from .core import Core, DirectInstanceAccess, get_json
+from .rendering import DatasetTags, PixelFormat, Tags, tag_text
+
+log = logging.getLogger(__name__)
+
+BIG_ENDIAN = "1.2.840.10008.1.2.2"
+# Files up to this size are read whole (one call, ~0.1 ms for 512x512 CT); larger ones, often
+# long multi-frame objects, are read tag JSON plus one frame at a time.
+WHOLE_FILE_LIMIT = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Instance:
+    """An instance's header, its transfer syntax, and its parsed file when that was read."""
+
+    orthanc_id: str
+    tags: Tags
+    transfer_syntax: str
+    dataset: Dataset | None = field(default=None, compare=False)
+    """Set for little-endian files only: their stored bytes are what the core would give."""
+
+    @property
+    def sop_class(self) -> str:
+        return tag_text(self.tags, "0008,0016") or ""
+
+    @cached_property
+    def format(self) -> PixelFormat:
+        return PixelFormat.from_tags(self.tags)
+
+    def belongs_to(self, study: str | None, series: str | None) -> bool:
+        """Whether the instance's own study and series UIDs are those given (None: any)."""
+        same_study = study is None or study == tag_text(self.tags, "0020,000d")
+        return same_study and (series is None or series == tag_text(self.tags, "0020,000e"))
+
+    def frame_ms(self) -> float:
+        return rendering.tag_number(self.tags, "0018,1063") or rendering.DEFAULT_GIF_FRAME_MS
+
+
+class InstanceReader:
+    """Finds and reads stored instances with as few core calls as the core allows; files up to
+    `whole_file_limit` bytes (default `WHOLE_FILE_LIMIT`) are read whole."""
+
+    def __init__(self, core: Core, whole_file_limit: int | None = None) -> None:
+        self.core = core
+        self.whole_file_limit = whole_file_limit
+
+    def lookup(self, sop_uid: str) -> str | None:
+        """The Orthanc id of an instance, from the core's UID index (cheaper than /tools/find)."""
+        if isinstance(self.core, DirectInstanceAccess):
+            return self.core.lookup_instance(sop_uid)
+        found = json.loads(self.core.post("/tools/lookup", sop_uid.encode()) or b"[]")
+        return next((f["ID"] for f in found if f.get("Type") == "Instance"), None)
+
+    def load(self, orthanc_id: str) -> Instance:
+        base = f"/instances/{orthanc_id}"
+        limit = WHOLE_FILE_LIMIT if self.whole_file_limit is None else self.whole_file_limit
+        if int(self.core.get(base + "/attachments/dicom/size")) <= limit:
+            dataset = _parsed(self.file(orthanc_id), orthanc_id)
+            if dataset is not None:
+                syntax = str(dataset.file_meta.get("TransferSyntaxUID", ""))
+                little_endian = dataset if syntax != BIG_ENDIAN else None
+                return Instance(orthanc_id, DatasetTags(dataset), syntax, little_endian)
+        tags = get_json(self.core, base + "/tags?short")
+        syntax = self.core.get(base + "/metadata/TransferSyntax").decode()
+        return Instance(orthanc_id, tags, syntax.strip())
+
+    def file(self, orthanc_id: str) -> bytes:
+        if isinstance(self.core, DirectInstanceAccess):
+            return self.core.instance_file(orthanc_id)
+        return self.core.get(f"/instances/{orthanc_id}/file")
+
+
+def _parsed(data: bytes, orthanc_id: str) -> Dataset | None:
+    """The file parsed by pydicom; None (the core's JSON is then used) if pydicom refuses what
+    DCMTK accepted."""
+    try:
+        return rendering.read_header(data)
+    except Exception as error:  # pydicom fails in many ways on odd files; the core is the fallback
+        log.info("pydicom cannot parse instance %s (%s): using the core's tags", orthanc_id, error)
+        return None
