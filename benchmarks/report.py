@@ -217,7 +217,7 @@ def to_json(rows: Sequence[Row], machine: dict[str, Any], started: str, quick: b
 
 
 def results_section(rows: Sequence[Row], machine: dict[str, Any], started: str, quick: bool) -> str:
-    """The body of the "Latest results" section of docs/benchmarks.rst."""
+    """The body of the "Latest results" section of README.rst."""
     mode = " (quick mode: fewer repetitions, shorter load)" if quick else ""
     lines = [
         f"Measured {started} on {machine['cpu']} ({machine['nproc']} cores, "
@@ -240,8 +240,8 @@ def replace_section(document: str, title: str, body: str) -> str:
     if found is None:
         underline = "-" * len(title)
         return document.rstrip("\n") + f"\n\n{title}\n{underline}\n\n{body}"
-    adornment = found.group(1)
-    next_heading = re.compile(rf"^[^\n]+\n{re.escape(adornment)}{{3,}}\n", re.MULTILINE)
+    # The section ends at the next heading of any level (it has no subsections).
+    next_heading = re.compile(r"^[^\n]+\n([=\-~^\"'`#*+<>])\1{2,}\n", re.MULTILINE)
     following = next_heading.search(document, found.end())
     end = following.start() if following else len(document)
     tail = "\n" + document[end:] if following else ""

@@ -3,7 +3,7 @@
 Starts one Orthanc with this plugin and one with Debian's official plugin (same SQLite and
 file storage kind, same configuration otherwise), loads the same data into both, runs every
 scenario on one side then the other (never both at once), prints the table, writes
-benchmarks/results/latest.json and the "Latest results" section of docs/benchmarks.rst.
+benchmarks/results/latest.json and the "Latest results" section of README.rst.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .scenarios import Bench, Side
 log = logging.getLogger("benchmarks")
 
 RESULTS = REPO / "benchmarks" / "results" / "latest.json"
-DOCUMENT = REPO / "docs" / "benchmarks.rst"
+DOCUMENT = REPO / "README.rst"
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -36,7 +36,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="3 repetitions, 5 s load, 100 MB STOW (development)"
     )
-    parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.rst")
+    parser.add_argument("--no-docs", action="store_true", help="do not update README.rst")
     return parser.parse_args(argv)
 
 
