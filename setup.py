@@ -32,6 +32,7 @@ setup(
             "dicomweb-client>=0.59",
             "ruff>=0.6",
             "playwright>=1.40",
+            "docutils>=0.20",  # the README is checked as reStructuredText
         ],
     },
 )

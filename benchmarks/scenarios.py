@@ -262,6 +262,11 @@ def wait_until_stable(bench: Bench) -> None:
 # --- QIDO-RS ------------------------------------------------------------------------------
 
 
+def check_count(found: int, expected: int) -> None:
+    if found != expected:
+        raise WrongAnswer(f"{found} matches where the core finds {expected}")
+
+
 def search(path: str, find: Callable[[Bench], dict[str, Any]]) -> tuple[Measure, Measure]:
     """A QIDO-RS query and the core's `/tools/find` for the same matches: two measures (ms)."""
 
@@ -269,17 +274,21 @@ def search(path: str, find: Callable[[Bench], dict[str, Any]]) -> tuple[Measure,
         url = DICOMWEB + path.format(study=bench.data.ct_study_uid, series=bench.data.ct_series_uid)
         expected = len(side.find(find(bench)))
 
-        def query() -> None:
-            found = len(side.request("GET", url, headers=DICOM_JSON).json())
-            if found != expected:
-                raise WrongAnswer(f"{found} matches where the core finds {expected}")
+        def query() -> Callable[[], None]:
+            response = side.request("GET", url, headers=DICOM_JSON)
+            return lambda: check_count(len(response.json()), expected)
 
         side.idle()
         return (1000 * measure.median_time(query, bench.repetitions),)
 
     def core_find(bench: Bench, side: Side) -> tuple[float]:
+        query = {**find(bench), "Expand": True}
+
+        def core_answer() -> None:
+            side.request("POST", "/tools/find", json=query)
+
         side.idle()
-        return (1000 * measure.median_time(lambda: side.find(find(bench)), bench.repetitions),)
+        return (1000 * measure.median_time(core_answer, bench.repetitions),)
 
     return qido, core_find
 
@@ -297,12 +306,17 @@ def qido_scenario(operation: str, path: str, find: Callable[[Bench], dict[str, A
 
 def get_timer(
     path: Callable[[Bench], str], accept: str, check: Callable[[requests.Response], None]
-) -> Callable[[Bench, Side], Callable[[], None]]:
+) -> Callable[[Bench, Side], Callable[[], object]]:
     """For a bench and side, an action doing one checked GET."""
 
-    def prepare(bench: Bench, side: Side) -> Callable[[], None]:
+    def prepare(bench: Bench, side: Side) -> Callable[[], object]:
         url = path(bench)
-        return lambda: check(side.request("GET", url, headers={"Accept": accept}))
+
+        def get() -> Callable[[], None]:
+            response = side.request("GET", url, headers={"Accept": accept})
+            return lambda: check(response)  # checked after the clock stops
+
+        return get
 
     return prepare
 
@@ -327,7 +341,7 @@ def content_type(expected: str) -> Callable[[requests.Response], None]:
     return check
 
 
-def repeated_ms(prepare: Callable[[Bench, Side], Callable[[], None]]) -> Measure:
+def repeated_ms(prepare: Callable[[Bench, Side], Callable[[], object]]) -> Measure:
     def run(bench: Bench, side: Side) -> tuple[float]:
         action = prepare(bench, side)
         side.idle()
@@ -336,7 +350,7 @@ def repeated_ms(prepare: Callable[[Bench, Side], Callable[[], None]]) -> Measure
     return run
 
 
-def first_ms(prepare: Callable[[Bench, Side], Callable[[], None]]) -> Measure:
+def first_ms(prepare: Callable[[Bench, Side], Callable[[], object]]) -> Measure:
     """One untried call only: what a viewer meets first."""
 
     def run(bench: Bench, side: Side) -> tuple[float]:
