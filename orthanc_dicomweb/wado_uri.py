@@ -6,23 +6,22 @@ the stored file, transcoded (`transferSyntax`) or anonymized (`anonymize=yes`) b
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 
 from . import rendering
 from .config import Configuration
 from .core import Core
-from .errors import bad_request, not_found
+from .errors import HttpError, bad_request, not_found
 from .rendered import Instance, Renderer
 from .rendering import Region, RenderOptions
 from .resources import validate_uid
+from .wado_retrieve import transcode
 from .web import Request, Response
 
 DICOM = "application/dicom"
 CONTENT_TYPES = (*rendering.IMAGE_MEDIA_TYPES, DICOM, *rendering.DOCUMENT_MEDIA_TYPES)
 UNSUPPORTED = ("presentationUID", "presentationSeriesUID")
-KEPT_UIDS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
 
 
 class WadoUri:
@@ -76,8 +75,10 @@ class WadoUri:
         if anonymize:
             return self.core.post(base + "/anonymize", b"{}")
         if syntax:
-            body = {"Transcode": syntax, "Keep": KEPT_UIDS, "Force": True}
-            return self.core.post(base + "/modify", json.dumps(body).encode())
+            try:
+                return transcode(self.core, orthanc_id, syntax)
+            except HttpError as error:  # a WADO-URI parameter value it cannot honour: 400
+                raise bad_request(f"Unsupported transferSyntax {syntax!r}", error.message) from None
         return self.core.get(base + "/file")
 
 

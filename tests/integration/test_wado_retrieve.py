@@ -91,6 +91,30 @@ def test_an_explicit_syntax_is_produced_by_the_core(orthanc, study) -> None:
     assert dataset.SOPInstanceUID == sop_uid
 
 
+def without_pixels(dataset: pydicom.Dataset) -> dict[int, pydicom.DataElement]:
+    """The attributes decompression may not change (the planar layout is DCMTK's choice)."""
+    changing = ("PixelData", "PlanarConfiguration")
+    return {element.tag: element for element in dataset if element.keyword not in changing}
+
+
+@pytest.mark.official
+def test_rle_to_explicit_little_endian_keeps_everything_like_the_official_plugin(
+    orthanc, official, study, test_files
+) -> None:
+    """The in-memory transcoder keeps every attribute and the pixels, as the official does."""
+    rle = study["multiframe_rgb"]
+    upload(official, [rle])
+    study_uid, series_uid, sop_uid = uids(rle)
+    url = f"/dicom-web/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
+    [part] = parts_of(orthanc.get(url))
+    [theirs] = parts_of(official.get(url))
+    ours, original = pydicom.dcmread(BytesIO(part)), pydicom.dcmread(BytesIO(rle))
+    assert ours.file_meta.TransferSyntaxUID == EXPLICIT_LE
+    assert without_pixels(ours) == without_pixels(original)
+    assert numpy.array_equal(ours.pixel_array, original.pixel_array)
+    assert ours == pydicom.dcmread(BytesIO(theirs))
+
+
 def test_series_and_instance_levels(orthanc, study) -> None:
     study_uid, series_uid, sop_uid = uids(study["mr_jpeg_ls"])
     series = parts_of(

@@ -15,7 +15,7 @@ from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.core import CoreError
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.transfer_syntax import EXPLICIT_LITTLE_ENDIAN
-from orthanc_dicomweb.wado_retrieve import RetrieveInstances
+from orthanc_dicomweb.wado_retrieve import RetrieveInstances, transcode
 from orthanc_dicomweb.web import MultipartResponse, Request
 from tests.harness import PYDICOM_FILES
 
@@ -33,6 +33,7 @@ class FakeCore:
         self.main_tags = main_tags
         self.calls: list[str] = []
         self.transcodable = True
+        self.transcodings = 0
 
     def get(self, uri: str) -> bytes:
         self.calls.append(uri)
@@ -50,10 +51,14 @@ class FakeCore:
         if uri == "/tools/find":
             return json.dumps(self._find(json.loads(body))).encode()
         if uri.endswith("/modify"):
-            if not self.transcodable:
-                raise CoreError(-1, "Internal error", uri)
-            return _transcoded(self.files[uri.split("/")[2]], json.loads(body)["Transcode"])
+            return self._transcoded(self.files[uri.split("/")[2]], json.loads(body)["Transcode"])
         raise AssertionError(uri)
+
+    def _transcoded(self, dicom: bytes, syntax: str) -> bytes:
+        if not self.transcodable:
+            raise CoreError(-1, "Internal error", syntax)
+        self.transcodings += 1
+        return _transcoded(dicom, syntax)
 
     def _find(self, request: dict[str, Any]) -> list[Any]:
         level, query = request["Level"], request["Query"]
@@ -86,6 +91,14 @@ class FakeCore:
         return {}
 
 
+class TranscodingCore(FakeCore):
+    """A core that also transcodes in memory, like the SDK's TranscodeDicomInstance."""
+
+    def transcode(self, dicom: bytes, syntax: str) -> bytes:
+        self.calls.append(f"transcode {syntax}")
+        return self._transcoded(dicom, syntax)
+
+
 def _dataset(dicom: bytes) -> pydicom.Dataset:
     return pydicom.dcmread(BytesIO(dicom), force=True)
 
@@ -111,9 +124,10 @@ def _tags(study: str, series: str, sop: str, number: str, frames: str = "") -> d
     return tags
 
 
-@pytest.fixture
-def core() -> FakeCore:
-    return FakeCore(
+@pytest.fixture(params=[FakeCore, TranscodingCore], ids=["modify", "in-memory"])
+def core(request: pytest.FixtureRequest) -> FakeCore:
+    """Every test runs against both ways a core transcodes."""
+    return request.param(
         {"a": CT, "b": JPEG_LS_FILE, "c": CT, "r": RLE_2_FRAMES},
         {
             "a": _tags("1.2", "1.2.3", "1.2.3.1", "2"),
@@ -162,9 +176,30 @@ def test_series_level_matches_the_study_too(core: FakeCore) -> None:
 
 def test_default_syntax_transcodes_only_what_differs(core: FakeCore) -> None:
     parts = _retrieve(core, ("1.2", "1.2.3"))
-    assert [c for c in core.calls if c.endswith("/modify")] == ["/instances/b/modify"]
+    assert core.transcodings == 1
     assert parts[0] == CT
     assert _dataset(parts[1]).file_meta.TransferSyntaxUID == EXPLICIT_LITTLE_ENDIAN
+    assert _dataset(parts[1]).SOPInstanceUID == _dataset(JPEG_LS_FILE).SOPInstanceUID
+
+
+def test_a_core_transcoding_in_memory_is_given_the_file_already_read() -> None:
+    core = TranscodingCore({"b": JPEG_LS_FILE}, {"b": _tags("1.2", "1.2.3", "1.2.3.2", "1")})
+    _retrieve(core, ("1.2", "1.2.3"))
+    instance_calls = [c for c in core.calls if not c.startswith(("/tools", "/series"))]
+    assert instance_calls == ["/instances/b/file", f"transcode {EXPLICIT_LITTLE_ENDIAN}"]
+
+
+def test_transcode_reads_the_file_itself_when_not_given() -> None:
+    core = TranscodingCore({"b": JPEG_LS_FILE}, {})
+    dicom = transcode(core, "b", EXPLICIT_LITTLE_ENDIAN)
+    assert core.calls == ["/instances/b/file", f"transcode {EXPLICIT_LITTLE_ENDIAN}"]
+    assert _dataset(dicom).file_meta.TransferSyntaxUID == EXPLICIT_LITTLE_ENDIAN
+
+
+def test_without_in_memory_transcoding_the_core_modifies_the_instance() -> None:
+    core = FakeCore({"b": JPEG_LS_FILE}, {"b": _tags("1.2", "1.2.3", "1.2.3.2", "1")})
+    _retrieve(core, ("1.2", "1.2.3"))
+    assert [c for c in core.calls if c.endswith("/modify")] == ["/instances/b/modify"]
 
 
 def test_syntax_the_core_cannot_write_is_406_unless_already_stored(core: FakeCore) -> None:
