@@ -17,7 +17,9 @@ else:
     routes = route_table(config, core)
     runtime.register_routes(routes)
     if config.enable:
-        runtime.add_change_listener(metadata_cache.change_listener(config, core))
+        runtime.add_change_listener(
+            metadata_cache.change_listener(config, core, runtime.wait_until_idle)
+        )
         runtime.extend_orthanc_explorer(webapp.explorer_script(config))
         wado = f", WADO-URI at {config.wado_root_path}" if config.enable_wado else ""
         log.warning(

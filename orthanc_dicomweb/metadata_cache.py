@@ -342,17 +342,21 @@ class PreparedAnswers:
 ChangeListener = Callable[[str, str, str], None]
 
 
-def change_listener(config: Configuration, core: Core) -> ChangeListener:
+def change_listener(
+    config: Configuration, core: Core, wait_until_idle: Callable[[], None] = lambda: None
+) -> ChangeListener:
     """A `runtime.add_change_listener` callback that caches series as they become stable.
 
     The work runs in one background thread: the core's calls hold the GIL in plugin 4.0, so
     more threads would not go faster, and the REST callback that reported the change returns
-    at once.
+    at once. Each rebuild first waits for a quiet moment (`wait_until_idle`), so that caching
+    does not slow down the requests being served, such as a STOW-RS upload in progress.
     """
     cache = SeriesMetadataCache(config, core)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dicomweb-metadata-cache")
 
     def rebuild_quietly(series_id: str) -> None:
+        wait_until_idle()
         try:
             cache.rebuild(series_id)
         except Exception:  # a series deleted meanwhile must not kill the worker

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote_plus
@@ -151,9 +153,45 @@ def register_routes(routes: list[Route]) -> None:
         orthanc.RegisterRestCallback(route.pattern, _callback_for(route))
 
 
+class _Activity:
+    """How busy this plugin's REST callbacks are, so background work can yield to them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.last_end = 0.0
+
+    def begin(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+
+    def end(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+            self.last_end = time.monotonic()
+
+    def is_quiet(self, quiet_seconds: float) -> bool:
+        with self.lock:
+            return self.in_flight == 0 and time.monotonic() - self.last_end >= quiet_seconds
+
+
+_activity = _Activity()
+
+
+def wait_until_idle(quiet_seconds: float = 0.3, longest_seconds: float = 30.0) -> None:
+    """Block a background thread until no request was served for a moment (or a limit)."""
+    deadline = time.monotonic() + longest_seconds
+    while not _activity.is_quiet(quiet_seconds) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _callback_for(route: Route) -> Any:
     def callback(output: Any, uri: str, **request: Any) -> None:
-        _write(output, handle(route.handlers, _request_from(uri, request)))
+        _activity.begin()
+        try:
+            _write(output, handle(route.handlers, _request_from(uri, request)))
+        finally:
+            _activity.end()
 
     return callback
 
