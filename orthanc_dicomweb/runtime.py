@@ -59,7 +59,7 @@ class OrthancCore:
     def get(self, uri: str) -> bytes:
         return _call_core(orthanc.RestApiGet, uri)
 
-    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
+    def post(self, uri: str, body: bytes | memoryview, after_plugins: bool = False) -> bytes:
         function = orthanc.RestApiPostAfterPlugins if after_plugins else orthanc.RestApiPost
         return _call_core(function, uri, body)
 

@@ -271,7 +271,7 @@ class StoreInstances:
             )
         try:
             # The core takes any buffer: a memoryview avoids copying the part.
-            answer = json.loads(self.core.post("/instances", data, after_plugins=True))  # type: ignore[arg-type]
+            answer = json.loads(self.core.post("/instances", data, after_plugins=True))
         except CoreError as error:
             reason = _CORE_FAILURES.get(error.code, FailureReason.PROCESSING_FAILURE)
             return failed(reason, error.message, identity.sop_class, identity.sop_instance)
