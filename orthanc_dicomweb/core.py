@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import HttpError
+
+log = logging.getLogger(__name__)
 
 # Orthanc error codes (OrthancPluginErrorCode) mapped to the HTTP status they deserve.
 _CORE_ERROR_STATUS = {
@@ -85,3 +88,36 @@ def get_json(core: Core, uri: str) -> Any:
 def post_json(core: Core, uri: str, value: Any, after_plugins: bool = False) -> Any:
     answer = core.post(uri, json.dumps(value).encode(), after_plugins)
     return json.loads(answer) if answer else None
+
+
+# Attachments with numbers >= 1024 are the plugin's own data, kept with each resource.
+
+
+def read_attachment(core: Core, resource: str, number: int) -> bytes | None:
+    """An attachment of a resource (`/series/{id}`), None if it has none."""
+    try:
+        return core.get(f"{resource}/attachments/{number}/data")
+    except CoreError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def delete_attachment(core: Core, resource: str, number: int) -> None:
+    """Remove an attachment of a resource, if it has it."""
+    try:
+        core.delete(f"{resource}/attachments/{number}")
+    except CoreError as error:
+        if error.status != 404:
+            raise
+
+
+def write_attachment(core: Core, resource: str, number: int, data: bytes) -> bool:
+    """Store an attachment; False (logged) when the core refuses it."""
+    try:
+        core.put(f"{resource}/attachments/{number}", data)
+    except CoreError as error:
+        # ReadOnly mode, or the resource was deleted meanwhile: the answer is still right.
+        log.warning("attachment %d of %s not stored: %s", number, resource, error.message)
+        return False
+    return True

@@ -33,7 +33,7 @@ from typing import Any
 
 from . import dicom_json
 from .config import Configuration
-from .core import Core, CoreError, get_json
+from .core import Core, delete_attachment, get_json, read_attachment, write_attachment
 from .urls import instance_url
 
 log = logging.getLogger(__name__)
@@ -264,36 +264,6 @@ class SeriesMetadataCache:
     def _write_entry(self, series_id: str, key: str, datasets: Sequence[tuple[str, bytes]]) -> None:
         entry = pack_entry(key, self.config.other_binary_mode, datasets)
         write_attachment(self.core, f"/series/{series_id}", CACHE_ATTACHMENT, entry)
-
-
-def read_attachment(core: Core, resource: str, number: int) -> bytes | None:
-    """An attachment of a resource (`/series/{id}`), None if it has none."""
-    try:
-        return core.get(f"{resource}/attachments/{number}/data")
-    except CoreError as error:
-        if error.status == 404:
-            return None
-        raise
-
-
-def delete_attachment(core: Core, resource: str, number: int) -> None:
-    """Remove an attachment of a resource, if it has it."""
-    try:
-        core.delete(f"{resource}/attachments/{number}")
-    except CoreError as error:
-        if error.status != 404:
-            raise
-
-
-def write_attachment(core: Core, resource: str, number: int, data: bytes) -> bool:
-    """Store an attachment; False (logged) when the core refuses it."""
-    try:
-        core.put(f"{resource}/attachments/{number}", data)
-    except CoreError as error:
-        # ReadOnly mode, or the resource was deleted meanwhile: the answer is still right.
-        log.warning("metadata cache of %s not stored: %s", resource, error.message)
-        return False
-    return True
 
 
 def pack_answer(key: str, base: str, body: bytes) -> bytes:

@@ -14,7 +14,6 @@ matches. The search decides how missing entries are read, then writes the summar
 from __future__ import annotations
 
 import json
-import logging
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,9 +21,7 @@ from typing import Any
 
 from . import dicom_json
 from .config import Configuration
-from .core import Core, CoreError
-
-log = logging.getLogger(__name__)
+from .core import Core, read_attachment, write_attachment
 
 SUMMARY_ATTACHMENT = 4303
 FORMAT_VERSION = 1
@@ -71,23 +68,14 @@ class InstanceSummaries:
         self.tags = tags
 
     def read(self, series_id: str) -> Summary:
-        try:
-            data = self.core.get(f"/series/{series_id}/attachments/{SUMMARY_ATTACHMENT}/data")
-        except CoreError as error:
-            if error.status == 404:
-                return {}
-            raise
-        return unpack_summary(data, self.tags)
+        data = read_attachment(self.core, f"/series/{series_id}", SUMMARY_ATTACHMENT)
+        return {} if data is None else unpack_summary(data, self.tags)
 
     def write(self, series_id: str, summary: Mapping[str, Entry]) -> None:
         if self.config.read_only:
             return
-        try:
-            uri = f"/series/{series_id}/attachments/{SUMMARY_ATTACHMENT}"
-            self.core.put(uri, pack_summary(self.tags, summary))
-        except CoreError as error:
-            # The series was deleted meanwhile: the answer is still right.
-            log.warning("QIDO-RS summary of series %s not stored: %s", series_id, error.message)
+        data = pack_summary(self.tags, summary)
+        write_attachment(self.core, f"/series/{series_id}", SUMMARY_ATTACHMENT, data)
 
     def entry(self, file_uuid: str, dataset: Mapping[str, Any]) -> Entry:
         """An entry of the summarised attributes of a dataset (which may hold more)."""
