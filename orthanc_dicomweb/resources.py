@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,16 @@ def _query(path: ResourcePath) -> dict[str, str]:
     if path.instance:
         query["SOPInstanceUID"] = path.instance
     return query
+
+
+def lookup_ids(core: Core, uid: str, level: str) -> list[str]:
+    """Orthanc ids of the resources of a level ("Study", "Series", "Instance") with this UID.
+
+    The core's `/tools/lookup` is cheaper than `/tools/find`, but does not check parent UIDs:
+    the caller does, where it matters.
+    """
+    found = json.loads(core.post("/tools/lookup", uid.encode()) or b"[]")
+    return [candidate["ID"] for candidate in found if candidate.get("Type") == level]
 
 
 def find_orthanc_ids(core: Core, path: ResourcePath) -> list[str]:

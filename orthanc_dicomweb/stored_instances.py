@@ -9,7 +9,6 @@ are read a frame at a time by the caller.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,6 +18,7 @@ from pydicom.dataset import Dataset
 from . import rendering
 from .core import Core, DirectInstanceAccess, get_json
 from .rendering import DatasetTags, PixelFormat, Tags, tag_text
+from .resources import lookup_ids
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ class InstanceReader:
         """The Orthanc id of an instance, from the core's UID index (cheaper than /tools/find)."""
         if isinstance(self.core, DirectInstanceAccess):
             return self.core.lookup_instance(sop_uid)
-        found = json.loads(self.core.post("/tools/lookup", sop_uid.encode()) or b"[]")
-        return next((f["ID"] for f in found if f.get("Type") == "Instance"), None)
+        return next(iter(lookup_ids(self.core, sop_uid, "Instance")), None)
 
     def load(self, orthanc_id: str) -> Instance:
         base = f"/instances/{orthanc_id}"

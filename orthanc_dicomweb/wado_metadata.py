@@ -32,7 +32,7 @@ from .metadata_cache import (
     join_json_arrays,
     resource_uids,
 )
-from .resources import ResourcePath, find_resources, locate_resource, only_one
+from .resources import ResourcePath, find_resources, locate_resource, lookup_ids, only_one
 from .urls import dicomweb_base
 from .web import Answer, MultipartResponse, Request, Response
 
@@ -145,23 +145,17 @@ class RetrieveMetadata:
         """Retrieve Instance Metadata (always Full)."""
         xml = wants_xml(request.header("accept"))
         path = ResourcePath.from_groups(request.groups[:3])
-        candidates = self._lookup(path.instance or "", "Instance")
+        candidates = lookup_ids(self.core, path.instance or "", "Instance")
         dataset = self._cached_instance(path, candidates) or self._computed_instance(
             path, candidates
         )
         return self._answer(request, b"[" + dataset + b"]", xml)
 
-    def _lookup(self, uid: str, level: str) -> list[str]:
-        """Orthanc ids of the resources of a level with this UID (`/tools/lookup` is cheaper
-        than `/tools/find`; parent UIDs are checked on the dataset instead)."""
-        found = json.loads(self.core.post("/tools/lookup", uid.encode()))
-        return [candidate["ID"] for candidate in found if candidate.get("Type") == level]
-
     def _cached_instance(self, path: ResourcePath, candidates: Sequence[str]) -> bytes | None:
         """The instance's dataset out of its series' metadata cache entry, when there."""
         if not self.config.enable_metadata_cache or len(candidates) != 1:
             return None
-        series = self._lookup(path.series or "", "Series")
+        series = lookup_ids(self.core, path.series or "", "Series")
         if len(series) != 1:
             return None
         dataset = self.cache.instance_json(series[0], candidates[0])
