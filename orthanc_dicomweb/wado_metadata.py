@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -42,7 +41,6 @@ JSON_TYPE = "application/dicom+json"
 XML_TYPE = "application/dicom+xml"
 _JSON_OFFERS = ("application/dicom+json", "application/json")
 _EXTRAPOLATION_SAMPLES = 3
-_GZIP = 31  # zlib's wbits for the gzip format
 
 
 def wants_xml(accept: str | None) -> bool:
@@ -216,15 +214,11 @@ class RetrieveMetadata:
             return self._answer(request, self._series_json(series), xml)
         base = dicomweb_base(self.config, request)
         key = answer_key(self.config, series)
-        compressed = self.answers.read(resource, key, base)
-        if compressed is None:
+        body = self.answers.read(resource, key, base)
+        if body is None:
             body = absolute_bulk_data_uris(self._series_json(series), base)
             self.answers.write(resource, key, base, body)
-            return Response(body, JSON_TYPE)
-        # Sent decompressed: the core gzips plugin answers itself when the client accepts it,
-        # and handing it gzip would make "Content-Encoding: gzip, gzip", which some clients
-        # (those that undo one coding only) cannot read.
-        return Response(zlib.decompress(compressed, _GZIP), JSON_TYPE)
+        return Response(body, JSON_TYPE)
 
     def _series_json(self, series: SeriesList) -> bytes:
         return join_json_arrays(self.cache.series_json(s, instances) for s, instances in series)

@@ -265,10 +265,9 @@ def test_prepared_answers_are_written_and_read_on_the_resource() -> None:
     core = FakeCore(["i1"])
     answers = PreparedAnswers(Configuration(), core)
     assert answers.read("/series/s1", "k1", "http://h/") is None
-    written = answers.write("/series/s1", "k1", "http://h/", b"[1]")
-    assert written is not None and gzip.decompress(written) == b"[1]"
+    assert answers.write("/series/s1", "k1", "http://h/", b"[1]") is True
     assert f"/series/s1/attachments/{ANSWER_ATTACHMENT}" in core.attachments
-    assert answers.read("/series/s1", "k1", "http://h/") == written
+    assert answers.read("/series/s1", "k1", "http://h/") == b"[1]"
     assert answers.read("/series/s1", "k1", "http://other/") is None
 
 
@@ -279,7 +278,7 @@ def test_prepared_answers_are_written_and_read_on_the_resource() -> None:
 )
 def test_prepared_answers_are_not_written_when_the_cache_cannot_be(config: Configuration) -> None:
     core = FakeCore(["i1"])
-    assert PreparedAnswers(config, core).write("/series/s1", "k1", "http://h/", b"[1]") is None
+    assert PreparedAnswers(config, core).write("/series/s1", "k1", "http://h/", b"[1]") is False
     assert core.attachments == {}
 
 
@@ -289,7 +288,7 @@ def test_refused_prepared_answer_is_not_served() -> None:
             raise CoreError(22, "ReadOnly", uri)
 
     answers = PreparedAnswers(Configuration(), RefusingCore(["i1"]))
-    assert answers.write("/series/s1", "k1", "http://h/", b"[1]") is None
+    assert answers.write("/series/s1", "k1", "http://h/", b"[1]") is False
 
 
 def test_rebuilt_entry_drops_the_prepared_answers_of_its_series_and_study() -> None:
