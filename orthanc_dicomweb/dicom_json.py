@@ -35,6 +35,7 @@ from pydicom.datadict import (
     tag_for_keyword,
 )
 
+from orthanc_dicomweb import transfer_syntax
 from orthanc_dicomweb.errors import HttpError, bad_request
 
 TagPath = tuple[int, ...]
@@ -67,9 +68,6 @@ _NUMBER_FORMATS = {
     **_ARRAY_FORMATS,
     **{"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q", "FL": "f", "FD": "d"},
 }
-_NATIVE_TRANSFER_SYNTAXES = frozenset(
-    {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
-)
 _TAG_PATTERN = re.compile(r"^\(?\s*([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*\)?$")
 
 
@@ -177,7 +175,7 @@ def _resolve_ambiguous_vr(vr: str, context: Mapping[str, Any], binary: bool) -> 
 def _is_byte_data(context: Mapping[str, Any]) -> bool:
     """OB rather than OW: 8-bit samples, or encapsulated (compressed) pixel data."""
     syntax = str(context.get("TransferSyntaxUID", "")).strip()
-    if syntax and syntax not in _NATIVE_TRANSFER_SYNTAXES:
+    if syntax and syntax not in transfer_syntax.NATIVE:
         return True
     try:
         return int(str(context.get("BitsAllocated", "16")).strip()) <= 8

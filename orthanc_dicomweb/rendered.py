@@ -19,7 +19,7 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image
 
-from . import rendering
+from . import rendering, transfer_syntax
 from .config import Configuration
 from .core import Core, CoreError, get_json
 from .errors import HttpError, bad_request, not_acceptable, not_found
@@ -32,8 +32,14 @@ from .web import Request, Response
 log = logging.getLogger(__name__)
 
 # The core hands frames of these out in little endian (DCMTK swaps big endian on load).
-NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"})
-RLE_LOSSLESS = "1.2.840.10008.1.2.5"
+# Pixel data read by the plugin itself (deflated files go through the core).
+NATIVE_SYNTAXES = frozenset(
+    {
+        transfer_syntax.IMPLICIT_LITTLE_ENDIAN,
+        transfer_syntax.EXPLICIT_LITTLE_ENDIAN,
+        transfer_syntax.EXPLICIT_BIG_ENDIAN,
+    }
+)
 VIDEO_SYNTAXES = {
     **dict.fromkeys(("1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.4.101"), "video/mpeg"),
     **dict.fromkeys((f"1.2.840.10008.1.2.4.{n}" for n in range(102, 109)), "video/mp4"),
@@ -147,7 +153,7 @@ class Renderer:
         fmt = instance.format
         if instance.transfer_syntax in NATIVE_SYNTAXES:
             return rendering.decode_native_frame(self._native_frame(instance, frame), fmt)
-        if instance.transfer_syntax == RLE_LOSSLESS and instance.dataset is not None:
+        if instance.transfer_syntax == transfer_syntax.RLE and instance.dataset is not None:
             pixel_data = rendering.raw_bytes(instance.dataset, [rendering.PIXEL_DATA])
             try:
                 return rendering.decode_rle_frame(pixel_data, frame, fmt)

@@ -15,14 +15,13 @@ from functools import cached_property
 
 from pydicom.dataset import Dataset
 
-from . import rendering
+from . import rendering, transfer_syntax
 from .core import Core, DirectInstanceAccess, get_json
 from .rendering import DatasetTags, PixelFormat, Tags, tag_text
 from .resources import lookup_ids
 
 log = logging.getLogger(__name__)
 
-BIG_ENDIAN = "1.2.840.10008.1.2.2"
 # Files up to this size are read whole (one call, ~0.1 ms for 512x512 CT); larger ones, often
 # long multi-frame objects, are read tag JSON plus one frame at a time.
 WHOLE_FILE_LIMIT = 16 * 1024 * 1024
@@ -76,7 +75,7 @@ class InstanceReader:
             dataset = _parsed(self.file(orthanc_id), orthanc_id)
             if dataset is not None:
                 syntax = str(dataset.file_meta.get("TransferSyntaxUID", ""))
-                little_endian = dataset if syntax != BIG_ENDIAN else None
+                little_endian = dataset if syntax != transfer_syntax.EXPLICIT_BIG_ENDIAN else None
                 return Instance(orthanc_id, DatasetTags(dataset), syntax, little_endian)
         tags = get_json(self.core, base + "/tags?short")
         syntax = self.core.get(base + "/metadata/TransferSyntax").decode()
