@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -21,13 +20,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .config import Configuration, ServerDefinition
-from .core import Core, CoreError, get_json
+from .core import Core, CoreError, get_if_exists, get_json
 from .errors import HttpError, bad_request
 from .jobs import Job, JobContext, JobEngine, JobState
 from .multipart import boundary_of, encode_part, iter_streamed_parts, new_boundary
 from .multipart import multipart_content_type as related_content_type
 from .negotiation import parse_media_type
-from .resources import validate_uid
+from .resources import is_orthanc_id, validate_uid
 from .servers import ServerRegistry
 from .web import Request, Response, json_response
 
@@ -41,7 +40,6 @@ DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
 FAILED_SOP_SEQUENCE = "00081198"
 REFERENCED_SOP_INSTANCE_UID = "00081155"
-_ORTHANC_ID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{8}){4}$")
 _LEVELS = {"Study": "studies", "Series": "series", "Instance": "instances"}
 
 
@@ -409,26 +407,18 @@ class DicomWebClient:
         return json_response({"ID": job.id, "Path": jobs_path(request.path, job.id)})
 
     def _orthanc_id(self, value: Any) -> str:
-        if not isinstance(value, str) or not _ORTHANC_ID.match(value):
+        if not is_orthanc_id(value):
             raise bad_request(f"Not an Orthanc identifier: {value!r}")
         return value
 
     def _instances_of(self, orthanc_id: str) -> list[str]:
         """The instances of a patient, study, series or instance (by Orthanc id)."""
-        try:
-            return [get_json(self.core, f"/instances/{orthanc_id}")["ID"]]
-        except CoreError as error:
-            if error.status != 404:
-                raise
+        if get_if_exists(self.core, f"/instances/{orthanc_id}") is not None:
+            return [orthanc_id]
         for level in ("series", "studies", "patients"):
             # The core answers [] for /series/{study id}/instances: check the level first.
-            try:
-                get_json(self.core, f"/{level}/{orthanc_id}")
-            except CoreError as error:
-                if error.status == 404:
-                    continue
-                raise
-            return [i["ID"] for i in get_json(self.core, f"/{level}/{orthanc_id}/instances")]
+            if get_if_exists(self.core, f"/{level}/{orthanc_id}") is not None:
+                return [i["ID"] for i in get_json(self.core, f"/{level}/{orthanc_id}/instances")]
         raise HttpError(404, f"Unknown Orthanc resource: {orthanc_id}")
 
     # --- STOW-RS push -------------------------------------------------------------------

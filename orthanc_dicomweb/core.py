@@ -85,6 +85,16 @@ def get_json(core: Core, uri: str) -> Any:
     return json.loads(core.get(uri))
 
 
+def get_if_exists(core: Core, uri: str) -> bytes | None:
+    """The core's answer, or None when it does not know the resource (404)."""
+    try:
+        return core.get(uri)
+    except CoreError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
 def post_json(core: Core, uri: str, value: Any, after_plugins: bool = False) -> Any:
     answer = core.post(uri, json.dumps(value).encode(), after_plugins)
     return json.loads(answer) if answer else None
@@ -95,12 +105,7 @@ def post_json(core: Core, uri: str, value: Any, after_plugins: bool = False) -> 
 
 def read_attachment(core: Core, resource: str, number: int) -> bytes | None:
     """An attachment of a resource (`/series/{id}`), None if it has none."""
-    try:
-        return core.get(f"{resource}/attachments/{number}/data")
-    except CoreError as error:
-        if error.status == 404:
-            return None
-        raise
+    return get_if_exists(core, f"{resource}/attachments/{number}/data")
 
 
 def delete_attachment(core: Core, resource: str, number: int) -> None:

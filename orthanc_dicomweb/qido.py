@@ -25,7 +25,7 @@ from typing import Any
 
 from . import dicom_json
 from .config import Configuration
-from .core import Core, CoreError, get_json, post_json
+from .core import Core, get_if_exists, get_json, post_json
 from .dicom_xml import to_native_xml
 from .errors import not_acceptable, not_found
 from .metadata_cache import SeriesMetadataCache
@@ -329,7 +329,7 @@ class Search:
         parent_level = self.parent.level
         for parent_id in find_orthanc_ids(self.core, self.parent):
             uri = f"/{PLURAL[parent_level]}/{parent_id}/{PLURAL[self.level]}"
-            yield from json.loads(self._get_unless_deleted(uri) or b"[]")
+            yield from json.loads(get_if_exists(self.core, uri) or b"[]")
 
     def _core_constraints(self) -> dict[str, str] | None:
         """The `/tools/find` query; None when the path and a matching key contradict."""
@@ -403,18 +403,10 @@ class Search:
         """The attributes of the result's instance (its first one, for studies and series)."""
         if hit.read is None:
             instance = self._representative_instance(hit)
-            tags = self._get_unless_deleted(f"/instances/{instance}/tags") if instance else None
+            # None for an instance deleted since it was found.
+            tags = get_if_exists(self.core, f"/instances/{instance}/tags") if instance else None
             hit.read = self._converted_tags(json.loads(tags) if tags else {})
         return hit.read
-
-    def _get_unless_deleted(self, uri: str) -> bytes | None:
-        """The core's answer, or None for a resource deleted since it was found."""
-        try:
-            return self.core.get(uri)
-        except CoreError as error:
-            if error.status != 404:
-                raise
-            return None
 
     def _converted_tags(self, tags: Mapping[str, Any]) -> dicom_json.Dataset:
         """The wanted attributes as DICOM JSON (converting only those: it is costly)."""
@@ -511,7 +503,7 @@ class Search:
             return
         for study in studies:
             yield from json.loads(
-                self._get_unless_deleted(f"/studies/{study['ID']}/series") or b"[]"
+                get_if_exists(self.core, f"/studies/{study['ID']}/series") or b"[]"
             )
 
     def _series_of(self, study: dict[str, Any]) -> list[dict[str, Any]]:
@@ -593,7 +585,7 @@ class Search:
     def _sop_classes(self, instances: Iterable[str]) -> Iterator[str]:
         """Each instance's SOP class, from the core's metadata (cheap: no file is read)."""
         for instance in instances:
-            sop_class = self._get_unless_deleted(f"/instances/{instance}/metadata/SopClassUid")
+            sop_class = get_if_exists(self.core, f"/instances/{instance}/metadata/SopClassUid")
             if sop_class is not None:
                 yield sop_class.decode("utf-8", errors="replace").strip()
 

@@ -11,6 +11,7 @@ from .core import Core, post_json
 from .errors import HttpError, bad_request, not_found
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_ORTHANC_ID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{8}){4}")
 
 
 def validate_uid(uid: str, what: str = "UID") -> str:
@@ -18,6 +19,11 @@ def validate_uid(uid: str, what: str = "UID") -> str:
     if not uid or len(uid) > 64 or not _UID.match(uid):
         raise bad_request(f"Malformed {what}: {uid!r}")
     return uid
+
+
+def is_orthanc_id(value: object) -> bool:
+    """An Orthanc identifier: five dash-separated groups of 8 lower-case hex digits."""
+    return isinstance(value, str) and _ORTHANC_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

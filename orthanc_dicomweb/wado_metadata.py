@@ -31,7 +31,14 @@ from .metadata_cache import (
     join_json_arrays,
     resource_uids,
 )
-from .resources import ResourcePath, find_resources, locate_resource, lookup_ids, only_one
+from .resources import (
+    ResourcePath,
+    find_resources,
+    is_orthanc_id,
+    locate_resource,
+    lookup_ids,
+    only_one,
+)
 from .urls import dicomweb_base
 from .web import Answer, MultipartResponse, Request, Response
 
@@ -240,7 +247,7 @@ class MetadataCacheUpdate:
 
     def update_study(self, request: Request) -> Answer:
         study_id = request.groups[0]
-        if not _is_orthanc_id(study_id):
+        if not is_orthanc_id(study_id):
             raise HttpError(400, f"Malformed Orthanc study id: {study_id!r}")
         if not self.config.enable_metadata_cache:
             raise HttpError(409, "The metadata cache is disabled (DicomWeb.EnableMetadataCache)")
@@ -255,10 +262,3 @@ def _names(dataset: bytes, path: ResourcePath) -> bool:
     (UIDs hold only digits and dots: their JSON is the UID itself)."""
     uids = (("0020000D", path.study), ("0020000E", path.series), ("00080018", path.instance))
     return all(f'"{tag}":{{"vr":"UI","Value":["{uid}"]}}'.encode() in dataset for tag, uid in uids)
-
-
-def _is_orthanc_id(text: str) -> bool:
-    pieces = text.split("-")
-    return len(pieces) == 5 and all(
-        len(piece) == 8 and all(c in "0123456789abcdef" for c in piece) for piece in pieces
-    )
