@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
+import subprocess
+import sys
 
 import pytest
 
@@ -193,9 +194,34 @@ def test_run_load_calls_every_client_until_time_is_up() -> None:
     assert len(result.latencies) == len(succeeding)
 
 
-def test_memory_sampler_sees_an_allocation_of_this_process() -> None:
-    with MemorySampler(os.getpid()) as sampler:
-        block = bytearray(64 * 2**20)
-        block[::4096] = b"x" * len(block[::4096])  # touch every page so it becomes resident
-        del block
-    assert sampler.growth_mb >= 50
+# A fresh process allocates and touches 64 MB when told to: this test's own process could
+# reuse pages that earlier tests left resident, and then show no growth.
+ALLOCATING_CHILD = """
+import sys
+print("ready", flush=True)
+sys.stdin.readline()
+block = bytearray(64 * 2**20)
+block[::4096] = b"x" * len(block[::4096])  # touch every page so it becomes resident
+print("allocated", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_memory_sampler_sees_an_allocation_of_a_process() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", ALLOCATING_CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline() == "ready\n"
+        with MemorySampler(child.pid) as sampler:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == "allocated\n"
+        assert sampler.growth_mb >= 50
+    finally:
+        child.kill()
+        child.wait()
