@@ -4,6 +4,7 @@ import logging
 
 from orthanc_dicomweb import __version__, metadata_cache, runtime, webapp
 from orthanc_dicomweb.config import ConfigurationError, parse_configuration
+from orthanc_dicomweb.index_cache import IndexCache
 from orthanc_dicomweb.routes import route_table
 
 runtime.install_logging()
@@ -14,9 +15,11 @@ try:
 except ConfigurationError as error:
     log.error("%s; no DICOMweb route is registered", error)
 else:
-    routes = route_table(config, core)
+    index = IndexCache(core)
+    routes = route_table(config, core, index)
     runtime.register_routes(routes)
     if config.enable:
+        runtime.add_change_listener(index.change_listener)
         runtime.add_change_listener(
             metadata_cache.change_listener(config, core, runtime.wait_until_idle)
         )

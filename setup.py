@@ -25,6 +25,7 @@ setup(
         "numpy>=1.24",
         "requests>=2.28",
         "pylibjpeg-rle>=2.0",  # RLE Lossless frames decoded in the plugin (rendered images)
+        "orjson>=3.9",  # JSON answers: 20x faster than the standard library's encoder
     ],
     extras_require={
         "test": [

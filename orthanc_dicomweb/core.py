@@ -6,6 +6,8 @@ import json
 import logging
 from typing import Any, Protocol, runtime_checkable
 
+import orjson
+
 from .errors import HttpError
 
 log = logging.getLogger(__name__)
@@ -81,8 +83,25 @@ class DicomTranscoding(Protocol):
         ...
 
 
+@runtime_checkable
+class GlobalProperties(Protocol):
+    """Global properties of the Orthanc database (plugins use keys >= 1024)."""
+
+    def get_global_property(self, key: int) -> str: ...
+
+    def set_global_property(self, key: int, value: str) -> None: ...
+
+
+def loads(data: bytes) -> Any:
+    """Parse the core's JSON (orjson: 2-3x faster than `json` on large answers)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)  # what orjson refuses but JSON allows: integers beyond 64 bits
+
+
 def get_json(core: Core, uri: str) -> Any:
-    return json.loads(core.get(uri))
+    return loads(core.get(uri))
 
 
 def get_if_exists(core: Core, uri: str) -> bytes | None:
@@ -97,7 +116,7 @@ def get_if_exists(core: Core, uri: str) -> bytes | None:
 
 def post_json(core: Core, uri: str, value: Any, after_plugins: bool = False) -> Any:
     answer = core.post(uri, json.dumps(value).encode(), after_plugins)
-    return json.loads(answer) if answer else None
+    return loads(answer) if answer else None
 
 
 # Attachments with numbers >= 1024 are the plugin's own data, kept with each resource.

@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from .config import Configuration
+from .core import GlobalProperties
 from .errors import HttpError, bad_request, not_found
 
 log = logging.getLogger(__name__)
@@ -48,15 +49,6 @@ class JobState(StrEnum):
 
 
 FINISHED = (JobState.SUCCESS, JobState.FAILURE)
-
-
-@runtime_checkable
-class GlobalProperties(Protocol):
-    """Global properties of the Orthanc database (the runtime seam offers them)."""
-
-    def get_global_property(self, key: int) -> str: ...
-
-    def set_global_property(self, key: int, value: str) -> None: ...
 
 
 class JobInterrupted(Exception):

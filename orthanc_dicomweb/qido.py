@@ -19,15 +19,16 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from itertools import islice
 from typing import Any
 
 from . import dicom_json
 from .config import Configuration
-from .core import Core, get_if_exists, get_json, post_json
+from .core import Core, get_if_exists, get_json, loads, post_json
 from .dicom_xml import to_native_xml
-from .errors import not_acceptable, not_found
+from .errors import HttpError, not_acceptable, not_found
+from .index_cache import IndexCache
 from .metadata_cache import SeriesMetadataCache
 from .negotiation import choose, multipart_type, parse_accept
 from .qido_matching import MAX_PAGE_NUMBER, Matcher, SearchQuery, matches_dataset, parse_search
@@ -177,9 +178,10 @@ class Hit:
 class SearchService:
     """QIDO-RS: Search for Studies, Series and Instances (all the routes of PS3.18 10.6)."""
 
-    def __init__(self, config: Configuration, core: Core) -> None:
+    def __init__(self, config: Configuration, core: Core, index: IndexCache | None = None) -> None:
         self.config = config
         self.core = core
+        self.index = index or IndexCache(core, capacity=0)
 
     def search_for_studies(self, request: Request) -> Response | MultipartResponse:
         return self._search(request, STUDY)
@@ -195,7 +197,7 @@ class SearchService:
         render = answer_renderer(request.header("accept"))
         parent = ResourcePath.from_groups(request.groups) if request.groups else None
         query = parse_search(request.query)
-        search = Search(self.config, self.core, level, parent, query)
+        search = Search(self.config, self.core, self.index, level, parent, query)
         datasets = search.run(dicomweb_base(self.config, request))
         if not datasets and parent is not None and not find_orthanc_ids(self.core, parent):
             raise not_found(f"No such resource in Orthanc: {parent.describe()}")
@@ -232,12 +234,13 @@ class Search:
 
     config: Configuration
     core: Core
+    index: IndexCache
     level: str
     parent: ResourcePath | None
     query: SearchQuery
-    _resources: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _series_of_study: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    _converted: dict[str, dicom_json.Dataset] = field(default_factory=dict)
+    # What this request read or converted, by key: kept even if the index cache drops it.
+    _memo: dict[str, Any] = field(default_factory=dict)
+    _warm: bool = False
 
     @cached_property
     def wanted(self) -> frozenset[int]:
@@ -267,6 +270,7 @@ class Search:
         )
 
     def run(self, base: str) -> list[dicom_json.Dataset]:
+        self._warm = self.index.validate()
         hits = self._page()
         self._load_parents(hits)
         if self.level == STUDY and self._needs_series_of_studies():
@@ -308,28 +312,45 @@ class Search:
         request: dict[str, Any] = {
             "Level": self.level,
             "Query": constraints,
-            "Expand": True,
+            "Expand": not self._ids_suffice,
             "CaseSensitive": self.config.qido_case_sensitive,
         }
         if since:
             request["Since"] = since
         if limit:
             request["Limit"] = limit
-        return post_json(self.core, "/tools/find", request)
+        return self._resources_of(post_json(self.core, "/tools/find", request))
 
     def _list_all(self, since: int, limit: int | None) -> list[dict[str, Any]]:
-        uri = f"/{PLURAL[self.level]}?expand"
+        uri = f"/{PLURAL[self.level]}" + ("" if self._ids_suffice else "?expand")
         if since or limit:  # the core wants both, and `limit=0` means none there
-            uri += f"&since={since}&limit={limit or MAX_PAGE_NUMBER}"
-        return get_json(self.core, uri)
+            uri += "&" if "?" in uri else "?"
+            uri += f"since={since}&limit={limit or MAX_PAGE_NUMBER}"
+        return self._resources_of(get_json(self.core, uri))
+
+    @cached_property
+    def _ids_suffice(self) -> bool:
+        """Whether the core need only name the results: their entries are likely in the index
+        cache (expanding costs the core ~0.06 ms a result, half a `/tools/find` of them)."""
+        return self._warm and self.level != INSTANCE
+
+    def _resources_of(self, found: list[Any]) -> list[dict[str, Any]]:
+        """The expanded results of the core's answer (ids, or expanded resources)."""
+        if not self._ids_suffice:
+            if self.level != INSTANCE:
+                for resource in found:
+                    self._remember(self._uri(self.level, resource["ID"]), resource)
+            return found
+        uris = [self._uri(self.level, orthanc_id) for orthanc_id in found]
+        self._read_missing(self.level, [uri for uri in uris if self._cached(uri) is None])
+        return [resource for uri in uris if (resource := self._resource(uri)) is not None]
 
     def _list_children(self) -> Iterator[dict[str, Any]]:
         """The results below the path's study or series (several if its UIDs are repeated)."""
         assert self.parent is not None
         parent_level = self.parent.level
         for parent_id in find_orthanc_ids(self.core, self.parent):
-            uri = f"/{PLURAL[parent_level]}/{parent_id}/{PLURAL[self.level]}"
-            yield from json.loads(get_if_exists(self.core, uri) or b"[]")
+            yield from self._children(f"/{PLURAL[parent_level]}/{parent_id}/{PLURAL[self.level]}")
 
     def _core_constraints(self) -> dict[str, str] | None:
         """The `/tools/find` query; None when the path and a matching key contradict."""
@@ -354,18 +375,56 @@ class Search:
     def _matches_sequences(self, hit: Hit, matchers: Sequence[Matcher]) -> bool:
         return matches_dataset(self._read(hit), matchers, self.config.qido_case_sensitive)
 
-    # --- Parents ------------------------------------------------------------------------------
+    # --- Index entries (the index cache, then the core) -----------------------------------
+
+    @staticmethod
+    def _uri(level: str, orthanc_id: str) -> str:
+        return f"/{PLURAL[level]}/{orthanc_id}"
+
+    def _cached(self, key: str) -> Any | None:
+        if key not in self._memo:
+            entry = self.index.get(key)
+            if entry is None:
+                return None
+            self._memo[key] = entry
+        return self._memo[key]
+
+    def _remember(self, key: str, entry: Any) -> Any:
+        self._memo[key] = entry
+        self.index.put(key, entry)
+        return entry
+
+    def _resource(self, uri: str) -> dict[str, Any] | None:
+        """An expanded study or series (None if deleted since it was found)."""
+        cached = self._cached(uri)
+        if cached is not None:
+            return cached
+        data = get_if_exists(self.core, uri)
+        return None if data is None else self._remember(uri, loads(data))
+
+    def _children(self, uri: str) -> list[dict[str, Any]]:
+        """The expanded children listed by the core (`/studies/{id}/series`), remembered."""
+        children = loads(get_if_exists(self.core, uri) or b"[]")
+        for child in children:
+            if child["Type"] != INSTANCE:
+                self._remember(self._uri(child["Type"], child["ID"]), child)
+        return children
+
+    def _read_missing(self, level: str, uris: Sequence[str]) -> None:
+        """Read index entries not cached: all the level's at once when they are most of the
+        database, else one by one as they are needed."""
+        if self._worth_listing_all(level, len(uris)):
+            for resource in get_json(self.core, f"/{PLURAL[level]}?expand"):
+                self._remember(self._uri(level, resource["ID"]), resource)
 
     def _load_parents(self, hits: Sequence[Hit]) -> None:
-        """Read the parents of the results: all at once when they are most of the database."""
+        """Read the parents of the results that are not cached: all at once when they are most
+        of the database."""
         resources = [hit.resource for hit in hits]
         for level in levels_down_to(self.level)[-2::-1]:
             key = "ParentStudy" if level == STUDY else "ParentSeries"
-            parents = {resource[key] for resource in resources}
-            if self._worth_listing_all(level, len(parents)):
-                for resource in get_json(self.core, f"/{PLURAL[level]}?expand"):
-                    if resource["ID"] in parents:
-                        self._resources[f"/{PLURAL[level]}/{resource['ID']}"] = resource
+            parents = {self._uri(level, resource[key]) for resource in resources}
+            self._read_missing(level, [uri for uri in parents if self._cached(uri) is None])
             resources = [self._parent_of(resource) for resource in resources]
 
     def _worth_listing_all(self, level: str, count: int) -> bool:
@@ -378,14 +437,15 @@ class Search:
         return get_json(self.core, "/statistics")
 
     def _parent_of(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """The parent series or study (read once per request)."""
+        """The parent series or study."""
         if resource["Type"] == INSTANCE:
-            uri = f"/series/{resource['ParentSeries']}"
+            uri = self._uri(SERIES, resource["ParentSeries"])
         else:
-            uri = f"/studies/{resource['ParentStudy']}"
-        if uri not in self._resources:
-            self._resources[uri] = get_json(self.core, uri)
-        return self._resources[uri]
+            uri = self._uri(STUDY, resource["ParentStudy"])
+        parent = self._resource(uri)
+        if parent is None:  # deleted since its child was found
+            raise not_found(f"{uri} was deleted during the search")
+        return parent
 
     # --- Instances' attributes ----------------------------------------------------------------
 
@@ -486,30 +546,26 @@ class Search:
         return self.reads_tags or bool(self.wanted & computed)
 
     def _load_series_of_studies(self, studies: Iterable[dict[str, Any]]) -> None:
-        """The expanded series of all these studies, in as few core calls as possible."""
-        missing = {s["ID"]: s for s in studies if s["ID"] not in self._series_of_study}
-        for study_id in missing:
-            self._series_of_study[study_id] = []
-        for series in self._series_of_studies(list(missing.values())):
-            if series["ParentStudy"] in missing:
-                self._series_of_study[series["ParentStudy"]].append(series)
+        """The expanded series of these studies that are not cached, in as few core calls as
+        possible: every series of the database when they are most of them, else the series of
+        each study (a `/tools/find` on a list of UIDs costs far more: ~0.4 ms per UID)."""
+        missing = {
+            study["ID"]: uris
+            for study in studies
+            if (uris := [u for u in self._series_uris(study) if self._cached(u) is None])
+        }
+        self._read_missing(SERIES, [uri for uris in missing.values() for uri in uris])
+        for study_id, uris in missing.items():
+            if any(self._cached(uri) is None for uri in uris):
+                self._children(f"/studies/{study_id}/series")
 
-    def _series_of_studies(self, studies: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Every series of the database when these studies hold most of them, else the series
-        of each study (a `/tools/find` on a list of UIDs costs far more: ~0.4 ms per UID)."""
-        count = sum(len(study.get("Series", ())) for study in studies)
-        if self._worth_listing_all(SERIES, count):
-            yield from get_json(self.core, "/series?expand")
-            return
-        for study in studies:
-            yield from json.loads(
-                get_if_exists(self.core, f"/studies/{study['ID']}/series") or b"[]"
-            )
+    def _series_uris(self, study: dict[str, Any]) -> list[str]:
+        return [self._uri(SERIES, series_id) for series_id in study.get("Series", ())]
 
     def _series_of(self, study: dict[str, Any]) -> list[dict[str, Any]]:
-        if study["ID"] not in self._series_of_study:
-            self._load_series_of_studies([study])
-        return self._series_of_study.get(study["ID"], [])
+        """The expanded series of a study (those deleted since it was found left out)."""
+        self._load_series_of_studies([study])
+        return [s for uri in self._series_uris(study) if (s := self._resource(uri)) is not None]
 
     # --- Datasets -----------------------------------------------------------------------------
 
@@ -534,19 +590,17 @@ class Search:
         return chain[::-1]
 
     def _indexed_attributes(self, resource: dict[str, Any]) -> dicom_json.Dataset:
-        """The wanted attributes of a resource's index entry, converted once per parent
-        (300 instances of a series share its attributes and their study's)."""
-        converted = self._converted.get(resource["ID"])
-        if converted is not None:
-            return converted
-        tags = _main_tags([resource])
-        converted = {
-            key: dicom_json.element_from_text(vr, text if isinstance(text, str) else str(text))
-            for keyword, key, vr in self.indexed_fields
-            if (text := tags.get(keyword)) is not None
-        }
-        if resource["Type"] != self.level:
-            self._converted[resource["ID"]] = converted
+        """A resource's index entry as DICOM JSON: all its attributes for studies and series,
+        converted once and cached (results and parents share them), the wanted ones for
+        instances."""
+        if resource["Type"] == INSTANCE:
+            return _converted_main_tags(resource, self.indexed_fields)
+        key = "DICOM JSON of " + self._uri(resource["Type"], resource["ID"])
+        converted = self._cached(key)
+        if converted is None:
+            fields = [_field(keyword) for keyword in _main_tags([resource])]
+            converted = _converted_main_tags(resource, [f for f in fields if f is not None])
+            self._remember(key, converted)
         return converted
 
     def _computed(
@@ -588,6 +642,28 @@ class Search:
             sop_class = get_if_exists(self.core, f"/instances/{instance}/metadata/SopClassUid")
             if sop_class is not None:
                 yield sop_class.decode("utf-8", errors="replace").strip()
+
+
+def _converted_main_tags(
+    resource: dict[str, Any], fields: Iterable[tuple[str, str, str]]
+) -> dicom_json.Dataset:
+    """The given (keyword, key, VR) of a resource's index entry, as DICOM JSON."""
+    tags = _main_tags([resource])
+    return {
+        key: dicom_json.element_from_text(vr, text if isinstance(text, str) else str(text))
+        for keyword, key, vr in fields
+        if (text := tags.get(keyword)) is not None
+    }
+
+
+@lru_cache(maxsize=1024)
+def _field(keyword: str) -> tuple[str, str, str] | None:
+    """(keyword, key, VR) of an attribute the core names by keyword; None if unknown."""
+    try:
+        tag = dicom_json.parse_tag(keyword)
+    except HttpError:
+        return None
+    return keyword, dicom_json.tag_key(tag), dicom_json.vr_of(tag)
 
 
 def _main_tags(chain: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from .client import DicomWebClient
 from .config import Configuration
 from .core import Core
 from .frames import RetrieveFrames
+from .index_cache import IndexCache
 from .jobs import engine_for
 from .jobs_api import JobsApi
 from .qido import SearchService
@@ -37,8 +38,9 @@ class Route:
     handlers: Mapping[str, Handler]
 
 
-def route_table(config: Configuration, core: Core) -> list[Route]:
-    """All routes of the enabled services; empty when DICOMweb is disabled."""
+def route_table(config: Configuration, core: Core, index: IndexCache | None = None) -> list[Route]:
+    """All routes of the enabled services; empty when DICOMweb is disabled. `index` keeps
+    index entries between searches; it must be told of deletions (its change listener)."""
     if not config.enable:
         return []
     plugin = identity.PluginIdentity(core)
@@ -53,7 +55,7 @@ def route_table(config: Configuration, core: Core) -> list[Route]:
         Route(dicomweb_path(config, f"studies/{ANY_UID}"), {"POST": stow.store}),
     ]
     # QIDO-RS: Search for Studies / Series / Instances
-    search = SearchService(config, core)
+    search = SearchService(config, core, index)
     routes += [
         Route(dicomweb_path(config, "studies"), {"GET": search.search_for_studies}),
         Route(dicomweb_path(config, "series"), {"GET": search.search_for_series}),

@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .config import Configuration, ConfigurationError, ServerDefinition, parse_server
-from .core import Core
+from .core import Core, GlobalProperties
 from .errors import HttpError, bad_request, not_found
-from .jobs import GlobalProperties
 from .web import Request, Response, json_response
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,137 @@
+"""The index cache's validity rules, without Orthanc: the change log and the deletion token."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from orthanc_dicomweb.index_cache import DELETION_TOKEN_PROPERTY, IndexCache
+from tests.unit.fakes import FakeCore
+
+
+class CoreWithProperties(FakeCore):
+    """A fake core with a change log and global properties."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changes: list[dict[str, Any]] = []
+        self.properties: dict[int, str] = {}
+        self.answers[("GET", "/changes?last")] = lambda _: {"Last": self.last}
+
+    @property
+    def last(self) -> int:
+        return self.changes[-1]["Seq"] if self.changes else 0
+
+    def log(self, change_type: str) -> None:
+        self.changes.append({"ChangeType": change_type, "Seq": self.last + 1})
+
+    def get(self, uri: str) -> bytes:
+        if uri.startswith("/changes?since="):
+            since, limit = (int(part.split("=")[1]) for part in uri.split("?")[1].split("&"))
+            page = [c for c in self.changes if c["Seq"] > since][:limit]
+            done = len([c for c in self.changes if c["Seq"] > since]) <= limit
+            last = page[-1]["Seq"] if page else self.last
+            self.answers[("GET", uri)] = {"Changes": page, "Done": done, "Last": last}
+        return super().get(uri)
+
+    def get_global_property(self, key: int) -> str:
+        return self.properties.get(key, "")
+
+    def set_global_property(self, key: int, value: str) -> None:
+        self.properties[key] = value
+
+
+@pytest.fixture
+def core() -> CoreWithProperties:
+    return CoreWithProperties()
+
+
+def filled(core: CoreWithProperties, capacity: int = 100) -> IndexCache:
+    cache = IndexCache(core, capacity)
+    assert cache.validate() is False  # nothing kept yet
+    cache.put("/studies/a", {"ID": "a"})
+    return cache
+
+
+def test_entries_stay_while_nothing_changes(core: CoreWithProperties) -> None:
+    cache = filled(core)
+    assert cache.validate() is True
+    assert cache.get("/studies/a") == {"ID": "a"}
+
+
+@pytest.mark.parametrize("change", ["UpdatedAttachment", "StableStudy", "UpdatedMetadata"])
+def test_harmless_changes_keep_the_entries(core: CoreWithProperties, change: str) -> None:
+    cache = filled(core)
+    core.log(change)
+    assert cache.validate() is True
+
+
+@pytest.mark.parametrize("change", ["NewInstance", "NewSeries", "ModifiedStudy", "Unknown"])
+def test_other_changes_drop_every_entry(core: CoreWithProperties, change: str) -> None:
+    cache = filled(core)
+    core.log("StableStudy")
+    core.log(change)
+    assert cache.validate() is False
+    assert cache.get("/studies/a") is None
+
+
+def test_more_changes_than_a_page_drop_every_entry(core: CoreWithProperties) -> None:
+    cache = filled(core)
+    for _ in range(150):
+        core.log("UpdatedAttachment")
+    assert cache.validate() is False
+
+
+def test_a_cleared_change_log_drops_every_entry(core: CoreWithProperties) -> None:
+    core.log("NewInstance")
+    cache = filled(core)
+    core.changes.clear()  # DELETE /changes
+    assert cache.validate() is False
+
+
+def test_a_new_deletion_token_drops_every_entry(core: CoreWithProperties) -> None:
+    cache = filled(core)
+    core.properties[DELETION_TOKEN_PROPERTY] = "written by another Orthanc"
+    assert cache.validate() is False
+
+
+def test_a_deletion_here_drops_the_entries_and_writes_a_new_token(
+    core: CoreWithProperties,
+) -> None:
+    cache = filled(core)
+    cache.change_listener("DELETED", "INSTANCE", "x")
+    assert cache.get("/studies/a") is None
+    deadline = time.monotonic() + 5
+    while DELETION_TOKEN_PROPERTY not in core.properties and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert core.properties[DELETION_TOKEN_PROPERTY]
+
+
+def test_other_changes_reported_to_the_listener_keep_the_entries(
+    core: CoreWithProperties,
+) -> None:
+    cache = filled(core)
+    cache.change_listener("NEW_INSTANCE", "INSTANCE", "x")
+    assert cache.get("/studies/a") == {"ID": "a"}
+
+
+def test_the_least_recently_used_entries_go_beyond_the_capacity(
+    core: CoreWithProperties,
+) -> None:
+    cache = filled(core, capacity=2)
+    cache.put("/studies/b", {"ID": "b"})
+    cache.get("/studies/a")
+    cache.put("/studies/c", {"ID": "c"})
+    assert cache.get("/studies/b") is None
+    assert cache.get("/studies/a") is not None and cache.get("/studies/c") is not None
+
+
+def test_capacity_zero_keeps_nothing_and_calls_nothing() -> None:
+    core = FakeCore()
+    cache = IndexCache(core, capacity=0)
+    assert cache.validate() is False
+    cache.put("/studies/a", {"ID": "a"})
+    assert cache.get("/studies/a") is None
+    assert core.calls == []
