@@ -37,7 +37,16 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="3 repetitions, 5 s load, 100 MB STOW (development)"
     )
     parser.add_argument("--no-docs", action="store_true", help="do not update README.rst")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="run only the operations whose name holds TEXT (repeatable; implies --no-docs)",
+    )
+    arguments = parser.parse_args(argv)
+    arguments.no_docs = arguments.no_docs or bool(arguments.only)
+    return arguments
 
 
 def start(workdir: Path, official: bool) -> Side:
@@ -47,13 +56,15 @@ def start(workdir: Path, official: bool) -> Side:
     return Side("official" if official else "python", orthanc)
 
 
-def run_all(bench: Bench) -> list[Row]:
-    """Every scenario in an order that loads the data first and keeps it stable afterwards."""
+def run_all(bench: Bench, only: Sequence[str] = ()) -> list[Row]:
+    """Every scenario (or those named by `only`) in an order that loads the data first and
+    keeps it stable afterwards."""
     rows: list[Row] = []
 
     def run(group: list[scenarios.Scenario]) -> None:
         for scenario in group:
-            rows.extend(scenarios.run_scenario(bench, scenario))
+            if selected(scenario, only):
+                rows.extend(scenarios.run_scenario(bench, scenario))
 
     run(scenarios.stow_scenarios())
     scenarios.ensure_loaded(bench)
@@ -63,6 +74,11 @@ def run_all(bench: Bench) -> list[Row]:
     run(scenarios.load_scenarios(bench.load_seconds))
     run(scenarios.memory_stow_scenarios(bench.big_stow_bytes))
     return rows
+
+
+def selected(scenario: scenarios.Scenario, only: Sequence[str]) -> bool:
+    names = [metric.operation for metric in scenario.metrics]
+    return not only or any(text in name for text in only for name in names)
 
 
 def cpu_model() -> str:
@@ -91,7 +107,9 @@ def machine_info(bench: Bench) -> dict[str, Any]:
     }
 
 
-def measure_everything(quick: bool, workdir: Path) -> tuple[list[Row], dict[str, Any]]:
+def measure_everything(
+    quick: bool, workdir: Path, only: Sequence[str] = ()
+) -> tuple[list[Row], dict[str, Any]]:
     data = dataset.prepare()
     official = start(workdir, official=True)
     python = start(workdir, official=False)
@@ -105,7 +123,7 @@ def measure_everything(quick: bool, workdir: Path) -> tuple[list[Row], dict[str,
             load_seconds=5 if quick else 20,
             big_stow_bytes=(100 if quick else 500) * 2**20,
         )
-        return run_all(bench), machine_info(bench)
+        return run_all(bench, only), machine_info(bench)
     finally:
         official.orthanc.stop()
         python.orthanc.stop()
@@ -133,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     started = datetime.datetime.now().astimezone().isoformat(timespec="minutes")
     with tempfile.TemporaryDirectory(prefix="dicomweb-bench-") as workdir:
-        rows, machine = measure_everything(arguments.quick, Path(workdir))
+        rows, machine = measure_everything(arguments.quick, Path(workdir), arguments.only)
     publish(rows, machine, started, arguments.quick, not arguments.no_docs)
 
 

@@ -23,6 +23,7 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Any
 
 from .core import Core, GlobalProperties, get_json
@@ -53,15 +54,15 @@ CHANGES_PAGE = 100
 
 
 class IndexCache:
-    """Entries by key (expanded resources by their core URI, `/studies/{id}`), valid while the
-    database is unchanged; call `validate` before using it for a request. A capacity of 0 keeps
-    nothing."""
+    """Entries by key (expanded resources by their core URI, `/studies/{id}`, and what is
+    derived from them), valid while the database is unchanged; call `validate` before using
+    it for a request. A capacity of 0 keeps nothing."""
 
     def __init__(self, core: Core, capacity: int = DEFAULT_CAPACITY) -> None:
         self.core = core
         self.properties = core if isinstance(core, GlobalProperties) else None
         self.capacity = capacity
-        self._entries: OrderedDict[str, Any] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._last_change: int | None = None
         self._token = ""
@@ -82,19 +83,19 @@ class IndexCache:
             self._last_change = changes["Last"]
             return bool(self._entries)
 
-    def get(self, uri: str) -> Any | None:
+    def get(self, key: Hashable) -> Any | None:
         with self._lock:
-            entry = self._entries.get(uri)
+            entry = self._entries.get(key)
             if entry is not None:
-                self._entries.move_to_end(uri)
+                self._entries.move_to_end(key)
             return entry
 
-    def put(self, uri: str, entry: Any) -> None:
+    def put(self, key: Hashable, entry: Any) -> None:
         if not self.capacity:
             return
         with self._lock:
-            self._entries[uri] = entry
-            self._entries.move_to_end(uri)
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 

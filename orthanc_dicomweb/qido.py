@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from itertools import islice
@@ -239,7 +239,7 @@ class Search:
     parent: ResourcePath | None
     query: SearchQuery
     # What this request read or converted, by key: kept even if the index cache drops it.
-    _memo: dict[str, Any] = field(default_factory=dict)
+    _memo: dict[Hashable, Any] = field(default_factory=dict)
     _warm: bool = False
 
     @cached_property
@@ -381,7 +381,7 @@ class Search:
     def _uri(level: str, orthanc_id: str) -> str:
         return f"/{PLURAL[level]}/{orthanc_id}"
 
-    def _cached(self, key: str) -> Any | None:
+    def _cached(self, key: Hashable) -> Any | None:
         if key not in self._memo:
             entry = self.index.get(key)
             if entry is None:
@@ -389,7 +389,7 @@ class Search:
             self._memo[key] = entry
         return self._memo[key]
 
-    def _remember(self, key: str, entry: Any) -> Any:
+    def _remember(self, key: Hashable, entry: Any) -> Any:
         self._memo[key] = entry
         self.index.put(key, entry)
         return entry
@@ -570,6 +570,15 @@ class Search:
     # --- Datasets -----------------------------------------------------------------------------
 
     def _dataset(self, hit: Hit, base: str) -> dicom_json.Dataset:
+        if hit.read is not None or self.level == INSTANCE or self.query.include_all:
+            return self._new_dataset(hit, base)
+        # Studies and series answered from the index alone: the same for every search asking
+        # the same attributes, so kept with their index entries.
+        key = (self._uri(self.level, hit.orthanc_id), base, self.wanted_keys)
+        dataset = self._cached(key)
+        return self._remember(key, self._new_dataset(hit, base)) if dataset is None else dataset
+
+    def _new_dataset(self, hit: Hit, base: str) -> dicom_json.Dataset:
         chain = self._chain(hit.resource)
         attributes = dict(hit.read) if hit.read else {}
         if self.query.include_all:
