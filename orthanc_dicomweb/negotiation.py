@@ -11,9 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from orthanc_dicomweb.errors import bad_request, not_acceptable
+from orthanc_dicomweb.errors import HttpError, bad_request, not_acceptable
 
 WILDCARD = "*"
+DICOM_JSON = "application/dicom+json"
+JSON = "application/json"
+DICOM_XML = "application/dicom+xml"
+MULTIPART_RELATED = "multipart/related"
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,23 @@ def choose(accepted: Sequence[MediaType], offers: Sequence[str]) -> str:
             f"available: {', '.join(offers)}"
         )
     return best_offer
+
+
+def dicom_model_format(accept: str | None, what: str) -> str:
+    """The format of a search or metadata answer: DICOM_JSON, JSON, or DICOM_XML for a
+    multipart/related of XML parts (asked with or without the multipart, as the official
+    plugin allows); 406 naming `what` when none is acceptable."""
+    accepted = [
+        media for media in parse_accept(accept) if multipart_type(media) in (None, DICOM_XML)
+    ]
+    try:
+        chosen = choose(accepted, [DICOM_JSON, JSON, MULTIPART_RELATED, DICOM_XML])
+    except HttpError:
+        raise not_acceptable(
+            f"{what} is available as {DICOM_JSON}, {JSON} or {MULTIPART_RELATED}; "
+            f'type="{DICOM_XML}", not as {accept!r}'
+        ) from None
+    return DICOM_XML if chosen in (MULTIPART_RELATED, DICOM_XML) else chosen
 
 
 def multipart_type(media: MediaType) -> str | None:

@@ -27,10 +27,10 @@ from . import dicom_json
 from .config import Configuration
 from .core import Core, get_if_exists, get_json, loads, post_json
 from .dicom_xml import to_native_xml
-from .errors import HttpError, not_acceptable, not_found
+from .errors import HttpError, not_found
 from .index_cache import IndexCache
 from .metadata_cache import SeriesMetadataCache
-from .negotiation import choose, multipart_type, parse_accept
+from .negotiation import DICOM_XML, dicom_model_format
 from .qido_matching import MAX_PAGE_NUMBER, Matcher, SearchQuery, matches_dataset, parse_search
 from .qido_summary import InstanceSummaries
 from .resources import ResourcePath, find_orthanc_ids
@@ -40,10 +40,6 @@ from .web import MultipartResponse, Request, Response
 log = logging.getLogger(__name__)
 
 STUDY, SERIES, INSTANCE = "Study", "Series", "Instance"
-DICOM_JSON = "application/dicom+json"
-JSON = "application/json"
-MULTIPART_RELATED = "multipart/related"
-DICOM_XML = "application/dicom+xml"
 PLURAL = {STUDY: "studies", SERIES: "series", INSTANCE: "instances"}
 STATISTICS_COUNT = {STUDY: "CountStudies", SERIES: "CountSeries", INSTANCE: "CountInstances"}
 # Below this many resources, reading them one by one is cheap enough whatever the database.
@@ -212,16 +208,8 @@ def answer_renderer(
     accept: str | None,
 ) -> Callable[[list[dicom_json.Dataset]], Response | MultipartResponse]:
     """Negotiate the answer's format (DICOM JSON, or the XML model as multipart); 406 if none."""
-    accepted = [
-        media for media in parse_accept(accept) if multipart_type(media) in (None, DICOM_XML)
-    ]
-    if not accepted:
-        raise not_acceptable(
-            f"QIDO-RS answers {DICOM_JSON}, {JSON} or "
-            f'{MULTIPART_RELATED}; type="{DICOM_XML}", not {accept!r}'
-        )
-    chosen = choose(accepted, [DICOM_JSON, JSON, MULTIPART_RELATED])
-    if chosen == MULTIPART_RELATED:
+    chosen = dicom_model_format(accept, "A search")
+    if chosen == DICOM_XML:
         return lambda datasets: MultipartResponse(
             DICOM_XML, (to_native_xml(dataset) for dataset in datasets)
         )

@@ -6,6 +6,7 @@ from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.negotiation import (
     MediaType,
     choose,
+    dicom_model_format,
     matches,
     multipart_type,
     parse_accept,
@@ -122,3 +123,34 @@ def test_media_type_is_hashable_and_printable() -> None:
         parse_media_type('multipart/related; type="application/dicom"; q=0.5')
     )
     assert str(media) == 'multipart/related; type="application/dicom"; q=0.5'
+
+
+@pytest.mark.parametrize(
+    ("accept", "chosen"),
+    [
+        (None, "application/dicom+json"),
+        ("*/*", "application/dicom+json"),
+        ("application/json", "application/json"),
+        ("application/dicom+xml", "application/dicom+xml"),
+        ("multipart/related", "application/dicom+xml"),
+        ('multipart/related; type="application/dicom+xml"', "application/dicom+xml"),
+        (
+            'multipart/related; type="application/dicom+xml", application/json; q=0.5',
+            "application/dicom+xml",
+        ),
+        ("application/dicom+xml; q=0.4, application/dicom+json", "application/dicom+json"),
+        ("application/dicom+xml, application/dicom+json", "application/dicom+json"),
+    ],
+)
+def test_dicom_model_format(accept: str | None, chosen: str) -> None:
+    assert dicom_model_format(accept, "Metadata") == chosen
+
+
+@pytest.mark.parametrize(
+    "accept", ["image/png", 'multipart/related; type="application/dicom"', "text/xml"]
+)
+def test_dicom_model_format_refuses_other_types_with_406(accept: str) -> None:
+    with pytest.raises(HttpError) as caught:
+        dicom_model_format(accept, "Metadata")
+    assert caught.value.status == 406
+    assert caught.value.message.startswith("Metadata is available as application/dicom+json")

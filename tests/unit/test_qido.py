@@ -477,3 +477,9 @@ def test_includefield_beyond_the_summaries_reads_the_instances(
     found = datasets(search(core, path, {"includefield": "all"}, groups, config=CACHED))
     assert not [uri for _, uri, _ in core.calls if "4303" in uri]
     assert found[0]["00400275"]["vr"] == "SQ"
+
+
+def test_bare_dicom_xml_is_answered_as_multipart_xml_like_metadata(core: FakeCore) -> None:
+    answer = search(core, "/dicom-web/studies", accept="application/dicom+xml")
+    assert isinstance(answer, MultipartResponse)
+    assert answer.part_content_type == "application/dicom+xml"
