@@ -12,8 +12,11 @@ depend on the host the client used: entries hold them relative (`studies/...`), 
 `absolute_bulk_data_uris` completes them per request. Fresh and cached answers go through the
 same bytes, so they are identical.
 
-Each instance's dataset is a gzip member of its own, listed in the entry's header, so that
-instance metadata can read one dataset out of the entry without decompressing the others.
+Each instance's dataset is also kept alone, gzipped, in attachment 4304 of the instance, for
+instance metadata: reading it costs one small attachment read, whatever the size of the series
+(the series entry of a 300-slice CT is 800 kB). It is written when the series entry is rebuilt
+and by the first request that computes it; the core drops it with its instance, also when the
+instance is overwritten (`OverwriteInstances`).
 
 Answers are kept too, ready to send: a series' or study's JSON answer with absolute
 BulkDataURIs, gzipped, for the last DICOMweb base it was asked with (attachment 4302 of the
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 
 CACHE_ATTACHMENT = 4301
 ANSWER_ATTACHMENT = 4302
+INSTANCE_ATTACHMENT = 4304  # of an instance (4303 is the QIDO-RS summary of a series)
 # 2: too long binary and number values are read; one gzip member per instance, indexed.
 FORMAT_VERSION = 2
 _GZIP = 31  # zlib's wbits for the gzip format
@@ -139,18 +143,23 @@ def _members(header: dict[str, Any]) -> list[tuple[int, int]]:
     return [(int(offset), int(size)) for offset, size in header["Instances"].values()]
 
 
-def unpack_instance(data: bytes, instance_id: str, mode: str) -> bytes | None:
-    """One instance's dataset out of an entry made for `mode`; None if not there."""
+def pack_instance(mode: str, dataset: bytes) -> bytes:
+    """What an instance's attachment 4304 holds: a one-line JSON header (the format and the
+    `OtherBinaryMode` of the dataset), then the gzipped dataset."""
+    header = json.dumps({"Version": FORMAT_VERSION, "Mode": mode}).encode()
+    return header + b"\n" + gzip.compress(dataset, compresslevel=1, mtime=0)
+
+
+def unpack_instance(data: bytes, mode: str) -> bytes | None:
+    """The dataset of an instance's attachment if made in this format for `mode`, else None."""
+    header, newline, compressed = data.partition(b"\n")
     try:
-        reader = zlib.decompressobj(_GZIP)
-        header = json.loads(reader.decompress(data).partition(b"\n")[0])
-        offset, size = header["Instances"][instance_id]
-        if header.get("Version") != FORMAT_VERSION or header.get("Mode") != mode:
+        fields = json.loads(header)
+        if not newline or fields != {"Version": FORMAT_VERSION, "Mode": mode}:
             return None
-        member = reader.unused_data[offset : offset + size]
-        return zlib.decompress(member, _GZIP)[:-1]  # without its "," or "]"
-    except (zlib.error, ValueError, KeyError, TypeError):
-        return None  # an older, corrupt or foreign entry, or one without this instance
+        return zlib.decompress(compressed, _GZIP)
+    except (zlib.error, ValueError):
+        return None  # an older, corrupt or foreign attachment: it gets replaced
 
 
 class InstanceMetadata:
@@ -228,21 +237,22 @@ class SeriesMetadataCache:
             self._write_entry(series_id, key, datasets)
         return json_array(dataset for _, dataset in datasets)
 
-    def instance_json(self, series_id: str, instance_id: str) -> bytes | None:
-        """One instance's dataset from its series' entry; None when the entry lacks it.
-
-        The entry's key is not checked (that needs the series' instance list): an entry that
-        holds this instance id holds its dataset, whatever was added or removed since.
-        """
+    def instance_json(self, instance_id: str) -> bytes | None:
+        """One instance's dataset as kept with it; None when it is not (yet) there."""
         if not self.config.enable_metadata_cache:
             return None
-        data = read_attachment(self.core, f"/series/{series_id}", CACHE_ATTACHMENT)
-        if data is None:
-            return None
-        return unpack_instance(data, instance_id, self.config.other_binary_mode)
+        data = read_attachment(self.core, f"/instances/{instance_id}", INSTANCE_ATTACHMENT)
+        return None if data is None else unpack_instance(data, self.config.other_binary_mode)
+
+    def keep_instance(self, instance_id: str, dataset: bytes) -> None:
+        """Keep one instance's dataset with it, for `instance_json`."""
+        if self.config.enable_metadata_cache and not self.config.read_only:
+            packed = pack_instance(self.config.other_binary_mode, dataset)
+            write_attachment(self.core, f"/instances/{instance_id}", INSTANCE_ATTACHMENT, packed)
 
     def rebuild(self, series_id: str) -> None:
-        """Compute the series' entry again and store it, whatever the stored one says.
+        """Compute the series' entry and its instances' datasets again and store them,
+        whatever the stored ones say.
 
         The prepared answers made from the old entry are dropped: their key, made of instance
         ids, cannot see an instance replaced with new content (`OverwriteInstances`).
@@ -250,7 +260,10 @@ class SeriesMetadataCache:
         series = get_json(self.core, f"/series/{series_id}")
         instances = list(series["Instances"])
         key = series_key(self.config, instances)
-        self._write_entry(series_id, key, self.instances.encoded(instances))
+        datasets = self.instances.encoded(instances)
+        self._write_entry(series_id, key, datasets)
+        for instance_id, dataset in datasets:
+            self.keep_instance(instance_id, dataset)
         for resource in (f"/series/{series_id}", f"/studies/{series['ParentStudy']}"):
             delete_attachment(self.core, resource, ANSWER_ATTACHMENT)
 

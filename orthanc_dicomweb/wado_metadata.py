@@ -5,7 +5,7 @@ Answers are the DICOM JSON model (default) or a multipart of `application/dicom+
 `Full` (every instance's tags, through the series metadata cache), `MainDicomTags` (the
 core's index only, no file read) or `Extrapolate` (main tags, plus the configured tags taken
 from up to three instances when most of them agree). Instance metadata is always `Full`, read
-out of its series' cache entry when that holds it, else computed from the instance's tags.
+from the dataset the cache keeps with the instance when there, else computed from its tags.
 `Full` JSON answers of series and studies are kept ready to send (see `metadata_cache`).
 """
 
@@ -39,6 +39,7 @@ from .resources import (
     lookup_ids,
     only_one,
 )
+from .stored_instances import InstanceReader
 from .urls import dicomweb_base
 from .web import Answer, MultipartResponse, Request, Response
 
@@ -113,6 +114,7 @@ class RetrieveMetadata:
         self.cache = SeriesMetadataCache(config, core)
         self.answers = PreparedAnswers(config, core)
         self.instances = InstanceMetadata(config, core)
+        self.stored = InstanceReader(core)
         self.study_tags = extrapolated_tags(
             config.studies_metadata_extrapolated_tags, "StudiesMetadataExtrapolatedTags"
         )
@@ -150,28 +152,31 @@ class RetrieveMetadata:
         """Retrieve Instance Metadata (always Full)."""
         xml = wants_xml(request.header("accept"))
         path = ResourcePath.from_groups(request.groups[:3])
-        candidates = lookup_ids(self.core, path.instance or "", "Instance")
-        dataset = self._cached_instance(path, candidates) or self._computed_instance(
-            path, candidates
-        )
+        dataset = self._cached_instance(path) or self._computed_instance(path)
         return self._answer(request, b"[" + dataset + b"]", xml)
 
-    def _cached_instance(self, path: ResourcePath, candidates: Sequence[str]) -> bytes | None:
-        """The instance's dataset out of its series' metadata cache entry, when there."""
-        if not self.config.enable_metadata_cache or len(candidates) != 1:
+    def _cached_instance(self, path: ResourcePath) -> bytes | None:
+        """The instance's dataset as kept with it by the metadata cache, when there.
+
+        The instance is found by its UID alone, the cheapest lookup (the SDK's, where the core
+        offers it): the dataset's own UIDs then tell whether it is the one the path names.
+        """
+        if not self.config.enable_metadata_cache:
             return None
-        series = lookup_ids(self.core, path.series or "", "Series")
-        if len(series) != 1:
-            return None
-        dataset = self.cache.instance_json(series[0], candidates[0])
+        instance_id = self.stored.lookup(path.instance or "")
+        dataset = None if instance_id is None else self.cache.instance_json(instance_id)
         return dataset if dataset is not None and _names(dataset, path) else None
 
-    def _computed_instance(self, path: ResourcePath, candidates: Sequence[str]) -> bytes:
-        """The dataset of the candidate whose parents are the path's, from the core's tags."""
-        for instance_id in candidates:
+    def _computed_instance(self, path: ResourcePath) -> bytes:
+        """The dataset of the instance with this UID whose parents are the path's, from the
+        core's tags (several instances may share a SOP Instance UID in Orthanc)."""
+        for instance_id in lookup_ids(self.core, path.instance or "", "Instance"):
             tags = self.instances.tags(instance_id)
             if resource_uids(tags) == (path.study, path.series, path.instance):
-                return dicom_json.encode_json(self.instances.dataset_from_tags(instance_id, tags))
+                dataset = self.instances.dataset_from_tags(instance_id, tags)
+                encoded = dicom_json.encode_json(dataset)
+                self.cache.keep_instance(instance_id, encoded)
+                return encoded
         raise not_found(f"No such resource in Orthanc: {path.describe()}")
 
     # --- MainDicomTags and Extrapolate ------------------------------------------------------

@@ -22,6 +22,7 @@ from tests.harness import Orthanc
 ROLES = ("ct", "mr", "multiframe_rgb", "multiframe_dose", "rtplan")
 CACHE = 4301
 ANSWER = 4302  # prepared answers of series and studies
+KEPT = 4304  # an instance's own dataset
 IDENTITY = {"Accept-Encoding": "identity"}
 
 
@@ -175,15 +176,43 @@ def test_cached_answer_equals_a_fresh_computation_byte_for_byte(
     assert cached == fresh == orthanc.get(metadata_url(uploaded)).content
 
 
+def instance_ids(orthanc: Orthanc, uploaded: Uploaded) -> list[str]:
+    return orthanc.get(f"/series/{uploaded.series_id}").json()["Instances"]
+
+
 def test_instance_metadata_from_the_cache_equals_a_fresh_computation(
     orthanc: Orthanc, both: dict[str, Uploaded]
 ) -> None:
     for uploaded in both.values():
         urls = [instance_url(uploaded, sop) for sop in uploaded.instances]
-        orthanc.delete(f"/series/{uploaded.series_id}/attachments/{CACHE}")
-        fresh = [orthanc.get(url).content for url in urls]
+        for instance_id in instance_ids(orthanc, uploaded):
+            orthanc.delete(f"/instances/{instance_id}/attachments/{KEPT}")
+        fresh = [orthanc.get(url).content for url in urls]  # computed, then kept
+        kept = [orthanc.get(url).content for url in urls]
         orthanc.post(f"/studies/{uploaded.study_id}/update-dicomweb-cache").raise_for_status()
-        assert [orthanc.get(url).content for url in urls] == fresh
+        assert kept == fresh == [orthanc.get(url).content for url in urls]
+        for instance_id in instance_ids(orthanc, uploaded):
+            assert str(KEPT) in orthanc.get(f"/instances/{instance_id}/attachments").json()
+
+
+def test_overwritten_instance_is_not_answered_from_its_old_dataset(
+    orthanc_factory, test_files: dict
+) -> None:
+    overwriting = orthanc_factory({"OverwriteInstances": True})
+    original = series_of(test_files["ct"])[0]
+    uploaded = store([overwriting], [original])
+    url = instance_url(uploaded, uploaded.instances[0])
+
+    def patient_name() -> str:
+        return overwriting.get(url).json()[0]["00100010"]["Value"][0]["Alphabetic"]
+
+    assert patient_name() == "CompressedSamples^CT1"
+    changed = pydicom.dcmread(io.BytesIO(original))
+    changed.PatientName = "Changed^Name"
+    buffer = io.BytesIO()
+    changed.save_as(buffer, enforce_file_format=True)
+    overwriting.post("/instances", data=buffer.getvalue()).raise_for_status()
+    assert patient_name() == "Changed^Name"
 
 
 def test_instance_deleted_after_the_cache_was_built_is_not_found(

@@ -14,6 +14,7 @@ from orthanc_dicomweb.core import CoreError
 from orthanc_dicomweb.metadata_cache import (
     ANSWER_ATTACHMENT,
     CACHE_ATTACHMENT,
+    INSTANCE_ATTACHMENT,
     PreparedAnswers,
     SeriesMetadataCache,
     absolute_bulk_data_uris,
@@ -22,6 +23,7 @@ from orthanc_dicomweb.metadata_cache import (
     join_json_arrays,
     pack_answer,
     pack_entry,
+    pack_instance,
     relative_bulk_data_uri,
     series_key,
     unpack_answer,
@@ -31,6 +33,10 @@ from orthanc_dicomweb.metadata_cache import (
 
 STUDY, SERIES = "1.2.3", "1.2.3.4"
 ATTACHMENT = f"/series/s1/attachments/{CACHE_ATTACHMENT}"
+
+
+def kept(instance_id: str) -> str:
+    return f"/instances/{instance_id}/attachments/{INSTANCE_ATTACHMENT}"
 
 
 def instance_tags(sop: str) -> dict[str, Any]:
@@ -128,17 +134,15 @@ def test_large_entry_is_read_back_whole_and_in_order() -> None:
     assert unpack_entry(packed[:-7], "k1") is None  # a truncated last member
 
 
-def test_one_instance_is_read_out_of_an_entry_made_for_the_same_mode() -> None:
-    datasets = [("i1", b'{"a":1}'), ("i2", b'{"b":[2]}'), ("i3", b"{}")]
-    packed = pack_entry("k1", "BulkDataURI", datasets)
-    for instance_id, dataset in datasets:
-        assert unpack_instance(packed, instance_id, "BulkDataURI") == dataset
-    assert unpack_instance(packed, "i4", "BulkDataURI") is None
-    assert unpack_instance(packed, "i1", "InlineBinary") is None
-    assert unpack_instance(packed[:-5], "i3", "BulkDataURI") is None  # truncated
-    older = gzip.compress(b'{"Version": 1, "Key": "k1"}\n[{"a":1}]')
-    assert unpack_instance(older, "i1", "BulkDataURI") is None
-    assert unpack_instance(b"not gzip", "i1", "BulkDataURI") is None
+def test_an_instance_dataset_is_read_back_only_for_the_same_format_and_mode() -> None:
+    packed = pack_instance("BulkDataURI", b'{"a":1}')
+    assert unpack_instance(packed, "BulkDataURI") == b'{"a":1}'
+    assert unpack_instance(packed, "InlineBinary") is None
+    assert unpack_instance(packed[:-5], "BulkDataURI") is None  # truncated
+    older = b'{"Version": 1, "Mode": "BulkDataURI"}\n' + gzip.compress(b'{"a":1}')
+    assert unpack_instance(older, "BulkDataURI") is None
+    assert unpack_instance(b"not json\n", "BulkDataURI") is None
+    assert unpack_instance(b"[]", "BulkDataURI") is None
 
 
 def test_first_call_computes_and_stores_later_calls_read_the_cache() -> None:
@@ -201,6 +205,26 @@ def test_rebuild_study_rewrites_every_series() -> None:
     assert cache.rebuild_study("t1") == ["s1"]
     assert len(json.loads(cache.series_json("s1"))) == 1
     assert core.tags_calls() == 1  # the rebuilt entry is the one served
+
+
+def test_rebuild_keeps_each_instance_dataset_with_the_instance() -> None:
+    core = FakeCore(["i1", "i2"])
+    cache = SeriesMetadataCache(Configuration(), core)
+    cache.rebuild("s1")
+    datasets = json.loads(cache.series_json("s1"))
+    kept_datasets = [json.loads(cache.instance_json(i) or b"null") for i in ("i1", "i2")]
+    assert kept_datasets == datasets
+    assert cache.instance_json("i3") is None
+
+
+def test_instance_datasets_are_not_kept_when_read_only_or_disabled() -> None:
+    for config in (Configuration(read_only=True), Configuration(enable_metadata_cache=False)):
+        core = FakeCore(["i1"])
+        cache = SeriesMetadataCache(config, core)
+        cache.keep_instance("i1", b"{}")
+        assert core.attachments == {}
+    core.attachments[kept("i1")] = pack_instance("BulkDataURI", b"{}")
+    assert cache.instance_json("i1") is None  # disabled: not read either
 
 
 def test_stable_series_is_cached_in_the_background() -> None:
@@ -297,4 +321,4 @@ def test_rebuilt_entry_drops_the_prepared_answers_of_its_series_and_study() -> N
     for resource in ("/series/s1", "/studies/t1"):
         answers.write(resource, "k1", "http://h/", b"[1]")
     SeriesMetadataCache(Configuration(), core).rebuild("s1")
-    assert list(core.attachments) == [ATTACHMENT]
+    assert sorted(core.attachments) == [kept("i1"), ATTACHMENT]

@@ -190,28 +190,62 @@ def sop_of(instance_id: str) -> str:
     return f"{SERIES}.{instance_id[1:]}"
 
 
-def test_instance_metadata_is_read_from_the_series_entry_once_built() -> None:
+def test_instance_metadata_is_kept_with_the_instance_once_computed() -> None:
     core = LookupCore(["i1", "i2"])
     service = RetrieveMetadata(Configuration(), core)
     computed = service.instance_metadata(request(STUDY, SERIES, sop_of("i2")))
     assert core.tags_calls() == 1
-    service.cache.series_json("s1")
-    assert core.tags_calls() == 3
     cached = service.instance_metadata(request(STUDY, SERIES, sop_of("i2")))
-    assert core.tags_calls() == 3  # no tags read: the dataset came from the entry
+    assert core.tags_calls() == 1  # no tags read: the dataset kept with the instance
     assert isinstance(cached, Response) and isinstance(computed, Response)
     assert cached.body == computed.body
     assert json.loads(cached.body)[0]["00080018"]["Value"] == [sop_of("i2")]
 
 
-def test_instance_of_another_path_is_not_taken_from_the_entry() -> None:
+class DirectCore(LookupCore):
+    """A core with the SDK's instance lookup; `/tools/lookup` calls are counted."""
+
+    def __init__(self, instances: list[str]) -> None:
+        super().__init__(instances)
+        self.posts = 0
+
+    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
+        self.posts += 1
+        return super().post(uri, body, after_plugins)
+
+    def lookup_instance(self, sop_uid: str) -> str | None:
+        return next((i for i in self.instances if sop_of(i) == sop_uid), None)
+
+    def instance_file(self, orthanc_id: str) -> bytes:
+        raise AssertionError("the file is not read")
+
+
+def test_instance_kept_by_the_series_rebuild_costs_one_lookup_and_one_attachment_read() -> None:
+    core = DirectCore(["i1", "i2"])
+    service = RetrieveMetadata(Configuration(), core)
+    service.cache.rebuild("s1")
+    core.calls.clear()
+    answer = service.instance_metadata(request(STUDY, SERIES, sop_of("i1")))
+    assert isinstance(answer, Response)
+    assert json.loads(answer.body)[0]["00080018"]["Value"] == [sop_of("i1")]
+    assert (core.posts, core.calls) == (0, ["/instances/i1/attachments/4304/data"])
+
+
+def test_instance_metadata_is_not_kept_by_a_read_only_orthanc() -> None:
+    core = LookupCore(["i1"])
+    service = RetrieveMetadata(Configuration(read_only=True), core)
+    service.instance_metadata(request(STUDY, SERIES, sop_of("i1")))
+    assert core.attachments == {}
+
+
+def test_kept_instance_of_another_path_is_not_answered() -> None:
     core = LookupCore(["i1"])
     service = RetrieveMetadata(Configuration(), core)
-    service.cache.series_json("s1")
+    service.cache.rebuild("s1")
     with pytest.raises(HttpError) as raised:
         service.instance_metadata(request("9.9.9", SERIES, sop_of("i1")))
     assert raised.value.status == 404
-    core.instances.remove("i1")  # deleted: the entry still holds it, the lookup does not
+    core.instances.remove("i1")  # deleted: the fake still holds its dataset, the lookup does not
     with pytest.raises(HttpError) as raised:
         service.instance_metadata(request(STUDY, SERIES, sop_of("i1")))
     assert raised.value.status == 404
