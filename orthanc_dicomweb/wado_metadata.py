@@ -20,7 +20,7 @@ from typing import Any
 from . import dicom_json, dicom_xml, negotiation
 from .config import Configuration
 from .core import Core, post_json
-from .errors import HttpError, not_acceptable, not_found
+from .errors import HttpError, not_found
 from .metadata_cache import (
     InstanceMetadata,
     PreparedAnswers,
@@ -47,26 +47,12 @@ log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/dicom+json"
 XML_TYPE = "application/dicom+xml"
-_JSON_OFFERS = ("application/dicom+json", "application/json")
 _EXTRAPOLATION_SAMPLES = 3
 
 
 def wants_xml(accept: str | None) -> bool:
     """Whether the Accept header asks for XML (multipart of dicom+xml) rather than JSON."""
-    for media in negotiation.parse_accept(accept):
-        if media.q <= 0:
-            continue
-        if media.essence == "multipart/related":
-            if negotiation.multipart_type(media) in (None, XML_TYPE):
-                return True
-        elif media.essence == XML_TYPE:
-            return True
-        elif any(negotiation.matches(media, offer) for offer in _JSON_OFFERS):
-            return False
-    raise not_acceptable(
-        f'Metadata is available as {JSON_TYPE} or multipart/related; type="{XML_TYPE}"; '
-        f"not as {accept}"
-    )
+    return negotiation.dicom_model_format(accept, "Metadata") == negotiation.DICOM_XML
 
 
 def extrapolated_tags(names: Iterable[str], option: str) -> tuple[int, ...]:
