@@ -65,12 +65,6 @@ class Renderer:
         self.core = core
         self.instances = InstanceReader(core)
 
-    def lookup(self, sop_uid: str) -> str | None:
-        return self.instances.lookup(sop_uid)
-
-    def load(self, orthanc_id: str) -> Instance:
-        return self.instances.load(orthanc_id)
-
     def render(
         self, instance: Instance, options: RenderOptions, frames: list[int] | None
     ) -> Response:
@@ -302,7 +296,7 @@ class RetrieveRendered:
         path = ResourcePath.from_groups(request.groups[:3])
         frames = parse_frames(request.groups[3]) if len(request.groups) > 3 else None
         options = parse_rendered_options(request, thumbnail)
-        instance = self.renderer.load(self.representative_instance(path))
+        instance = self.renderer.instances.load(self.representative_instance(path))
         if not instance.belongs_to(path.study, path.series):
             raise not_found(f"No such resource in Orthanc: {path.describe()}")
         if thumbnail and document_media_type(instance) is not None:
@@ -313,7 +307,7 @@ class RetrieveRendered:
         """The instance itself (its parents are checked on its tags), or the middle instance
         of the (first image) series."""
         if path.instance:
-            found = self.renderer.lookup(path.instance)
+            found = self.renderer.instances.lookup(path.instance)
             if found is None:
                 raise not_found(f"No such resource in Orthanc: {path.describe()}")
             return found

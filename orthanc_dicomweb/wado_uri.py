@@ -56,10 +56,10 @@ class WadoUri:
             raise bad_request("WADO-URI needs objectUID")
         sop_uid = validate_uid(query["objectUID"], "objectUID")
         series, study = _optional_uid(query, "seriesUID"), _optional_uid(query, "studyUID")
-        orthanc_id = self.renderer.lookup(sop_uid)
+        orthanc_id = self.renderer.instances.lookup(sop_uid)
         if orthanc_id is None:
             raise not_found(f"No instance with SOPInstanceUID {sop_uid}")
-        instance = self.renderer.load(orthanc_id)
+        instance = self.renderer.instances.load(orthanc_id)
         if not instance.belongs_to(study, series):
             raise bad_request("The object does not belong to the given studyUID / seriesUID")
         return instance

@@ -325,8 +325,10 @@ def test_renderer_reads_a_small_file_once_for_header_and_pixels() -> None:
          ("GET", "/instances/abc/file"): _ct_file()}
     )  # fmt: skip
     renderer = Renderer(Configuration(), core)
-    assert renderer.lookup("1.2.3.4.5") == "abc" and renderer.lookup("9.9") is None
-    instance = renderer.load("abc")
+    assert (
+        renderer.instances.lookup("1.2.3.4.5") == "abc" and renderer.instances.lookup("9.9") is None
+    )
+    instance = renderer.instances.load("abc")
     assert instance.belongs_to("1.2.3", "1.2.3.4") and not instance.belongs_to("1.2.3", "9")
     answer = renderer.render(instance, RenderOptions(media_type="image/png"), None)
     pixels = np.asarray(Image.open(io.BytesIO(answer.body)))
@@ -348,7 +350,7 @@ def test_renderer_reads_a_large_file_tags_and_frame_only(monkeypatch) -> None:
          ("GET", "/instances/abc/frames/0/raw"): np.arange(16, dtype="<i2").tobytes()}
     )  # fmt: skip
     renderer = Renderer(Configuration(), core)
-    instance = renderer.load(renderer.lookup("1.2.3.4.5") or "")
+    instance = renderer.instances.load(renderer.instances.lookup("1.2.3.4.5") or "")
     answer = renderer.render(instance, RenderOptions(media_type="image/png"), None)
     assert np.asarray(Image.open(io.BytesIO(answer.body)))[-1, -1] == 255
     assert "/instances/abc/file" not in [uri for _, uri, _ in core.calls]
@@ -361,5 +363,5 @@ def test_renderer_falls_back_to_the_cores_tags_when_pydicom_cannot_parse() -> No
          ("GET", "/instances/abc/tags?short"): {"0028,0010": "4"},
          ("GET", "/instances/abc/metadata/TransferSyntax"): b"1.2.840.10008.1.2.1"}
     )  # fmt: skip
-    instance = Renderer(Configuration(), core).load("abc")
+    instance = Renderer(Configuration(), core).instances.load("abc")
     assert instance.dataset is None and instance.format.rows == 4
