@@ -84,6 +84,16 @@ class DicomTranscoding(Protocol):
 
 
 @runtime_checkable
+class ConcurrentStores(Protocol):
+    """A core able to store several instances at once, each from its own thread (plugin 4.0
+    holds the GIL during SDK calls: the runtime sends such stores over HTTP loopback)."""
+
+    def concurrent_stores(self) -> int:
+        """How many `post("/instances", ..., after_plugins=True)` may overlap (1: serial)."""
+        ...
+
+
+@runtime_checkable
 class GlobalProperties(Protocol):
     """Global properties of the Orthanc database (plugins use keys >= 1024)."""
 

@@ -447,3 +447,48 @@ def test_a_big_request_costs_the_two_copies_of_its_body_and_little_more(
     # working memory; without releasing the stored parts, the core's storage cache (128 MB by
     # default) came on top.
     assert sampler.growth_mb < 2 * body_mb + 64, f"{sampler.growth_mb:.0f} MB for {body_mb:.0f}"
+
+
+# --- Parallel stores through the core's own HTTP server ---------------------------------------
+
+
+def http_stores(orthanc: Orthanc) -> int:
+    """The POST /instances that reached the core through its HTTP server (verbose log)."""
+    return orthanc.log_text().count("(http) POST /instances")
+
+
+def test_stores_go_through_the_http_loopback(orthanc_factory, test_files) -> None:
+    server = orthanc_factory()
+    instances = [derive(test_files["ct"]) for _ in range(6)]
+    answer = stow(server, dicom_body(instances))
+    assert answer.status_code == 200, answer.text
+    sops = [value(item, SOP_INSTANCE) for item in items(answer.json(), REFERENCED)]
+    assert sops == [uid_of(data) for data in instances]
+    assert http_stores(server) == 6
+    assert "one at a time" not in server.log_text()
+
+
+def test_stow_with_authentication_enabled(tmp_path: Path, test_files) -> None:
+    users = {"AuthenticationEnabled": True, "RegisteredUsers": {"alice": "secret"}}
+    server = Orthanc(tmp_path, users).start(wait=False)
+    try:
+        server.session.auth = ("alice", "secret")
+        server.wait_until_ready()
+        instances = [derive(test_files["ct"]), derive(test_files["mr"])]
+        anonymous = requests.post(f"{server.url}/dicom-web/studies", dicom_body(instances))
+        assert anonymous.status_code == 401
+        answer = stow(server, dicom_body(instances))
+        assert answer.status_code == 200, answer.text
+        assert http_stores(server) == 2
+        assert "one at a time" not in server.log_text()
+    finally:
+        server.stop()
+
+
+def test_too_few_http_threads_store_through_the_sdk(orthanc_factory, test_files) -> None:
+    server = orthanc_factory({"HttpThreadsCount": 2})
+    instances = [derive(test_files["ct"]) for _ in range(4)]
+    answer = stow(server, dicom_body(instances))
+    assert answer.status_code == 200, answer.text
+    assert http_stores(server) == 0
+    assert "stores instances one at a time: HttpThreadsCount 2" in server.log_text()

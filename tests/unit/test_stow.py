@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 from typing import Any
 
 import pydicom
@@ -256,3 +258,104 @@ def test_bulk_data_of_a_big_request_is_kept_until_its_metadata_is_stored() -> No
     status, _ = store(core, req)
     assert status == 200
     assert pydicom.dcmread(io.BytesIO(received[0])).PixelData == pixels
+
+
+# --- Parallel stores: a core that lets several stores overlap ----------------------------
+
+
+class ParallelCore(FakeCore):
+    """A storing core allowing `width` overlapping stores; later parts finish first."""
+
+    def __init__(self, width: int, store: Any) -> None:
+        super().__init__({("POST", "/instances"): self._timed})
+        self.width = width
+        self.inner = store
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most_running = 0
+
+    def concurrent_stores(self) -> int:
+        return self.width
+
+    def _timed(self, body: Any) -> Any:
+        with self.lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            sop = read_identity(memoryview(body)).sop_instance
+            time.sleep(0.02 / int(sop.rsplit(".", 1)[1]))  # the first part is the slowest
+            return self.inner(body)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_parallel_stores_answer_in_the_order_of_the_parts() -> None:
+    core = ParallelCore(3, storing_core().answers[("POST", "/instances")])
+    sops = [f"1.2.3.{index}" for index in range(1, 9)]
+    status, answer = store(core, request(*(instance(sop=sop) for sop in sops)))
+    assert status == 200
+    assert [item["00081155"]["Value"][0] for item in answer["00081199"]["Value"]] == sops
+    assert core.most_running == 3
+
+
+def test_parallel_stores_keep_refusals_and_core_failures_in_place() -> None:
+    def store_or_fill_up(body: Any) -> Any:
+        if read_identity(memoryview(body)).sop_instance == "1.2.3.3":
+            raise CoreError(19, "The file storage is full", "/instances")
+        return storing_core().answers[("POST", "/instances")](body)
+
+    core = ParallelCore(2, store_or_fill_up)
+    parts = [instance(sop="1.2.3.1"), instance("1.2.9", "1.2.3.2"), instance(sop="1.2.3.3")]
+    parts += [b"not dicom", instance(sop="1.2.3.4")]
+    status, answer = store(core, request(*parts, study="1.2.3"))
+    assert status == 202
+    assert reasons(answer) == [0xC122, 0xA700, 0xC000]
+    failed_sops = [
+        item.get("00081155", {}).get("Value", [None])[0] for item in answer["00081198"]["Value"]
+    ]
+    assert failed_sops == ["1.2.3.2", "1.2.3.3", None]
+    stored = [item["00081155"]["Value"][0] for item in answer["00081199"]["Value"]]
+    assert stored == ["1.2.3.1", "1.2.3.4"]
+    assert len(core.calls) == 3  # the refused parts never reach the core
+
+
+def test_parallel_stores_release_a_big_request_in_order() -> None:
+    instances = [big_instance(f"1.2.3.{index}") for index in range(1, 6)]
+    req = request(*instances)
+    middle = parse_multipart(req.body, BOUNDARY)[2].offset + BIG_PIXELS // 2
+    received: list[bytes] = []
+
+    def keep_a_copy(body: Any) -> Any:
+        received.append(bytes(body))
+        return storing_core().answers[("POST", "/instances")](body)
+
+    status, answer = store(ParallelCore(2, keep_a_copy), req)
+    assert status == 200
+    assert sorted(received) == sorted(instances)  # each stored whole, before its release
+    assert len(answer["00081199"]["Value"]) == 5
+    assert req.body[middle : middle + 1000] == bytes(1000)
+
+
+def test_big_parts_are_stored_alone() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from orthanc_dicomweb.stow import ALONE_ABOVE, InOrder, Outcome
+
+    running: list[int] = []
+    overlaps: list[int] = []
+
+    def store(number: int) -> Outcome:
+        running.append(number)
+        overlaps.append(len(running))
+        time.sleep(0.02)
+        running.remove(number)
+        return Outcome(None, str(number))
+
+    order = InOrder(ThreadPoolExecutor(2), 2)
+    done = []
+    for number in range(4):
+        done += order.add(lambda n=number: store(n), number, ALONE_ABOVE + 1)
+    done += order.rest()
+    assert [end for _, end in done] == [0, 1, 2, 3]
+    assert max(overlaps) == 1

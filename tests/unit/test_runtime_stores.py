@@ -1,0 +1,91 @@
+"""runtime.OrthancCore's choice between HTTP loopback and SDK stores, with a fake `orthanc`."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from orthanc_dicomweb.core import ConcurrentStores
+from orthanc_dicomweb.loopback import LoopbackUnavailable
+
+
+def fake_orthanc(configuration: dict[str, Any], sdk_calls: list[tuple[str, Any]]) -> Any:
+    """The few names runtime.py reads at import and when storing."""
+
+    def post_after_plugins(uri: str, body: Any) -> bytes:
+        sdk_calls.append((uri, bytes(body)))
+        return b'{"Status": "Success"}'
+
+    return types.SimpleNamespace(
+        OrthancException=type("OrthancException", (Exception,), {}),
+        ResourceType=types.SimpleNamespace(PATIENT=0, STUDY=1, SERIES=2, INSTANCE=3),
+        ChangeType=types.SimpleNamespace(NEW_INSTANCE=0),
+        GetConfiguration=lambda: json.dumps(configuration),
+        GenerateRestApiAuthorizationToken=lambda: "Bearer token",
+        RestApiPostAfterPlugins=post_after_plugins,
+        RestApiPost=post_after_plugins,
+    )
+
+
+@pytest.fixture
+def runtime_with(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """runtime.py imported against a fake `orthanc` built from a configuration."""
+    sdk_calls: list[tuple[str, Any]] = []
+
+    def load(configuration: dict[str, Any]) -> tuple[Any, list[tuple[str, Any]]]:
+        monkeypatch.setitem(sys.modules, "orthanc", fake_orthanc(configuration, sdk_calls))
+        monkeypatch.delitem(sys.modules, "orthanc_dicomweb.runtime", raising=False)
+        return importlib.import_module("orthanc_dicomweb.runtime"), sdk_calls
+
+    yield load
+    sys.modules.pop("orthanc_dicomweb.runtime", None)
+
+
+def test_stores_overlap_through_the_loopback(runtime_with: Any) -> None:
+    runtime, _ = runtime_with({"HttpPort": 8042})
+    core = runtime.OrthancCore()
+    assert isinstance(core, ConcurrentStores)
+    assert core.concurrent_stores() == runtime.LOOPBACK_STORES > 1
+
+
+def test_too_few_http_threads_store_one_at_a_time(runtime_with: Any) -> None:
+    runtime, sdk_calls = runtime_with({"HttpThreadsCount": 3})
+    core = runtime.OrthancCore()
+    assert core.concurrent_stores() == 1
+    core.post("/instances", b"DICM", after_plugins=True)
+    assert sdk_calls == [("/instances", b"DICM")]
+
+
+def test_a_failing_loopback_falls_back_to_the_sdk_for_good(
+    runtime_with: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime, sdk_calls = runtime_with({"HttpPort": 8042})
+    core = runtime.OrthancCore()
+    attempts: list[bytes] = []
+
+    def unavailable(uri: str, body: Any) -> bytes:
+        attempts.append(bytes(body))
+        raise LoopbackUnavailable("connection refused")
+
+    core._loopback.post = unavailable
+    for body in (b"1", b"2"):
+        assert core.post("/instances", body, after_plugins=True) == b'{"Status": "Success"}'
+    assert attempts == [b"1"]
+    assert sdk_calls == [("/instances", b"1"), ("/instances", b"2")]
+    assert core.concurrent_stores() == 1
+    assert caplog.text.count("one at a time from now on") == 1
+
+
+def test_only_plugin_aware_stores_use_the_loopback(runtime_with: Any) -> None:
+    runtime, sdk_calls = runtime_with({"HttpPort": 8042})
+    core = runtime.OrthancCore()
+    core._loopback.post = lambda uri, body: pytest.fail("the loopback must not be used")
+    core.post("/instances", b"DICM")  # other plugins must not see it: SDK only
+    core.post("/tools/find", b"{}", after_plugins=True)
+    assert [uri for uri, _ in sdk_calls] == ["/instances", "/tools/find"]
