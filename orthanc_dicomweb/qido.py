@@ -28,7 +28,7 @@ from .config import Configuration
 from .core import Core, get_if_exists, get_json, loads, post_json
 from .dicom_xml import to_native_xml
 from .errors import HttpError, not_found
-from .index_cache import IndexCache
+from .index_cache import RESOURCE, IndexCache
 from .metadata_cache import SeriesMetadataCache
 from .negotiation import DICOM_XML, dicom_model_format
 from .qido_matching import MAX_PAGE_NUMBER, Matcher, SearchQuery, matches_dataset, parse_search
@@ -227,7 +227,7 @@ class Search:
     parent: ResourcePath | None
     query: SearchQuery
     # What this request read or converted, by key: kept even if the index cache drops it.
-    _memo: dict[Hashable, Any] = field(default_factory=dict)
+    _memo: dict[tuple[str, Hashable], Any] = field(default_factory=dict)
     _warm: bool = False
 
     @cached_property
@@ -369,18 +369,20 @@ class Search:
     def _uri(level: str, orthanc_id: str) -> str:
         return f"/{PLURAL[level]}/{orthanc_id}"
 
-    def _cached(self, key: Hashable) -> Any | None:
+    def _cached(self, uri: str, aspect: Hashable = RESOURCE) -> Any | None:
+        """A resource (or another aspect of it) from this request's memo or the index cache."""
+        key = (uri, aspect)
         if key not in self._memo:
-            entry = self.index.get(key)
-            if entry is None:
+            value = self.index.get(uri, aspect)
+            if value is None:
                 return None
-            self._memo[key] = entry
+            self._memo[key] = value
         return self._memo[key]
 
-    def _remember(self, key: Hashable, entry: Any) -> Any:
-        self._memo[key] = entry
-        self.index.put(key, entry)
-        return entry
+    def _remember(self, uri: str, value: Any, aspect: Hashable = RESOURCE) -> Any:
+        self._memo[(uri, aspect)] = value
+        self.index.put(uri, value, aspect)
+        return value
 
     def _resource(self, uri: str) -> dict[str, Any] | None:
         """An expanded study or series (None if deleted since it was found)."""
@@ -562,9 +564,11 @@ class Search:
             return self._new_dataset(hit, base)
         # Studies and series answered from the index alone: the same for every search asking
         # the same attributes, so kept with their index entries.
-        key = (self._uri(self.level, hit.orthanc_id), base, self.wanted_keys)
-        dataset = self._cached(key)
-        return self._remember(key, self._new_dataset(hit, base)) if dataset is None else dataset
+        uri, aspect = self._uri(self.level, hit.orthanc_id), ("answer", base, self.wanted_keys)
+        dataset = self._cached(uri, aspect)
+        if dataset is None:
+            dataset = self._remember(uri, self._new_dataset(hit, base), aspect)
+        return dataset
 
     def _new_dataset(self, hit: Hit, base: str) -> dicom_json.Dataset:
         chain = self._chain(hit.resource)
@@ -592,12 +596,12 @@ class Search:
         instances."""
         if resource["Type"] == INSTANCE:
             return _converted_main_tags(resource, self.indexed_fields)
-        key = "DICOM JSON of " + self._uri(resource["Type"], resource["ID"])
-        converted = self._cached(key)
+        uri = self._uri(resource["Type"], resource["ID"])
+        converted = self._cached(uri, "DICOM JSON")
         if converted is None:
             fields = [_field(keyword) for keyword in _main_tags([resource])]
             converted = _converted_main_tags(resource, [f for f in fields if f is not None])
-            self._remember(key, converted)
+            self._remember(uri, converted, "DICOM JSON")
         return converted
 
     def _computed(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from orthanc_dicomweb.index_cache import DELETION_TOKEN_PROPERTY, IndexCache
+from orthanc_dicomweb.index_cache import DELETION_TOKEN_PROPERTY, RESOLVED_AT_MOST, IndexCache
 from tests.unit.fakes import FakeCore
 
 
@@ -68,13 +68,55 @@ def test_harmless_changes_keep_the_entries(core: CoreWithProperties, change: str
     assert cache.validate() is True
 
 
-@pytest.mark.parametrize("change", ["NewInstance", "NewSeries", "ModifiedStudy", "Unknown"])
+@pytest.mark.parametrize("change", ["ModifiedStudy", "Unknown"])
 def test_other_changes_drop_every_entry(core: CoreWithProperties, change: str) -> None:
     cache = filled(core)
     core.log("StableStudy")
     core.log(change)
     assert cache.validate() is False
     assert cache.get("/studies/a") is None
+
+
+def new_instance(core: CoreWithProperties, instance: str, series: str, study: str) -> None:
+    core.changes.append({"ChangeType": "NewInstance", "Seq": core.last + 1, "ID": instance})
+    core.log("NewSeries")
+    core.answers[("GET", f"/instances/{instance}/series")] = {"ID": series, "ParentStudy": study}
+
+
+def test_a_new_instance_drops_its_series_and_study_only(core: CoreWithProperties) -> None:
+    cache = filled(core)
+    cache.put("/studies/a", "answer", ("answer", "http://x/"))
+    cache.put("/series/s", {"ID": "s"})
+    cache.put("/studies/b", {"ID": "b"})
+    new_instance(core, "i", "s", "a")
+    assert cache.validate() is True
+    assert cache.get("/studies/a") is None
+    assert cache.get("/studies/a", ("answer", "http://x/")) is None
+    assert cache.get("/series/s") is None
+    assert cache.get("/studies/b") == {"ID": "b"}
+
+
+def test_a_new_instance_deleted_already_drops_every_entry(core: CoreWithProperties) -> None:
+    cache = filled(core)
+    core.changes.append({"ChangeType": "NewInstance", "Seq": core.last + 1, "ID": "gone"})
+    assert cache.validate() is False
+
+
+def test_many_new_instances_drop_every_entry(core: CoreWithProperties) -> None:
+    cache = filled(core)
+    cache.put("/studies/b", {"ID": "b"})
+    for number in range(RESOLVED_AT_MOST + 1):
+        new_instance(core, f"i{number}", "s", "a")
+    assert cache.validate() is False
+
+
+def test_aspects_live_and_go_with_their_resource(core: CoreWithProperties) -> None:
+    cache = filled(core, capacity=1)
+    cache.put("/studies/a", "json", "DICOM JSON")
+    assert cache.get("/studies/a", "DICOM JSON") == "json"
+    assert cache.get("/studies/a", "other") is None
+    cache.put("/studies/b", {"ID": "b"})  # beyond the capacity: /studies/a goes, whole
+    assert cache.get("/studies/a", "DICOM JSON") is None
 
 
 def test_more_changes_than_a_page_drop_every_entry(core: CoreWithProperties) -> None:
