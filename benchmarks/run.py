@@ -61,16 +61,16 @@ def run_all(bench: Bench, only: Sequence[str] = ()) -> list[Row]:
     keeps it stable afterwards."""
     rows: list[Row] = []
 
-    def run(group: list[scenarios.Scenario]) -> None:
+    def run(group: list[scenarios.Scenario], in_turns: bool = False) -> None:
         for scenario in group:
             if selected(scenario, only):
-                rows.extend(scenarios.run_scenario(bench, scenario))
+                rows.extend(scenarios.run_scenario(bench, scenario, in_turns))
 
     run(scenarios.stow_scenarios())
     scenarios.ensure_loaded(bench)
     scenarios.wait_until_stable(bench)
     run(scenarios.first_metadata_scenarios())
-    run(scenarios.read_scenarios())
+    run(scenarios.read_scenarios(), in_turns=True)
     run(scenarios.load_scenarios(bench.load_seconds))
     run(scenarios.memory_stow_scenarios(bench.big_stow_bytes))
     return rows

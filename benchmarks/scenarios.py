@@ -7,6 +7,7 @@ stopping the run; any other wrong answer is reported the same way with its reaso
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import statistics
@@ -671,11 +672,39 @@ def figure(values: Sequence[float] | None, index: int) -> float | None:
     return None if values is None else values[index]
 
 
-def run_scenario(bench: Bench, scenario: Scenario) -> list[Row]:
-    notes: list[str] = []
-    found = {
+def measure_sides(
+    bench: Bench, scenario: Scenario, notes: list[str]
+) -> dict[str, Sequence[float] | None]:
+    """Each side's figures, one side after the other."""
+    return {
         side.name: attempt(scenario.measure, bench, side, side.name, notes) for side in bench.sides
     }
+
+
+def measure_sides_in_turns(
+    bench: Bench, scenario: Scenario, notes: list[str]
+) -> dict[str, Sequence[float] | None]:
+    """Each side's figures, the sides taking turns (A B B A ...), one repetition a turn: a slow
+    spell of the shared machine then weighs on both sides alike. Medians of the turns."""
+    one = dataclasses.replace(bench, repetitions=1)
+    turns: dict[str, list[Sequence[float]] | None] = {side.name: [] for side in bench.sides}
+    for number in range(bench.repetitions):
+        for side in bench.sides if number % 2 == 0 else bench.sides[::-1]:
+            runs = turns[side.name]
+            if runs is not None:
+                figures = attempt(scenario.measure, one, side, side.name, notes)
+                turns[side.name] = None if figures is None else [*runs, figures]
+    return {name: None if runs is None else medians(runs) for name, runs in turns.items()}
+
+
+def medians(runs: Sequence[Sequence[float]]) -> list[float]:
+    """The median of each figure over several runs of a measure."""
+    return [statistics.median(values) for values in zip(*runs, strict=True)]
+
+
+def run_scenario(bench: Bench, scenario: Scenario, in_turns: bool = False) -> list[Row]:
+    notes: list[str] = []
+    found = (measure_sides_in_turns if in_turns else measure_sides)(bench, scenario, notes)
     core = attempt(scenario.core, bench, bench.python, "core", notes) if scenario.core else None
     rows = []
     for index, metric in enumerate(scenario.metrics):
