@@ -263,9 +263,10 @@ class Search:
         self._load_parents(hits)
         if self.level == STUDY and self._needs_series_of_studies():
             self._load_series_of_studies(hit.resource for hit in hits)
+        kept = {hit.orthanc_id: answer for hit in hits if (answer := self._kept(hit, base))}
         if self.reads_tags:
-            self._read_all(hits)
-        return [self._dataset(hit, base) for hit in hits]
+            self._read_all([hit for hit in hits if hit.orthanc_id not in kept])
+        return [kept.get(hit.orthanc_id) or self._dataset(hit, base) for hit in hits]
 
     # --- Finding and paging -------------------------------------------------------------------
 
@@ -559,16 +560,28 @@ class Search:
 
     # --- Datasets -----------------------------------------------------------------------------
 
+    def _answer_key(self, hit: Hit, base: str) -> tuple[str, Hashable] | None:
+        """Where a result's dataset is kept, None if it is not. Made from the index (studies,
+        series) or from the instance summaries (instances), it is the same for every search
+        asking the same attributes until its resource changes: it is kept with its index entry
+        (an instance's with its series), and dropped with it."""
+        if self.query.include_all or self.query.sequence_matchers:
+            return None
+        if self.level == INSTANCE:
+            series = self._uri(SERIES, hit.resource["ParentSeries"])
+            return series, ("answer", hit.orthanc_id, base, self.wanted_keys)
+        if self.reads_tags:
+            return None
+        return self._uri(self.level, hit.orthanc_id), ("answer", base, self.wanted_keys)
+
+    def _kept(self, hit: Hit, base: str) -> dicom_json.Dataset | None:
+        key = self._answer_key(hit, base)
+        return None if key is None else self._cached(*key)
+
     def _dataset(self, hit: Hit, base: str) -> dicom_json.Dataset:
-        if hit.read is not None or self.level == INSTANCE or self.query.include_all:
-            return self._new_dataset(hit, base)
-        # Studies and series answered from the index alone: the same for every search asking
-        # the same attributes, so kept with their index entries.
-        uri, aspect = self._uri(self.level, hit.orthanc_id), ("answer", base, self.wanted_keys)
-        dataset = self._cached(uri, aspect)
-        if dataset is None:
-            dataset = self._remember(uri, self._new_dataset(hit, base), aspect)
-        return dataset
+        dataset = self._new_dataset(hit, base)
+        key = self._answer_key(hit, base)
+        return dataset if key is None else self._remember(key[0], dataset, key[1])
 
     def _new_dataset(self, hit: Hit, base: str) -> dicom_json.Dataset:
         chain = self._chain(hit.resource)

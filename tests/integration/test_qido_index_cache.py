@@ -3,11 +3,13 @@ deletions between two searches show in the second one, at every level."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
@@ -103,3 +105,34 @@ def test_series_searches_follow_their_studies(server: Orthanc, test_files: dict[
     server.delete(f"/studies/{orthanc_id(server, study)}").raise_for_status()
     store(server, test_files["mr"], study, series, PatientName="After^Name")
     eventually(lambda: value(series_answer(), PATIENT_NAME) == [{"Alphabetic": "After^Name"}])
+
+
+def test_instance_answers_follow_a_stored_again_instance(
+    tmp_path_factory: pytest.TempPathFactory, test_files: dict[str, Path]
+) -> None:
+    from tests.conftest import _start, _stop
+
+    server = _start(tmp_path_factory.mktemp("overwrite"), {"OverwriteInstances": True}, False)
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+
+    def store_with_rows(rows: int) -> None:
+        dataset = pydicom.dcmread(test_files["ct"])
+        dataset.StudyInstanceUID, dataset.SeriesInstanceUID = study, series
+        dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = sop
+        dataset.PatientID, dataset.Rows = "CACHE-2", rows  # Rows: not indexed by the core
+        buffer = io.BytesIO()
+        dataset.save_as(buffer)
+        server.post("/instances", data=buffer.getvalue()).raise_for_status()
+
+    def rows() -> Any:
+        found = searcher(server)(f"studies/{study}/series/{series}/instances")
+        return [value(d, "00280010") for d in found if value(d, "00080018") == [sop]]
+
+    try:
+        store_with_rows(128)
+        store(server, test_files["ct"], study, series)
+        assert rows() == [[128]] and rows() == [[128]]
+        store_with_rows(64)
+        eventually(lambda: rows() == [[64]])
+    finally:
+        _stop(server)
