@@ -55,6 +55,8 @@ HARMLESS_CHANGES = frozenset(
 )
 # Changes that come with a new instance (its NewInstance change says what it makes stale).
 NEW_RESOURCE_CHANGES = frozenset({"NewInstance", "NewSeries", "NewStudy", "NewPatient"})
+# Changes after which not every copy must go.
+SELECTIVE_CHANGES = HARMLESS_CHANGES | NEW_RESOURCE_CHANGES
 CHANGES_PAGE = 100
 # New instances whose series and study are looked up; more drop every copy (one core call each).
 RESOLVED_AT_MOST = 30
@@ -84,10 +86,13 @@ class IndexCache:
             return False
         token = self._read_token()
         changes = self._changes_since(self._last_change)
-        stale = self._stale_resources(changes)
         with self._lock:
             log_reset = self._last_change is None or changes["Last"] < self._last_change
-            if stale is None or token != self._token or log_reset:
+            drop_all = token != self._token or log_reset
+        # Outside the lock: finding what new instances made stale takes core calls.
+        stale = None if drop_all else self._stale_resources(changes)
+        with self._lock:
+            if stale is None:
                 self._entries.clear()
             else:
                 for uri in stale:
@@ -143,7 +148,7 @@ class IndexCache:
             kind = change.get("ChangeType")
             if kind == "NewInstance":
                 new_instances.append(change["ID"])
-            elif kind not in HARMLESS_CHANGES | NEW_RESOURCE_CHANGES:
+            elif kind not in SELECTIVE_CHANGES:
                 return None
         if len(new_instances) > RESOLVED_AT_MOST:
             return None
