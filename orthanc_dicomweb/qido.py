@@ -263,10 +263,14 @@ class Search:
         self._load_parents(hits)
         if self.level == STUDY and self._needs_series_of_studies():
             self._load_series_of_studies(hit.resource for hit in hits)
-        kept = {hit.orthanc_id: answer for hit in hits if (answer := self._kept(hit, base))}
+        keys = [self._answer_key(hit, base) for hit in hits]
+        kept = [None if key is None else self._cached(*key) for key in keys]
         if self.reads_tags:
-            self._read_all([hit for hit in hits if hit.orthanc_id not in kept])
-        return [kept.get(hit.orthanc_id) or self._dataset(hit, base) for hit in hits]
+            self._read_all([hit for hit, answer in zip(hits, kept, strict=True) if answer is None])
+        return [
+            self._dataset(hit, base, key) if answer is None else answer
+            for hit, key, answer in zip(hits, keys, kept, strict=True)
+        ]
 
     # --- Finding and paging -------------------------------------------------------------------
 
@@ -555,8 +559,10 @@ class Search:
 
     def _series_of(self, study: dict[str, Any]) -> list[dict[str, Any]]:
         """The expanded series of a study (those deleted since it was found left out)."""
-        self._load_series_of_studies([study])
-        return [s for uri in self._series_uris(study) if (s := self._resource(uri)) is not None]
+        uris = self._series_uris(study)
+        if any(self._cached(uri) is None for uri in uris):
+            self._load_series_of_studies([study])
+        return [s for uri in uris if (s := self._resource(uri)) is not None]
 
     # --- Datasets -----------------------------------------------------------------------------
 
@@ -574,13 +580,9 @@ class Search:
             return None
         return self._uri(self.level, hit.orthanc_id), ("answer", base, self.wanted_keys)
 
-    def _kept(self, hit: Hit, base: str) -> dicom_json.Dataset | None:
-        key = self._answer_key(hit, base)
-        return None if key is None else self._cached(*key)
-
-    def _dataset(self, hit: Hit, base: str) -> dicom_json.Dataset:
+    def _dataset(self, hit: Hit, base: str, key: tuple[str, Hashable] | None) -> dicom_json.Dataset:
+        """A new dataset for the result, kept under its answer key if it has one."""
         dataset = self._new_dataset(hit, base)
-        key = self._answer_key(hit, base)
         return dataset if key is None else self._remember(key[0], dataset, key[1])
 
     def _new_dataset(self, hit: Hit, base: str) -> dicom_json.Dataset:
