@@ -149,6 +149,21 @@ def time_one(load: Callable[[], bool]) -> str:
     return f"{1000 * (time.perf_counter() - start):.0f} ms{'' if ok else ' (FAILED)'}"
 
 
+def run_loads(
+    server: Orthanc,
+    title: str,
+    cheap_routes: tuple[str, ...],
+    loads: dict[str, Callable[[], bool] | None],
+    seconds: float,
+) -> None:
+    """Time each load alone, then the cheap routes under each load."""
+    for name, load in loads.items():
+        if load is not None:
+            print(f"one '{name}' alone: {time_one(load)}")
+    print_header(title)
+    run_table(server, cheap_routes, loads, seconds)
+
+
 def bench_plugin(workdir: Path, study: str, series: str, seconds: float) -> None:
     server = Orthanc(workdir, {"DicomWeb": {"EnableMetadataCache": False}}).start()
     try:
@@ -158,11 +173,13 @@ def bench_plugin(workdir: Path, study: str, series: str, seconds: float) -> None
             "Retrieve Series, transcoded": getter(server, base, {"Accept": TRANSCODED}),
             "series metadata, no cache": getter(server, base + "/metadata"),
         }
-        for name, load in loads.items():
-            if load is not None:
-                print(f"one '{name}' alone: {time_one(load)}")
-        print_header("1. this plugin (GIL held in orthanc.* calls)")
-        run_table(server, ("/plugins/dicom-web", "/system"), loads, seconds)
+        run_loads(
+            server,
+            "1. this plugin (GIL held in orthanc.* calls)",
+            ("/plugins/dicom-web", "/system"),
+            loads,
+            seconds,
+        )
     finally:
         server.stop()
 
@@ -178,11 +195,13 @@ def bench_probe(workdir: Path, series_id: str, seconds: float) -> None:
             "archive via orthanc.RestApiGet": getter(server, f"/gil/sdk/{archive}"),
             "archive via HTTP loopback": getter(server, f"/gil/http/{archive}"),
         }
-        for name, load in loads.items():
-            if load is not None:
-                print(f"one '{name}' alone: {time_one(load)}")
-        print_header("2. probe plugin: same heavy core call, SDK versus HTTP loopback")
-        run_table(server, ("/gil/cheap", "/system"), loads, seconds)
+        run_loads(
+            server,
+            "2. probe plugin: same heavy core call, SDK versus HTTP loopback",
+            ("/gil/cheap", "/system"),
+            loads,
+            seconds,
+        )
     finally:
         server.stop()
 
