@@ -32,7 +32,7 @@ from .config import Configuration
 from .core import Core, CoreError
 from .errors import bad_request
 from .resources import ResourcePath
-from .stored_instances import Instance, InstanceReader
+from .stored_instances import Instance, InstanceReader, ParsedFiles
 from .transfer_syntax import (
     EXPLICIT_LITTLE_ENDIAN,
     IMPLICIT_LITTLE_ENDIAN,
@@ -113,10 +113,10 @@ def is_stored_form(stored: str, wanted: str) -> bool:
 class RetrieveFrames:
     """Retrieve Frames, in the stored media type, uncompressed, or transcoded on request."""
 
-    def __init__(self, config: Configuration, core: Core) -> None:
+    def __init__(self, config: Configuration, core: Core, files: ParsedFiles | None = None) -> None:
         self.config = config
         self.core = core
-        self.instances = InstanceReader(core, WHOLE_FILE_LIMIT)
+        self.instances = InstanceReader(core, WHOLE_FILE_LIMIT, files)
 
     def retrieve_frames(self, request: Request) -> MultipartResponse:
         path = ResourcePath.from_groups(request.groups[:3])

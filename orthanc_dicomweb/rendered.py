@@ -26,7 +26,7 @@ from .errors import HttpError, bad_request, not_acceptable, not_found
 from .negotiation import choose, parse_accept
 from .rendering import PixelFormat, RenderOptions, tag_text
 from .resources import ResourcePath, locate
-from .stored_instances import Instance, InstanceReader
+from .stored_instances import Instance, InstanceReader, ParsedFiles
 from .web import Request, Response
 
 log = logging.getLogger(__name__)
@@ -60,10 +60,10 @@ def document_media_type(instance: Instance) -> str | None:
 class Renderer:
     """Turns one stored instance into an image, a PDF or a video: shared with WADO-URI."""
 
-    def __init__(self, config: Configuration, core: Core) -> None:
+    def __init__(self, config: Configuration, core: Core, files: ParsedFiles | None = None) -> None:
         self.config = config
         self.core = core
-        self.instances = InstanceReader(core)
+        self.instances = InstanceReader(core, files=files)
 
     def render(
         self, instance: Instance, options: RenderOptions, frames: list[int] | None
@@ -282,9 +282,9 @@ def parse_rendered_options(request: Request, thumbnail: bool = False) -> RenderO
 class RetrieveRendered:
     """`.../rendered` and `.../thumbnail` on studies, series, instances and frames."""
 
-    def __init__(self, config: Configuration, core: Core) -> None:
+    def __init__(self, config: Configuration, core: Core, files: ParsedFiles | None = None) -> None:
         self.core = core
-        self.renderer = Renderer(config, core)
+        self.renderer = Renderer(config, core, files)
 
     def rendered(self, request: Request) -> Response:
         return self._answer(request, thumbnail=False)

@@ -21,6 +21,7 @@ from .jobs_api import JobsApi
 from .qido import SearchService
 from .rendered import RetrieveRendered
 from .servers import ServerRegistry, ServersService
+from .stored_instances import ParsedFiles
 from .stow import StoreInstances
 from .wado_metadata import MetadataCacheUpdate, RetrieveMetadata
 from .wado_retrieve import RetrieveInstances
@@ -74,7 +75,8 @@ def route_table(config: Configuration, core: Core, index: IndexCache | None = No
     ]
     # WADO-RS: Retrieve Study / Series / Instance, Retrieve Frames
     retrieve = RetrieveInstances(config, core)
-    frames = RetrieveFrames(config, core)
+    files = ParsedFiles()  # shared by frames, rendered and WADO-URI
+    frames = RetrieveFrames(config, core, files)
     study = f"studies/{ANY_UID}"
     series = f"{study}/series/{ANY_UID}"
     instance = f"{series}/instances/{ANY_UID}"
@@ -96,7 +98,7 @@ def route_table(config: Configuration, core: Core, index: IndexCache | None = No
         Route(r"^/studies/([^/]+)/update-dicomweb-cache$", {"POST": cache.update_study}),
     ]
     # WADO-RS: Retrieve Rendered and Retrieve Thumbnail; WADO-URI
-    rendered = RetrieveRendered(config, core)
+    rendered = RetrieveRendered(config, core, files)
     for resource in (study, series, instance, f"{instance}/frames/([^/]+)"):
         routes += [
             Route(dicomweb_path(config, f"{resource}/rendered"), {"GET": rendered.rendered}),
@@ -104,7 +106,7 @@ def route_table(config: Configuration, core: Core, index: IndexCache | None = No
         ]
     if config.enable_wado:
         wado_root = "^" + re.escape(config.wado_root_path) + "$"
-        routes.append(Route(wado_root, {"GET": WadoUri(config, core).retrieve}))
+        routes.append(Route(wado_root, {"GET": WadoUri(config, core, files).retrieve}))
     # DICOMweb client: remote servers, proxied calls, STOW-RS / WADO-RS jobs, /jobs
     servers = ServerRegistry(config, core)
     servers_api = ServersService(config, servers)

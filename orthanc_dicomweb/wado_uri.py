@@ -16,6 +16,7 @@ from .errors import HttpError, bad_request, not_found
 from .rendered import Instance, Renderer
 from .rendering import Region, RenderOptions
 from .resources import validate_uid
+from .stored_instances import ParsedFiles
 from .wado_retrieve import transcode
 from .web import Request, Response
 
@@ -27,9 +28,9 @@ UNSUPPORTED = ("presentationUID", "presentationSeriesUID")
 class WadoUri:
     """The WADO-URI service at `WadoRoot`."""
 
-    def __init__(self, config: Configuration, core: Core) -> None:
+    def __init__(self, config: Configuration, core: Core, files: ParsedFiles | None = None) -> None:
         self.core = core
-        self.renderer = Renderer(config, core)
+        self.renderer = Renderer(config, core, files)
 
     def retrieve(self, request: Request) -> Response:
         query = request.query

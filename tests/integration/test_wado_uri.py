@@ -18,9 +18,7 @@ def ct(orthanc: Orthanc, test_files) -> pydicom.Dataset:
     dataset = pydicom.dcmread(test_files["ct"])
     dataset.StudyInstanceUID, dataset.SeriesInstanceUID = generate_uid(), generate_uid()
     dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    orthanc.post("/instances", data=buffer.getvalue()).raise_for_status()
+    orthanc.post("/instances", data=_saved(dataset)).raise_for_status()
     return dataset
 
 
@@ -118,3 +116,27 @@ def test_unknown_object_is_404(orthanc: Orthanc, ct) -> None:
 def test_disabled_wado_is_not_served(orthanc_factory) -> None:
     disabled = orthanc_factory({"DicomWeb": {"EnableWado": False}})
     assert disabled.get("/wado", params={"requestType": "WADO"}).status_code == 404
+
+
+def test_an_image_stored_again_is_rendered_from_its_new_pixels(orthanc_factory, ct) -> None:
+    """Parsed files are kept between requests by storage uuid: an overwrite is seen at once."""
+    overwriting = orthanc_factory({"OverwriteInstances": True})
+
+    def store_and_render(dataset: pydicom.Dataset) -> np.ndarray:
+        overwriting.post("/instances", data=_saved(dataset)).raise_for_status()
+        first = np.asarray(_image(_wado(overwriting, dataset, contentType="image/png")))
+        again = np.asarray(_image(_wado(overwriting, dataset, contentType="image/png")))
+        assert np.array_equal(first, again)
+        return first
+
+    original = store_and_render(ct)
+    inverted = pydicom.dcmread(io.BytesIO(_saved(ct)))
+    inverted.PhotometricInterpretation = "MONOCHROME1"
+    difference = store_and_render(inverted).astype(int) - (255 - original.astype(int))
+    assert np.abs(difference).max() <= 1  # rounding of .5 values only
+
+
+def _saved(dataset: pydicom.Dataset) -> bytes:
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()

@@ -37,3 +37,8 @@ class FakeCore:
 
     def configuration(self) -> dict[str, Any]:
         return self.config
+
+
+def file_info(size: int, uuid: str = "file-1") -> dict[str, Any]:
+    """The core's `/instances/{id}/attachments/dicom/info` for a stored file."""
+    return {"UncompressedSize": size, "CompressedSize": size, "ContentType": 1, "Uuid": uuid}

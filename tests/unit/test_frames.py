@@ -25,7 +25,7 @@ from orthanc_dicomweb.frames import (
 from orthanc_dicomweb.rendering import PixelFormat
 from orthanc_dicomweb.web import Request
 from tests.harness import PYDICOM_FILES
-from tests.unit.fakes import FakeCore
+from tests.unit.fakes import FakeCore, file_info
 
 STUDY, SERIES, SOP = "1.9", "1.9.3", "1.9.3.1"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -53,7 +53,7 @@ def _core(dicom: bytes, extra: dict[tuple[str, str], Any] | None = None) -> Fake
     return FakeCore(
         {
             ("POST", "/tools/lookup"): [{"Type": "Instance", "ID": "i"}],
-            ("GET", "/instances/i/attachments/dicom/size"): str(len(dicom)).encode(),
+            ("GET", "/instances/i/attachments/dicom/info"): file_info(len(dicom)),
             ("GET", "/instances/i/file"): dicom,
             **(extra or {}),
         }
@@ -150,7 +150,7 @@ def test_stored_frames_are_cut_from_the_file_read_once() -> None:
     assert parts == [(f"image/x-dicom-rle; transfer-syntax={RLE}", f) for f in stored[::-1]]
     assert _uris(core) == [
         "/tools/lookup",
-        "/instances/i/attachments/dicom/size",
+        "/instances/i/attachments/dicom/info",
         "/instances/i/file",
     ]
 
@@ -243,7 +243,7 @@ def test_an_instance_of_another_study_is_looked_up_by_a_full_query() -> None:
     # A duplicate SOP Instance UID in the named study is found by the full query.
     here = _file("CT_small.dcm")
     core.answers[("POST", "/tools/find")] = [{"ID": "j", "MainDicomTags": {}}]
-    core.answers[("GET", "/instances/j/attachments/dicom/size")] = b"1000"
+    core.answers[("GET", "/instances/j/attachments/dicom/info")] = file_info(1000, "file-j")
     core.answers[("GET", "/instances/j/file")] = here
     _, [(_, frame)] = _frames(core, "1")
     assert frame == _dataset(here).PixelData

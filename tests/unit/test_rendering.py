@@ -25,7 +25,7 @@ from orthanc_dicomweb.rendering import (
     Viewport,
     Window,
 )
-from tests.unit.fakes import FakeCore
+from tests.unit.fakes import FakeCore, file_info
 
 
 def test_native_signed_16_bit_keeps_stored_bits_and_sign() -> None:
@@ -321,7 +321,7 @@ class DirectCore(FakeCore):
 
 def test_renderer_reads_a_small_file_once_for_header_and_pixels() -> None:
     core = DirectCore(
-        {("GET", "/instances/abc/attachments/dicom/size"): b"900",
+        {("GET", "/instances/abc/attachments/dicom/info"): file_info(900),
          ("GET", "/instances/abc/file"): _ct_file()}
     )  # fmt: skip
     renderer = Renderer(Configuration(), core)
@@ -334,7 +334,7 @@ def test_renderer_reads_a_small_file_once_for_header_and_pixels() -> None:
     pixels = np.asarray(Image.open(io.BytesIO(answer.body)))
     assert pixels[0, 0] == 0 and pixels[-1, -1] == 255  # min to max of the 16 values
     assert [uri for _, uri, _ in core.calls] == [
-        "/instances/abc/attachments/dicom/size",
+        "/instances/abc/attachments/dicom/info",
         "/instances/abc/file",
     ]
 
@@ -344,7 +344,7 @@ def test_renderer_reads_a_large_file_tags_and_frame_only(monkeypatch) -> None:
     header = {"0028,0010": "4", "0028,0011": "4", "0028,0103": "1", "7fe0,0010": None}
     core = FakeCore(
         {("POST", "/tools/lookup"): [{"Type": "Instance", "ID": "abc"}],
-         ("GET", "/instances/abc/attachments/dicom/size"): b"900",
+         ("GET", "/instances/abc/attachments/dicom/info"): file_info(900),
          ("GET", "/instances/abc/tags?short"): header,
          ("GET", "/instances/abc/metadata/TransferSyntax"): ExplicitVRLittleEndian.encode(),
          ("GET", "/instances/abc/frames/0/raw"): np.arange(16, dtype="<i2").tobytes()}
@@ -358,7 +358,7 @@ def test_renderer_reads_a_large_file_tags_and_frame_only(monkeypatch) -> None:
 
 def test_renderer_falls_back_to_the_cores_tags_when_pydicom_cannot_parse() -> None:
     core = FakeCore(
-        {("GET", "/instances/abc/attachments/dicom/size"): b"9",
+        {("GET", "/instances/abc/attachments/dicom/info"): file_info(9),
          ("GET", "/instances/abc/file"): b"not DICOM",
          ("GET", "/instances/abc/tags?short"): {"0028,0010": "4"},
          ("GET", "/instances/abc/metadata/TransferSyntax"): b"1.2.840.10008.1.2.1"}
