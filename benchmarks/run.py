@@ -61,16 +61,16 @@ def run_all(bench: Bench, only: Sequence[str] = ()) -> list[Row]:
     keeps it stable afterwards."""
     rows: list[Row] = []
 
-    def run(group: list[scenarios.Scenario], in_turns: bool = False) -> None:
+    def run(group: list[scenarios.Scenario], turns: int = 0) -> None:
         for scenario in group:
             if selected(scenario, only):
-                rows.extend(scenarios.run_scenario(bench, scenario, in_turns))
+                rows.extend(scenarios.run_scenario(bench, scenario, turns))
 
-    run(scenarios.stow_scenarios())
+    run(scenarios.stow_scenarios(), turns=bench.store_repetitions)
     scenarios.ensure_loaded(bench)
     scenarios.wait_until_stable(bench)
     run(scenarios.first_metadata_scenarios())
-    run(scenarios.read_scenarios(), in_turns=True)
+    run(scenarios.read_scenarios(), turns=bench.repetitions)
     run(scenarios.load_scenarios(bench.load_seconds))
     run(scenarios.memory_stow_scenarios(bench.big_stow_bytes))
     return rows
@@ -119,7 +119,7 @@ def measure_everything(
             official,
             python,
             repetitions=3 if quick else 7,
-            store_repetitions=1 if quick else 3,
+            store_repetitions=1 if quick else 5,
             load_seconds=5 if quick else 20,
             big_stow_bytes=(100 if quick else 500) * 2**20,
         )

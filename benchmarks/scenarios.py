@@ -682,19 +682,19 @@ def measure_sides(
 
 
 def measure_sides_in_turns(
-    bench: Bench, scenario: Scenario, notes: list[str]
+    bench: Bench, scenario: Scenario, notes: list[str], turns: int
 ) -> dict[str, Sequence[float] | None]:
-    """Each side's figures, the sides taking turns (A B B A ...), one repetition a turn: a slow
-    spell of the shared machine then weighs on both sides alike. Medians of the turns."""
-    one = dataclasses.replace(bench, repetitions=1)
-    turns: dict[str, list[Sequence[float]] | None] = {side.name: [] for side in bench.sides}
-    for number in range(bench.repetitions):
+    """Each side's figures, the sides taking `turns` turns (A B B A ...), one repetition a turn:
+    a slow spell of the shared machine then weighs on both sides alike. Medians of the turns."""
+    one = dataclasses.replace(bench, repetitions=1, store_repetitions=1)
+    runs_of: dict[str, list[Sequence[float]] | None] = {side.name: [] for side in bench.sides}
+    for number in range(turns):
         for side in bench.sides if number % 2 == 0 else bench.sides[::-1]:
-            runs = turns[side.name]
+            runs = runs_of[side.name]
             if runs is not None:
                 figures = attempt(scenario.measure, one, side, side.name, notes)
-                turns[side.name] = None if figures is None else [*runs, figures]
-    return {name: None if runs is None else medians(runs) for name, runs in turns.items()}
+                runs_of[side.name] = None if figures is None else [*runs, figures]
+    return {name: None if runs is None else medians(runs) for name, runs in runs_of.items()}
 
 
 def medians(runs: Sequence[Sequence[float]]) -> list[float]:
@@ -702,9 +702,13 @@ def medians(runs: Sequence[Sequence[float]]) -> list[float]:
     return [statistics.median(values) for values in zip(*runs, strict=True)]
 
 
-def run_scenario(bench: Bench, scenario: Scenario, in_turns: bool = False) -> list[Row]:
+def run_scenario(bench: Bench, scenario: Scenario, turns: int = 0) -> list[Row]:
+    """The scenario's rows; the sides take `turns` turns, or (0) run one after the other."""
     notes: list[str] = []
-    found = (measure_sides_in_turns if in_turns else measure_sides)(bench, scenario, notes)
+    if turns:
+        found = measure_sides_in_turns(bench, scenario, notes, turns)
+    else:
+        found = measure_sides(bench, scenario, notes)
     core = attempt(scenario.core, bench, bench.python, "core", notes) if scenario.core else None
     rows = []
     for index, metric in enumerate(scenario.metrics):

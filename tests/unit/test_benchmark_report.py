@@ -234,12 +234,12 @@ def test_sides_take_turns_and_figures_are_medians_of_the_turns() -> None:
     values = {"official": iter([3.0, 1.0, 2.0]), "python": iter([5.0, 9.0, 7.0])}
 
     def measure(bench: Bench, side: Side) -> tuple[float]:
-        assert bench.repetitions == 1
+        assert bench.repetitions == bench.store_repetitions == 1
         order.append(side.name)
         return (next(values[side.name]),)
 
     sides = [Side(name, None) for name in ("official", "python")]  # type: ignore[arg-type]
-    bench = Bench(None, sides[0], sides[1], 3, 1, 1.0, 1)  # type: ignore[arg-type]
-    found = measure_sides_in_turns(bench, Scenario((), measure), [])
+    bench = Bench(None, sides[0], sides[1], 7, 5, 1.0, 1)  # type: ignore[arg-type]
+    found = measure_sides_in_turns(bench, Scenario((), measure), [], turns=3)
     assert order == ["official", "python", "python", "official", "official", "python"]
     assert found == {"official": [2.0], "python": [7.0]}
