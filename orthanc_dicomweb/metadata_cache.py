@@ -36,7 +36,14 @@ from typing import Any
 
 from . import dicom_json
 from .config import Configuration
-from .core import Core, delete_attachment, get_json, read_attachment, write_attachment
+from .core import (
+    Core,
+    CoreError,
+    delete_attachment,
+    get_json,
+    read_attachment,
+    write_attachment,
+)
 from .urls import instance_url
 
 log = logging.getLogger(__name__)
@@ -346,8 +353,12 @@ def change_listener(
         wait_until_idle()
         try:
             cache.rebuild(series_id)
-        except Exception:  # a series deleted meanwhile must not kill the worker
-            log.exception("metadata cache of series %s not rebuilt", series_id)
+        except Exception as error:  # the worker must survive whatever a rebuild meets
+            if isinstance(error, CoreError) and error.status == 404:
+                # The core reports series stable even after their deletion.
+                log.info("series %s deleted before its metadata cache was built", series_id)
+            else:
+                log.exception("metadata cache of series %s not rebuilt", series_id)
 
     def on_change(change: str, level: str, resource_id: str) -> None:
         wanted = config.enable and config.enable_metadata_cache and not config.read_only

@@ -14,7 +14,6 @@ metadata cache when the page holds most of a series.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -460,7 +459,7 @@ class Search:
             instance = self._representative_instance(hit)
             # None for an instance deleted since it was found.
             tags = get_if_exists(self.core, f"/instances/{instance}/tags") if instance else None
-            hit.read = self._converted_tags(json.loads(tags) if tags else {})
+            hit.read = self._converted_tags(loads(tags) if tags else {})
         return hit.read
 
     def _converted_tags(self, tags: Mapping[str, Any]) -> dicom_json.Dataset:
@@ -508,7 +507,7 @@ class Search:
         instances = self._parent_of(hits[0].resource)["Instances"]
         if 2 * len(hits) <= len(instances):
             return
-        metadata = json.loads(self._series_cache.series_json(series_id, instances))
+        metadata = loads(self._series_cache.series_json(series_id, instances))
         by_uid = {_first_value(dataset, SOP_INSTANCE_UID): dataset for dataset in metadata}
         for hit in hits:
             dataset = by_uid.get(hit.resource["MainDicomTags"].get("SOPInstanceUID"))

@@ -13,7 +13,6 @@ matches. The search decides how missing entries are read, then writes the summar
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 
 from . import dicom_json
 from .config import Configuration
-from .core import Core, read_attachment, write_attachment
+from .core import Core, loads, read_attachment, write_attachment
 
 SUMMARY_ATTACHMENT = 4303
 FORMAT_VERSION = 1
@@ -51,7 +50,7 @@ def pack_summary(tags: Iterable[int], summary: Mapping[str, Entry]) -> bytes:
 def unpack_summary(data: bytes, tags: Iterable[int]) -> Summary:
     """The entries of a summary of these tags; none if it is corrupt, foreign or of other tags."""
     try:
-        document = json.loads(zlib.decompress(data))
+        document = loads(zlib.decompress(data))
         if document["Version"] != FORMAT_VERSION or document["Tags"] != sorted(tags):
             return {}
         return {i: Entry(uuid, dataset) for i, (uuid, dataset) in document["Instances"].items()}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from .core import Core, post_json
+from .core import Core, loads, post_json
 from .errors import HttpError, bad_request, not_found
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -70,7 +69,7 @@ def lookup_ids(core: Core, uid: str, level: str) -> list[str]:
     The core's `/tools/lookup` is cheaper than `/tools/find`, but does not check parent UIDs:
     the caller does, where it matters.
     """
-    found = json.loads(core.post("/tools/lookup", uid.encode()) or b"[]")
+    found = loads(core.post("/tools/lookup", uid.encode()) or b"[]")
     return [candidate["ID"] for candidate in found if candidate.get("Type") == level]
 
 

@@ -14,7 +14,6 @@ plus Python's, shrinking as it is stored.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +26,7 @@ from itertools import chain
 from typing import Any
 
 from .config import Configuration
-from .core import ConcurrentStores, Core, CoreError, get_json
+from .core import ConcurrentStores, Core, CoreError, get_json, loads
 from .dicom_assembly import (
     InstanceIdentity,
     InvalidInstance,
@@ -360,7 +359,7 @@ class StoreInstances:
     def _post(self, data: memoryview, identity: InstanceIdentity, base: str) -> Outcome:
         try:
             # The core takes any buffer: a memoryview avoids copying the part.
-            answer = json.loads(self.core.post("/instances", data, after_plugins=True))
+            answer = loads(self.core.post("/instances", data, after_plugins=True))
         except CoreError as error:
             reason = _CORE_FAILURES.get(error.code, FailureReason.PROCESSING_FAILURE)
             return failed(reason, error.message, identity.sop_class, identity.sop_instance)

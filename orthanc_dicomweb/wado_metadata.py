@@ -19,7 +19,7 @@ from typing import Any
 
 from . import dicom_json, dicom_xml, negotiation
 from .config import Configuration
-from .core import Core, post_json
+from .core import Core, loads, post_json
 from .errors import HttpError, not_found
 from .metadata_cache import (
     InstanceMetadata,
@@ -225,7 +225,7 @@ class RetrieveMetadata:
         body = absolute_bulk_data_uris(relative_json, dicomweb_base(self.config, request))
         if not xml:
             return Response(body, JSON_TYPE)
-        datasets = json.loads(body)
+        datasets = loads(body)
         return MultipartResponse(XML_TYPE, (dicom_xml.to_native_xml(d) for d in datasets))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import time
 from typing import Any
 
@@ -236,6 +237,21 @@ def test_stable_series_is_cached_in_the_background() -> None:
     while ATTACHMENT not in core.attachments and time.monotonic() < deadline:
         time.sleep(0.01)
     assert ATTACHMENT in core.attachments
+
+
+def test_a_series_deleted_before_its_rebuild_is_no_error(caplog) -> None:
+    """The core reports series stable after their deletion: an info line, and the worker goes
+    on with the next series."""
+    core = FakeCore(["i1"])
+    listener = change_listener(Configuration(), core)
+    with caplog.at_level(logging.INFO, logger="orthanc_dicomweb"):
+        listener("STABLE_SERIES", "SERIES", "gone")
+        listener("STABLE_SERIES", "SERIES", "s1")
+        deadline = time.monotonic() + 5
+        while ATTACHMENT not in core.attachments and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert ATTACHMENT in core.attachments
+    assert [r.levelname for r in caplog.records if "gone" in r.getMessage()] == ["INFO"]
 
 
 @pytest.mark.parametrize(
