@@ -56,10 +56,10 @@ def _call_core(function: Any, uri: str, *args: Any) -> Any:
         raise CoreError(int(code), str(message), uri) from None
 
 
-# Stores that may overlap through the loopback. Measured on 2 cores (small studies, 10
-# instances a request): 2 gave 1.25x the official plugin, 4 only 1.06x (they compete for the
-# same cores and database); fewer also hold fewer of the core's HTTP threads.
-LOOPBACK_STORES = 2
+# Stores that may overlap through the loopback. A store waits on the disk for about a third of
+# its time (fsync of the file and of SQLite): measured on 2 cores in alternating rounds, 4 gave
+# the official plugin's rate times 1.39 (small studies) and 1.47 (CT), 2 only 1.08 and 1.35.
+LOOPBACK_STORES = 4
 
 
 def _loopback_for(configuration: Mapping[str, Any]) -> Loopback | None:
