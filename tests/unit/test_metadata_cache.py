@@ -233,10 +233,15 @@ def test_stable_series_is_cached_in_the_background() -> None:
     listener = change_listener(Configuration(), core)
     listener("NEW_INSTANCE", "INSTANCE", "i1")
     listener("STABLE_SERIES", "SERIES", "s1")
+    assert _cached_in_time(core)
+
+
+def _cached_in_time(core: FakeCore) -> bool:
+    """Whether the background worker wrote the series' cache within 5 s."""
     deadline = time.monotonic() + 5
     while ATTACHMENT not in core.attachments and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert ATTACHMENT in core.attachments
+    return ATTACHMENT in core.attachments
 
 
 def test_a_series_deleted_before_its_rebuild_is_no_error(caplog) -> None:
@@ -247,10 +252,7 @@ def test_a_series_deleted_before_its_rebuild_is_no_error(caplog) -> None:
     with caplog.at_level(logging.INFO, logger="orthanc_dicomweb"):
         listener("STABLE_SERIES", "SERIES", "gone")
         listener("STABLE_SERIES", "SERIES", "s1")
-        deadline = time.monotonic() + 5
-        while ATTACHMENT not in core.attachments and time.monotonic() < deadline:
-            time.sleep(0.01)
-    assert ATTACHMENT in core.attachments
+        assert _cached_in_time(core)
     assert [r.levelname for r in caplog.records if "gone" in r.getMessage()] == ["INFO"]
 
 
