@@ -167,7 +167,19 @@ def store_instances(side: Side, bodies: Sequence[tuple[bytes, str]]) -> None:
         headers = {"Content-Type": content_type, **DICOM_JSON}
         response = side.request("POST", f"{DICOMWEB}/studies", data=body, headers=headers)
         if response.status_code != 200:
-            raise WrongAnswer(f"STOW-RS answered {response.status_code}: {response.text[:200]}")
+            raise WrongAnswer(stow_failure(side, response))
+
+
+def stow_failure(side: Side, response: requests.Response) -> str:
+    """Why a STOW-RS request was not all stored: the failure reasons of the answer, and what
+    the server logged about it (the answer carries codes only)."""
+    try:
+        failed = response.json().get("00081198", {}).get("Value", [])
+        reasons = [item.get("00081197", {}).get("Value", ["?"])[0] for item in failed]
+    except (ValueError, AttributeError):
+        reasons = [response.text[:200]]
+    logged = [line for line in side.orthanc.log_text().splitlines() if "not stored" in line]
+    return f"STOW-RS answered {response.status_code}, failure reasons {reasons}; log: {logged[-3:]}"
 
 
 def post_instances(side: Side, payloads: Sequence[bytes]) -> None:

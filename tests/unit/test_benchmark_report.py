@@ -243,3 +243,21 @@ def test_sides_take_turns_and_figures_are_medians_of_the_turns() -> None:
     found = measure_sides_in_turns(bench, Scenario((), measure), [], turns=3)
     assert order == ["official", "python", "python", "official", "official", "python"]
     assert found == {"official": [2.0], "python": [7.0]}
+
+
+def test_a_refused_stow_is_reported_with_its_failure_reasons_and_log_lines() -> None:
+    import json
+    from types import SimpleNamespace
+
+    import requests
+
+    from benchmarks.scenarios import stow_failure
+
+    response = requests.Response()
+    response.status_code = 202
+    failed = {"00081198": {"vr": "SQ", "Value": [{"00081197": {"vr": "US", "Value": [272]}}]}}
+    response._content = json.dumps(failed).encode()
+    log = "I plugin loaded\nW STOW-RS: instance 1.2.3 not stored (0x0110): core status Failure\n"
+    side = SimpleNamespace(orthanc=SimpleNamespace(log_text=lambda: log))
+    message = stow_failure(side, response)  # type: ignore[arg-type]
+    assert "202" in message and "[272]" in message and "core status Failure" in message
