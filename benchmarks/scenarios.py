@@ -115,6 +115,13 @@ class Bench:
     def sides(self) -> tuple[Side, Side]:
         return self.official, self.python
 
+    def idle(self) -> None:
+        """Wait until both Orthancs are idle: one side's background work (this plugin caches
+        series once stable, 1 s after their last instance here) must not run during the other
+        side's measurement."""
+        for side in self.sides:
+            side.idle()
+
     @cached_property
     def ct_payloads(self) -> list[bytes]:
         return [path.read_bytes() for path in self.data.ct_files]
@@ -199,7 +206,7 @@ def store_rate(
     times = []
     for _ in range(bench.store_repetitions):
         delete()
-        side.idle()
+        bench.idle()
         times.append(measure.timed(store))
     seconds = statistics.median(times)
     return len(payloads) / seconds, sum(map(len, payloads)) / seconds / MB
@@ -269,7 +276,7 @@ def wait_until_stable(bench: Bench) -> None:
         path = f"/series/{series[0]['ID']}"
         while not side.request("GET", path).json()["IsStable"]:
             time.sleep(0.2)
-        side.idle()
+        bench.idle()
 
 
 # --- QIDO-RS ------------------------------------------------------------------------------
@@ -291,7 +298,7 @@ def search(path: str, find: Callable[[Bench], dict[str, Any]]) -> tuple[Measure,
             response = side.request("GET", url, headers=DICOM_JSON)
             return lambda: check_count(len(response.json()), expected)
 
-        side.idle()
+        bench.idle()
         return (1000 * measure.median_time(query, bench.repetitions),)
 
     def core_find(bench: Bench, side: Side) -> tuple[float]:
@@ -300,7 +307,7 @@ def search(path: str, find: Callable[[Bench], dict[str, Any]]) -> tuple[Measure,
         def core_answer() -> None:
             side.request("POST", "/tools/find", json=query)
 
-        side.idle()
+        bench.idle()
         return (1000 * measure.median_time(core_answer, bench.repetitions),)
 
     return qido, core_find
@@ -357,7 +364,7 @@ def content_type(expected: str) -> Callable[[requests.Response], None]:
 def repeated_ms(prepare: Callable[[Bench, Side], Callable[[], object]]) -> Measure:
     def run(bench: Bench, side: Side) -> tuple[float]:
         action = prepare(bench, side)
-        side.idle()
+        bench.idle()
         return (1000 * measure.median_time(action, bench.repetitions),)
 
     return run
@@ -430,7 +437,7 @@ def retrieve_rate(transfer_syntax: str) -> Measure:
 
     def run(bench: Bench, side: Side) -> tuple[float]:
         received = retrieve_series(side, bench.series_path, transfer_syntax)  # also warms up
-        side.idle()
+        bench.idle()
         seconds = statistics.median(
             measure.timed(lambda: retrieve_series(side, bench.series_path, transfer_syntax))
             for _ in range(bench.repetitions)
@@ -441,7 +448,7 @@ def retrieve_rate(transfer_syntax: str) -> Measure:
 
 
 def streaming_memory(bench: Bench, side: Side) -> tuple[float]:
-    side.idle()
+    bench.idle()
     with measure.MemorySampler(side.pid) as sampler:
         retrieve_series(side, bench.series_path, "*")
     return (sampler.growth_mb,)
@@ -452,7 +459,7 @@ def big_stow_memory(bench: Bench, side: Side) -> tuple[float]:
     payloads = list(big_instances(bench.big_stow_bytes))
     ((body, content_type_),) = stow_requests(payloads, len(payloads))
     side.delete_patients("BIG-BENCH")
-    side.idle()
+    bench.idle()
     try:
         with measure.MemorySampler(side.pid) as sampler:
             store_instances(side, [(body, content_type_)])
@@ -510,7 +517,7 @@ def concurrent_load(bench: Bench, side: Side) -> tuple[float, float, float, floa
 
         return one
 
-    side.idle()
+    bench.idle()
     result = measure.run_load([client(seed) for seed in range(8)], bench.load_seconds)
     return (
         result.requests_per_second,
