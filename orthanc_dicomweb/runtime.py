@@ -57,8 +57,8 @@ def _call_core(function: Any, uri: str, *args: Any) -> Any:
 
 
 # Stores that may overlap through the loopback. A store waits on the disk for about a third of
-# its time (fsync of the file and of SQLite): measured on 2 cores in alternating rounds, 4 gave
-# the official plugin's rate times 1.39 (small studies) and 1.47 (CT), 2 only 1.08 and 1.35.
+# its time (fsync of the file and of SQLite), and overlapping stores fill those waits: on 2
+# cores, 4 ranked first against 2 and 3 in two series of alternating rounds (see README).
 LOOPBACK_STORES = 4
 
 
