@@ -84,7 +84,7 @@ class ParsedFiles:
             return entry[0]
 
     def put(self, uuid: str, instance: Instance, size: int) -> None:
-        """Keep (or mark as just used) a parsed file of `size` bytes."""
+        """Keep a parsed file of `size` bytes (once, if two requests read it at once)."""
         if self.capacity == 0 or size > self.capacity:
             return
         with self._lock:
@@ -123,7 +123,10 @@ class InstanceReader:
         stored = get_json(self.core, base + "/attachments/dicom/info")
         size, uuid = int(stored["UncompressedSize"]), str(stored["Uuid"])
         if size <= limit:
-            instance = self.files.get(uuid) or self._read_whole(orthanc_id)
+            kept = self.files.get(uuid)
+            if kept is not None:
+                return kept
+            instance = self._read_whole(orthanc_id)
             if instance is not None:
                 self.files.put(uuid, instance, size)
                 return instance
