@@ -34,6 +34,7 @@ setup(
             "ruff>=0.6",
             "playwright>=1.40",
             "docutils>=0.20",  # the README is checked as reStructuredText
+            "httplib2>=0.20",  # the HTTP client of Orthanc's own integration suite
         ],
     },
 )
