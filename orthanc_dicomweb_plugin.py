@@ -2,7 +2,7 @@
 
 import logging
 
-from orthanc_dicomweb import __version__, metadata_cache, runtime, webapp
+from orthanc_dicomweb import __version__, dictionary, metadata_cache, runtime, webapp
 from orthanc_dicomweb.config import ConfigurationError, parse_configuration
 from orthanc_dicomweb.index_cache import IndexCache
 from orthanc_dicomweb.routes import route_table
@@ -11,7 +11,9 @@ runtime.install_logging()
 log = logging.getLogger("orthanc_dicomweb")
 core = runtime.OrthancCore()
 try:
-    config = parse_configuration(core.configuration())
+    orthanc_configuration = core.configuration()
+    config = parse_configuration(orthanc_configuration)
+    dictionary.register(dictionary.parse_dictionary(orthanc_configuration))
 except ConfigurationError as error:
     log.error("%s; no DICOMweb route is registered", error)
 else:

@@ -125,6 +125,14 @@ def vr_of(
     return _resolve_ambiguous_vr(vr, context or {}, binary) if " or " in vr else vr
 
 
+def forget_dictionary_lookups() -> None:
+    """Drop the cached dictionary lookups: to be called when pydicom's dictionaries grow (the
+    `Dictionary` configuration option, see `dictionary.py`)."""
+    lookups = (_dictionary_vr, _private_dictionary_vr, _context_free_private_vr, _orthanc_key)
+    for cached in (*lookups, _main_tag):
+        cached.cache_clear()
+
+
 def orthanc_context(tags: Mapping[str, Any]) -> dict[str, Any]:
     """The VR-resolving context of a dataset in the core's full or short tag format."""
     context: dict[str, Any] = {}
@@ -272,13 +280,18 @@ def _non_empty(values: list[Any]) -> list[Any] | None:
 
 
 def person_name(value: str | Mapping[str, str]) -> dict[str, str] | None:
-    """A PN value as `{"Alphabetic", "Ideographic", "Phonetic"}`, empty groups left out."""
+    """A PN value as `{"Alphabetic", "Ideographic", "Phonetic"}`; None when it has no text.
+
+    Every component group the value holds is kept, empty ones too (`Wang^XiaoDong=王^小东=`
+    has three, its Phonetic group ""), as the official plugin (the core's DICOMweb writer)
+    answers and Orthanc's suite expects: the groups are the value's structure, not noise.
+    """
     if isinstance(value, Mapping):
-        groups = [value.get(name) or "" for name in PERSON_NAME_GROUPS]
+        name = {key: value[key] for key in PERSON_NAME_GROUPS if isinstance(value.get(key), str)}
     else:
-        groups = value.strip(" ").split("=")
-    name = {key: group for key, group in zip(PERSON_NAME_GROUPS, groups, strict=False) if group}
-    return name or None
+        groups = value.strip(" \0").split("=")
+        name = dict(zip(PERSON_NAME_GROUPS, (group.rstrip(" ") for group in groups), strict=False))
+    return name if any(name.values()) else None
 
 
 def utf8_charset_element() -> dict[str, Any]:

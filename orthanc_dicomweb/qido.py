@@ -122,6 +122,7 @@ DEFAULTS = {
     ),
 }  # fmt: skip
 LEVELS = (STUDY, SERIES, INSTANCE)
+UID_TAGS = {STUDY: STUDY_INSTANCE_UID, SERIES: SERIES_INSTANCE_UID, INSTANCE: SOP_INSTANCE_UID}
 # Shared by every dataset of an answer: the JSON model is Unicode, sent as UTF-8.
 CONSTANT_ELEMENTS = {
     dicom_json.tag_key(SPECIFIC_CHARACTER_SET): dicom_json.utf8_charset_element(),
@@ -133,11 +134,15 @@ def levels_down_to(level: str) -> tuple[str, ...]:
     return LEVELS[: LEVELS.index(level) + 1]
 
 
-def default_tags(level: str) -> frozenset[int]:
-    """The level's defaults plus, as the official plugin, the non-computed ones of its parents."""
+def default_tags(level: str, matched: frozenset[int] = frozenset()) -> frozenset[int]:
+    """The level's defaults plus, as the official plugin, the non-computed ones of its parents:
+    those of each parent level whose UID is not a matching key (`matched`). PS3.18 tables
+    6.7.1-2a/2b leave them out when "{StudyInstanceUID} is specified"; the official plugin
+    reads that as a matching key, not the path, and so does Orthanc's suite."""
     tags = set(DEFAULTS[level])
     for parent in levels_down_to(level)[:-1]:
-        tags |= DEFAULTS[parent] - COMPUTED[parent]
+        if UID_TAGS[parent] not in matched:
+            tags |= DEFAULTS[parent] - COMPUTED[parent]
     return frozenset(tags | {SPECIFIC_CHARACTER_SET, RETRIEVE_URL})
 
 
@@ -231,7 +236,7 @@ class Search:
 
     @cached_property
     def wanted(self) -> frozenset[int]:
-        return default_tags(self.level) | self.query.returned_tags
+        return default_tags(self.level, self.query.matched_tags) | self.query.returned_tags
 
     @cached_property
     def wanted_keys(self) -> tuple[str, ...]:

@@ -124,6 +124,11 @@ class SearchQuery:
         return tuple(m for m in self.matchers if m.filters and m.in_sequence)
 
     @property
+    def matched_tags(self) -> frozenset[int]:
+        """The top-level attributes given as matching keys (universal ones too)."""
+        return frozenset(m.tag for m in self.matchers if not m.in_sequence)
+
+    @property
     def returned_tags(self) -> frozenset[int]:
         """Attributes asked by `includefield` or as matching keys (both are returned)."""
         return self.include | {m.tag for m in self.matchers}

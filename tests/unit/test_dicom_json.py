@@ -12,6 +12,7 @@ from pydicom.data import get_testdata_file
 from orthanc_dicomweb.dicom_json import (
     BulkDataPolicy,
     TagPath,
+    convert_value,
     element,
     element_from_text,
     encode_datasets,
@@ -184,9 +185,19 @@ def test_person_names_with_ideographic_and_phonetic_groups() -> None:
             {"Alphabetic": "Иванов^Иван", "Ideographic": "王^小明", "Phonetic": "wang^xiaoming"}
         ],
     }
+    # Every group the value holds is kept, empty ones too (as the official plugin answers).
     assert element_from_text("PN", "=山田^太郎") == {
         "vr": "PN",
-        "Value": [{"Ideographic": "山田^太郎"}],
+        "Value": [{"Alphabetic": "", "Ideographic": "山田^太郎"}],
+    }
+    assert element_from_text("PN", "Wang^XiaoDong=王^小东= ") == {
+        "vr": "PN",
+        "Value": [{"Alphabetic": "Wang^XiaoDong", "Ideographic": "王^小东", "Phonetic": ""}],
+    }
+    assert element_from_text("PN", "==") == {"vr": "PN"}  # no text: an empty value
+    assert convert_value("PN", {"Alphabetic": "A", "Phonetic": ""}) == {
+        "Alphabetic": "A",
+        "Phonetic": "",
     }
     assert element_from_text("PN", "Doe^John\\\\Roe") == {
         "vr": "PN",

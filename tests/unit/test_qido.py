@@ -338,6 +338,23 @@ def test_default_tags_include_parents_but_not_their_computed_ones() -> None:
     assert {0x00280010, 0x00080016, 0x0020000D} <= default_tags("Instance")
 
 
+def test_a_parent_uid_as_matching_key_leaves_that_parents_defaults_out() -> None:
+    study_uid, series_uid, patient_name, modality = 0x0020000D, 0x0020000E, 0x00100010, 0x00080060
+    assert patient_name not in default_tags("Series", frozenset({study_uid}))
+    instances = default_tags("Instance", frozenset({series_uid}))
+    assert patient_name in instances and modality not in instances
+    instances = default_tags("Instance", frozenset({study_uid, series_uid}))
+    assert not {patient_name, modality} & instances
+    assert 0x00280010 in instances  # the level's own defaults stay
+
+
+def test_series_search_with_a_study_uid_key_returns_no_study_attributes(core: FakeCore) -> None:
+    (found,) = datasets(search(core, "/dicom-web/series", {"StudyInstanceUID": "1.2"}))
+    assert "00100010" not in found and found["0020000D"]["Value"] == ["1.2"]
+    (found,) = datasets(search(core, "/dicom-web/studies/1.2/series", groups=("1.2",)))
+    assert found["00100010"]["Value"] == [{"Alphabetic": "Roe^Jane"}]  # the path does not count
+
+
 class StubSeriesCache:
     """The series metadata cache (tested on its own), answering from the fake's tags."""
 
