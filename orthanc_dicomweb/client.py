@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -42,6 +43,8 @@ FAILED_SOP_SEQUENCE = "00081198"
 REFERENCED_SOP_INSTANCE_UID = "00081155"
 _LEVELS = {"Study": "studies", "Series": "series", "Instance": "instances"}
 
+QUERY_SAFE = "*?,:@/!$'()"
+"""Characters sent unencoded in query strings (see `query_string`)."""
 
 # --- one remote server -------------------------------------------------------------------
 
@@ -143,7 +146,7 @@ class RemoteServer:
                 method,
                 url,
                 headers=dict(headers or {}),
-                params=params,
+                params=query_string(params or {}),
                 data=data,
                 stream=stream,
                 timeout=self.timeout,
@@ -202,6 +205,17 @@ class RemoteServer:
 
 
 # --- request bodies ----------------------------------------------------------------------
+def query_string(arguments: Mapping[str, str]) -> str:
+    """QIDO-RS keys and values percent-encoded, except the characters a query may hold as they
+    are (RFC 3986 3.4): `*`, `?` (wildcards) and `,` (lists) mean the same either way to a
+    server that decodes, and the official plugin 1.7 does not decode (`%2ASMITH%2A` finds
+    nothing there). `+`, `&`, `=`, `#` and spaces stay encoded."""
+    return "&".join(
+        f"{quote(key, safe=QUERY_SAFE)}={quote(value, safe=QUERY_SAFE)}"
+        for key, value in arguments.items()
+    )
+
+
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -515,12 +529,16 @@ class DicomWebClient:
         headers = {"Accept": self._retrieve_accept(server), **parameters["HttpHeaders"]}
         with RemoteServer(self.config, server, headers) as remote:
             for index in range(content["RetrievedUris"], len(uris)):
+            if "InstancesCount" not in content:
+                count = _count_instances(remote, uris)
+                if count is not None:
+                    content["InstancesCount"] = str(count)
                 answer = remote.request(
                     "GET", uris[index], params=parameters["Arguments"], stream=True
                 )
                 self._store_parts(context, remote, uris[index], answer)
                 content["RetrievedUris"] = index + 1
-                context.report((index + 1) / len(uris))
+                context.report(_retrieve_progress(content, len(uris)))
 
     @staticmethod
     def _retrieve_accept(server: ServerDefinition) -> str:
@@ -555,6 +573,7 @@ class DicomWebClient:
                     instances.append(stored["ID"])
                 content["ReceivedInstancesCount"] = str(len(instances))
         except CoreError as error:
+                context.report(_retrieve_progress(content, len(context.parameters["Uris"])))
             raise HttpError(502, f"{where}: Orthanc cannot store a part: {error.message}") from None
         except HttpError as error:
             if error.status != 400:
@@ -567,6 +586,44 @@ class DicomWebClient:
 
 
 def _failed_sop_instances(answer: Any) -> list[str]:
+_COUNTABLE = re.compile(r"^studies/([^/]+)(?:/series/([^/]+)(?:/instances/([^/]+))?)?$")
+_RELATED_INSTANCES = {"studies": "00201208", "series": "00201209"}
+
+
+def _count_instances(remote: RemoteServer, uris: list[str]) -> int | None:
+    """How many instances the URIs hold, asked to the remote's QIDO-RS so that progress
+    follows the instances; None when a URI is not a plain study / series / instance or the
+    remote does not tell (progress then goes URI by URI)."""
+    total = 0
+    for uri in uris:
+        match = _COUNTABLE.match(uri)
+        if match is None:
+            return None
+        study, series, instance = match.groups()
+        if instance is not None:
+            total += 1
+            continue
+        level = "series" if series else "studies"
+        search = f"studies/{study}/series" if series else "studies"
+        key = {"SeriesInstanceUID": series} if series else {"StudyInstanceUID": study}
+        try:
+            answer = remote.request("GET", search, headers={"Accept": DICOM_JSON}, params=key)
+            total += int(answer.json()[0][_RELATED_INSTANCES[level]]["Value"][0])
+        except (HttpError, ValueError, LookupError, TypeError) as error:
+            log.info("No instance count from %s for %s: %s", remote.name, uri, error)
+            return None
+    return total
+
+
+def _retrieve_progress(content: Mapping[str, Any], uri_count: int) -> float:
+    """Instances stored out of those expected (below 1 until the job ends: a remote may count
+    fewer than it sends), else URIs done."""
+    expected = int(content.get("InstancesCount") or 0)
+    if expected:
+        return min(len(content["Instances"]) / expected, 0.99)
+    return content["RetrievedUris"] / uri_count
+
+
     """SOP Instance UIDs the remote refused, from its STOW-RS answer (DICOM JSON)."""
     if not isinstance(answer, dict):
         return []

@@ -6,11 +6,21 @@ Read once at start-up into one immutable `Configuration`; a wrong value raises
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
 
 METADATA_MODES = ("Full", "MainDicomTags", "Extrapolate")
+EXAMPLE_URL = "http://pacs:8042/dicom-web/"
+SERVER_FORMS = (
+    f'["{EXAMPLE_URL}"], ["{EXAMPLE_URL}", "username", "password"] '
+    f'or an object {{"Url": "{EXAMPLE_URL}", ...}}'
+)
+"""The accepted forms of a server definition, told when one is wrong."""
 OTHER_BINARY_MODES = ("BulkDataURI", "InlineBinary", "ArrayOfValues")
 DEFAULT_ENCODINGS = (
     "Ascii",
@@ -195,12 +205,14 @@ def parse_server(name: str, value: Any, option: str = "DicomWeb.Servers") -> Ser
     if isinstance(value, list):
         return _parse_server_array(name, value, where)
     reader = _Reader(value, where + ".")
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(where, f"must be {SERVER_FORMS}, not {value!r}")
     url = reader.string("Url", None)
     if not url:
         raise ConfigurationError(where + ".Url", "is missing")
     return ServerDefinition(
         name=name,
-        url=_with_trailing_slash(url),
+        url=_server_url(url, where + ".Url"),
         username=reader.string("Username", None),
         password=reader.string("Password", None),
         http_headers=reader.string_map("HttpHeaders"),
@@ -227,21 +239,36 @@ def _lenient_boolean(reader: _Reader, name: str, default: bool) -> bool:
 
 def _parse_server_array(name: str, value: list[Any], where: str) -> ServerDefinition:
     if not 1 <= len(value) <= 3 or not all(isinstance(v, str) for v in value):
-        raise ConfigurationError(where, "must be [url], [url, username, password] or an object")
+        raise ConfigurationError(where, f"must be {SERVER_FORMS}, not {value!r}")
     if len(value) == 2:
         raise ConfigurationError(where, "gives a username without a password")
     url, username, password = ([*value, None, None])[:3]
-    return ServerDefinition(name, _with_trailing_slash(url), username, password)
+    return ServerDefinition(name, _server_url(url, where), username, password)
 
 
-def _with_trailing_slash(url: str) -> str:
+def _server_url(url: str, where: str) -> str:
+    """An absolute http(s) URL, with a trailing slash; refused here rather than at first use."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            where, f"must be an http:// or https:// URL (e.g. {EXAMPLE_URL}), not {url!r}"
+        )
+    url = url.strip()
     return url if url.endswith("/") else url + "/"
 
 
 def parse_servers(value: Any) -> tuple[ServerDefinition, ...]:
     if not isinstance(value, Mapping):
+    """The valid servers; a wrong entry is logged and left out, as the official plugin does,
+    so that one typo does not take the other servers (and DICOMweb itself) down."""
         raise ConfigurationError("DicomWeb.Servers", "must be a JSON object")
-    return tuple(parse_server(name, definition) for name, definition in value.items())
+    servers = []
+    for name, definition in value.items():
+        try:
+            servers.append(parse_server(name, definition))
+        except ConfigurationError as error:
+            log.error("%s; this DICOMweb server is ignored", error)
+    return tuple(servers)
 
 
 def parse_configuration(orthanc: Mapping[str, Any]) -> Configuration:

@@ -125,7 +125,9 @@ def read_identity(data: memoryview) -> InstanceIdentity:
         identity = _identity({tag: _decode(value, found) for tag, value in found.items()})
     except NonConformantInstance as error:
         if stop + 8 > len(data):  # the file ends before the identifiers: cut off, not wrong
-            raise UnreadableInstance(f"Truncated DICOM file ({error})") from None
+            raise UnreadableInstance(
+                f"Truncated DICOM file ({error})", error.sop_class, error.sop_instance
+            ) from None
         raise
     meta_class, meta_instance = _uid(meta.get(0x00020002)), _uid(meta.get(0x00020003))
     if (meta_class and meta_class != identity.sop_class) or (

@@ -250,29 +250,20 @@ class JobEngine:
 
     # --- life cycle --------------------------------------------------------------------
 
-    def restore_when_ready(self, retry_every: float = 0.2, give_up_after: float = 300) -> None:
-        """Load the saved jobs as soon as the database opens (it is closed while Orthanc starts)."""
-        if self.store is None:
-            return
-        thread = threading.Thread(
-            target=self._restore_loop,
-            args=(retry_every, give_up_after),
-            name="dicomweb-jobs-restore",
-            daemon=True,
-        )
-        thread.start()
+    def change_listener(self, change: str, level: str, resource_id: str) -> None:
+        """A `runtime.add_change_listener` callback: the saved jobs are loaded once Orthanc has
+        started. The database is closed while plugins initialize, and the core logs an error
+        for every call made then."""
+        if change == "ORTHANC_STARTED" and self.store is not None:
+            threading.Thread(
+                target=self._restore_logged, name="dicomweb-jobs-restore", daemon=True
+            ).start()
 
-    def _restore_loop(self, retry_every: float, give_up_after: float) -> None:
-        deadline = time.monotonic() + give_up_after
-        while True:
-            try:
-                self.restore()
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    log.exception("Cannot read the saved jobs; they are not restored")
-                    return
-                time.sleep(retry_every)
+    def _restore_logged(self) -> None:
+        try:
+            self.restore()
+        except Exception:
+            log.exception("Cannot read the saved jobs; they are not restored")
 
     def restore(self) -> None:
         """Load the saved jobs; the ones that were pending or running are queued again."""

@@ -16,7 +16,7 @@ from .config import Configuration
 from .core import Core
 from .frames import RetrieveFrames
 from .index_cache import IndexCache
-from .jobs import engine_for
+from .jobs import JobEngine, engine_for
 from .jobs_api import JobsApi
 from .qido import SearchService
 from .rendered import RetrieveRendered
@@ -39,9 +39,15 @@ class Route:
     handlers: Mapping[str, Handler]
 
 
-def route_table(config: Configuration, core: Core, index: IndexCache | None = None) -> list[Route]:
+def route_table(
+    config: Configuration,
+    core: Core,
+    index: IndexCache | None = None,
+    engine: JobEngine | None = None,
+) -> list[Route]:
     """All routes of the enabled services; empty when DICOMweb is disabled. `index` keeps
-    index entries between searches; it must be told of deletions (its change listener)."""
+    index entries between searches; it must be told of deletions (its change listener).
+    `engine` runs the client's jobs; its change listener restores the saved ones."""
     if not config.enable:
         return []
     plugin = identity.PluginIdentity(core)
@@ -110,9 +116,8 @@ def route_table(config: Configuration, core: Core, index: IndexCache | None = No
     # DICOMweb client: remote servers, proxied calls, STOW-RS / WADO-RS jobs, /jobs
     servers = ServerRegistry(config, core)
     servers_api = ServersService(config, servers)
-    engine = engine_for(config, core)
+    engine = engine or engine_for(config, core)
     client = DicomWebClient(config, core, servers, engine)
-    engine.restore_when_ready()  # after the client registered its job types
     jobs = JobsApi(core, engine)
     server = "servers/([^/]+)"
     routes += [
@@ -122,6 +127,7 @@ def route_table(config: Configuration, core: Core, index: IndexCache | None = No
             {
                 "GET": servers_api.get_server,
                 "PUT": servers_api.put_server,
+                "POST": servers_api.update_server,
                 "DELETE": servers_api.delete_server,
             },
         ),

@@ -64,6 +64,30 @@ class ServerRegistry:
             self._write(servers)
 
     def remove(self, name: str) -> None:
+    def update(self, name: str, changes: Mapping[str, Any]) -> ServerDefinition:
+        """Merges `changes` (object form) into a server: absent fields are kept, passwords
+        included, `null` removes a field, `"Name"` renames it (409 if the name is taken)."""
+        new_name = changes.get("Name", name)
+        if not isinstance(new_name, str) or not new_name.strip():
+            raise bad_request('"Name" must be a non-empty string')
+        with self._lock:
+            servers = self.all()
+            current = servers.get(name)
+            if current is None:
+                raise not_found(f"Unknown DICOMweb server: {name}")
+            if new_name != name and new_name in servers:
+                raise HttpError(409, f"A DICOMweb server is already named {new_name}")
+            merged = {**current.to_json(with_password=True), **changes}
+            merged.pop("Name", None)
+            try:
+                server = parse_server(new_name, {k: v for k, v in merged.items() if v is not None})
+            except ConfigurationError as error:
+                raise bad_request(str(error)) from None
+            del servers[name]
+            servers[new_name] = server
+            self._write(servers)
+            return server
+
         with self._lock:
             servers = self.all()
             if servers.pop(name, None) is None:
@@ -133,6 +157,18 @@ class ServersService:
         return json_response({})
 
     def delete_server(self, request: Request) -> Response:
+    def update_server(self, request: Request) -> Response:
+        """`POST {root}servers/{name}`: change some fields, rename; answers the new definition."""
+        self._refuse_when_read_only()
+        try:
+            changes = json.loads(request.body or b"null")
+        except ValueError as error:
+            raise bad_request("The body must be a JSON object of changes", str(error)) from None
+        if not isinstance(changes, dict):
+            raise bad_request("The body must be a JSON object of changes")
+        server = self.registry.update(request.groups[0], changes)
+        return json_response({"Name": server.name, **server.to_json()})
+
         self._refuse_when_read_only()
         self.registry.remove(request.groups[0])
         return json_response({})

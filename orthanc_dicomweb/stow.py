@@ -22,28 +22,28 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import partial
-from itertools import chain
+from itertools import chain, islice
 from typing import Any
 
+from .bounded import check_json, check_xml
 from .config import Configuration
 from .core import ConcurrentStores, Core, CoreError, get_json, loads
 from .dicom_assembly import (
     InstanceIdentity,
     InvalidInstance,
-    NonConformantInstance,
     assemble,
     bulk_data_parts,
     bulk_data_uris,
+    check_nesting,
     read_identity,
     read_json_metadata,
     read_xml_metadata,
 )
-from .dicom_json import element, encode_json
+from .dicom_json import element, encode_json, utf8_charset_element
 from .dicom_xml import to_native_xml
 from .errors import HttpError, unsupported_media_type
 from .multipart import Part, ReleasableBody, boundary_of, parse_multipart
 from .negotiation import choose, multipart_type, parse_accept, parse_media_type
-from .resources import validate_uid
 from .urls import dicomweb_base, instance_url, study_url
 from .web import Request, Response
 
@@ -61,6 +61,7 @@ ANSWER_ENCODERS = {
     "application/xml": to_native_xml,
 }
 
+SPECIFIC_CHARACTER_SET = "00080005"
 RETRIEVE_URL = "00081190"
 FAILED_SOP_SEQUENCE = "00081198"
 REFERENCED_SOP_SEQUENCE = "00081199"
@@ -73,13 +74,10 @@ FAILURE_REASON = "00081197"
 class FailureReason(IntEnum):
     """Failure Reason (0008,1197) codes of PS3.18 10.5.3 / PS3.4 Annex GG."""
 
-    PROCESSING_FAILURE = 0x0110
+    PROCESSING_FAILURE = 0x0110  # also an instance outside the study of the URL (official)
     NOT_AUTHORIZED = 0x0124
     OUT_OF_RESOURCES = 0xA700
-    DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
-    CANNOT_UNDERSTAND = 0xC000
-    # The code the official plugin sends for an instance outside the study of the URL.
-    STUDY_INSTANCE_UID_MISMATCH = 0xC122
+    CANNOT_UNDERSTAND = 0xC000  # bad syntax: what makes a request that stored nothing a 400
 
 
 class WarningReason(IntEnum):
@@ -112,6 +110,12 @@ class Outcome:
     def stored(self) -> bool:
         return self.failure is None
 
+    @property
+    def listed(self) -> bool:
+        """Whether it has an item in the answer: an item references its SOP Class and SOP
+        Instance UIDs (type 1, PS3.18 10.5.3), so a part lacking either is only logged."""
+        return bool(self.sop_class and self.sop_instance)
+
     def item(self) -> dict[str, Any]:
         """Its item in ReferencedSOPSequence or FailedSOPSequence."""
         item: dict[str, Any] = {}
@@ -137,28 +141,30 @@ def failed(
 
 
 def invalid(error: InvalidInstance) -> Outcome:
-    reason = (
-        FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
-        if isinstance(error, NonConformantInstance)
-        else FailureReason.CANNOT_UNDERSTAND
-    )
-    return failed(reason, str(error), error.sop_class, error.sop_instance)
+    """Unreadable, or without the UIDs every stored instance needs: bad syntax (0xC000), as in
+    the official plugin."""
+    return failed(FailureReason.CANNOT_UNDERSTAND, str(error), error.sop_class, error.sop_instance)
 
 
 def answer_status(outcomes: Sequence[Outcome]) -> int:
-    """200 when all are stored, 409 when none is, 202 in between (PS3.18 10.5.3)."""
+    """PS3.18 10.5.3: 200 when all are stored, 202 when some are; when none is, 400 if a part
+    had bad syntax, 409 otherwise (conflicts: another study, refused by the core)."""
     stored = sum(outcome.stored for outcome in outcomes)
     if stored == len(outcomes):
         return 200
-    return 409 if stored == 0 else 202
+    if stored:
+        return 202
+    syntax = any(outcome.failure is FailureReason.CANNOT_UNDERSTAND for outcome in outcomes)
+    return 400 if syntax else 409
 
 
 def answer_dataset(outcomes: Sequence[Outcome], study: str | None) -> dict[str, Any]:
-    """The Store Instances response module as DICOM JSON (FailedSOPSequence only if needed)."""
-    dataset: dict[str, Any] = {}
+    """The Store Instances response module as DICOM JSON, with the official plugin's
+    SpecificCharacterSet (FailedSOPSequence only if something is listed there)."""
+    dataset: dict[str, Any] = {SPECIFIC_CHARACTER_SET: utf8_charset_element()}
     if study:
         dataset[RETRIEVE_URL] = element("UR", [study])
-    failures = [outcome.item() for outcome in outcomes if not outcome.stored]
+    failures = [outcome.item() for outcome in outcomes if not outcome.stored and outcome.listed]
     if failures:
         dataset[FAILED_SOP_SEQUENCE] = element("SQ", failures)
     stored = [outcome.item() for outcome in outcomes if outcome.stored]
@@ -197,6 +203,41 @@ def part_type(part: Part, root: str) -> str:
         return parse_media_type(part.content_type).essence
     except HttpError:
         return part.content_type.strip().lower()
+
+
+def check_metadata_nesting(parts: Sequence[Part], root: str) -> None:
+    """HttpError 400 (before anything is stored) when a DICOM JSON or XML part nests deeper
+    than the decoders survive."""
+    for part in parts:
+        kind = part_type(part, root)
+        if kind == DICOM_JSON:
+            check_json(part.body, "A DICOM JSON part")
+        elif kind == DICOM_XML:
+            check_xml(part.body, "A DICOM XML part")
+
+
+def too_deep(data: memoryview, identity: InstanceIdentity) -> Outcome | None:
+    """The outcome of an instance whose sequences nest deeper than the core survives."""
+    try:
+        check_nesting(data)
+    except InvalidInstance as error:
+        why = str(error)
+        return failed(
+            FailureReason.CANNOT_UNDERSTAND, why, identity.sop_class, identity.sop_instance
+        )
+    return None
+
+
+def at_most(outcomes: Iterator[Outcome], limit: int) -> list[Outcome]:
+    """The outcomes of a request; HttpError 413 beyond `limit` (DICOM JSON parts may hold many
+    data sets each), which also bounds the size of the answer."""
+    kept = list(islice(outcomes, limit + 1))
+    if len(kept) > limit:
+        close = getattr(outcomes, "close", None)
+        if close:
+            close()  # lets the stores in flight finish
+        raise HttpError(413, f"More than {limit} instances in a STOW-RS request (the limit)")
+    return kept
 
 
 # Part 10 files above this size are stored alone: 500 MB of 8 MB parts stored two at a time
@@ -267,17 +308,22 @@ class StoreInstances:
         """Store Instances, in any study or (with a UID in the path) in one study."""
         if self.config.read_only:
             raise HttpError(403, "Orthanc is in read-only mode: STOW-RS is disabled")
-        expected = validate_uid(request.groups[0], "StudyInstanceUID") if request.groups else None
+        # Not checked as a UID: an instance of another study is refused with a 409 answer,
+        # whatever the path holds (the official plugin and its test suite do so).
+        expected = request.groups[0] if request.groups else None
         answer_type = choose(parse_accept(request.header("accept")), list(ANSWER_ENCODERS))
         root, boundary = request_type(request)
-        parts = parse_multipart(request.body, boundary)
+        limit = self.config.stow_server_max_instances
+        parts = parse_multipart(request.body, boundary, limit)
+        check_metadata_nesting(parts, root)
         base = dicomweb_base(self.config, request)
         body = ReleasableBody(request.body)
-        outcomes = list(self._store_parts(parts, root, expected, base, body))
+        outcomes = at_most(self._store_parts(parts, root, expected, base, body), limit)
         if not outcomes:
             raise HttpError(400, "The STOW-RS request holds no instance")
+        # The study's RetrieveURL when what was stored belongs to one study.
         studies = {outcome.study for outcome in outcomes if outcome.stored}
-        study = expected or (studies.pop() if len(studies) == 1 else None)
+        study = studies.pop() if len(studies) == 1 else None
         dataset = answer_dataset(outcomes, study_url(base, study) if study else None)
         encode = ANSWER_ENCODERS[answer_type]
         return Response(encode(dataset), answer_type, answer_status(outcomes))
@@ -325,7 +371,8 @@ class StoreInstances:
             identity = read_identity(data)
         except InvalidInstance as error:
             return invalid(error)
-        return self._refusal(identity, expected) or partial(self._post, data, identity, base)
+        refusal = self._refusal(identity, expected) or too_deep(data, identity)
+        return refusal or partial(self._post, data, identity, base)
 
     def _store_metadata(
         self, part: Part, kind: str, bulk_data: dict[str, Part], expected: str | None, base: str
@@ -341,7 +388,12 @@ class StoreInstances:
             except InvalidInstance as error:
                 yield invalid(error)
                 continue
-            yield self._refusal(identity, expected) or self._post(memoryview(data), identity, base)
+            view = memoryview(data)
+            yield (
+                self._refusal(identity, expected)
+                or too_deep(view, identity)
+                or self._post(view, identity, base)
+            )
 
     @staticmethod
     def _refusal(identity: InstanceIdentity, expected: str | None) -> Outcome | None:
@@ -350,7 +402,7 @@ class StoreInstances:
             return None
         why = f"its study {identity.study} is not the study {expected} of the URL"
         return failed(
-            FailureReason.STUDY_INSTANCE_UID_MISMATCH,
+            FailureReason.PROCESSING_FAILURE,
             why,
             identity.sop_class,
             identity.sop_instance,

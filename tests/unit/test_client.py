@@ -205,7 +205,7 @@ def test_get_passes_status_type_and_body_with_auth_headers_and_encoded_arguments
         "application/dicom+json",
     )
     sent = remote.requests[-1]
-    assert sent["path"] == "/dicom-web/studies?PatientName=A+B%26C"
+    assert sent["path"] == "/dicom-web/studies?PatientName=A%20B%26C"
     assert sent["headers"]["Authorization"] == "Basic dTpw"
     assert (sent["headers"]["X-A"], sent["headers"]["X-B"]) == ("1", "2")
 
@@ -474,14 +474,15 @@ def test_retrieve_stores_every_part_with_universal_transfer_syntax(remote: Remot
     assert content["ReceivedInstancesCount"] == "3"
     assert len(content["Instances"]) == 3
     assert core.stored == [fake_dicom(1), fake_dicom(2), fake_dicom(3)]
-    assert "transfer-syntax=*" in remote.requests[0]["headers"]["Accept"]
+    retrieves = [r for r in remote.requests if r["path"].startswith("/dicom-web/studies/1.2")]
+    assert "transfer-syntax=*" in retrieves[0]["headers"]["Accept"]
 
 
 def test_retrieve_without_universal_transfer_syntax(remote: Remote) -> None:
     remote.routes["/dicom-web/studies/1.2"] = answer(200, *related([fake_dicom(1)]))
     client, _ = make_client(remote.url, definition={"HasWadoRsUniversalTransferSyntax": False})
     assert call(client.wado, {"Uri": "/studies/1.2"}).status == 200
-    assert "transfer-syntax" not in remote.requests[0]["headers"]["Accept"]
+    assert "transfer-syntax" not in remote.requests[-1]["headers"]["Accept"]
 
 
 @pytest.mark.parametrize(
@@ -576,3 +577,35 @@ def test_retrieve_is_refused_when_orthanc_is_read_only(remote: Remote) -> None:
     response = call(client.retrieve, {"Resources": [{"Study": "1.2"}]})
     assert response.status == 403
     assert remote.requests == []
+
+
+def test_qido_keys_keep_wildcards_and_lists_unencoded(remote: Remote) -> None:
+    # The official plugin 1.7 does not percent-decode: `%2ASMITH%2A` would find nothing there.
+    remote.routes["/dicom-web/studies"] = answer(200, b"[]", "application/dicom+json")
+    client, _ = make_client(remote.url)
+    arguments = {"PatientName": "*SMITH^J?*", "ModalitiesInStudy": "CT,MR", "X": "a+b c#"}
+    call(client.qido, {"Uri": "/studies", "Arguments": arguments})
+    assert remote.requests[-1]["path"] == (
+        "/dicom-web/studies?PatientName=*SMITH%5EJ?*&ModalitiesInStudy=CT,MR&X=a%2Bb%20c%23"
+    )
+
+
+def test_retrieve_progress_follows_the_instances_counted_by_qido(remote: Remote) -> None:
+    files = [fake_dicom(i) for i in range(4)]
+    remote.routes["/dicom-web/studies/1.2"] = answer(200, *related(files))
+    counted = json.dumps([{"00201208": {"vr": "IS", "Value": [4]}}]).encode()
+    remote.routes["/dicom-web/studies"] = answer(200, counted, "application/dicom+json")
+    client, _ = make_client(remote.url)
+    seen: list[tuple[float, str]] = []
+    report = client.engine._report
+
+    def recording(job: Any, progress: float) -> None:
+        seen.append((progress, job.content["ReceivedInstancesCount"]))
+        report(job, progress)
+
+    client.engine._report = recording  # type: ignore[method-assign]
+    response = call(client.retrieve, {"Resources": [{"Study": "1.2"}]})
+    assert response.status == 200, response.body
+    assert json.loads(response.body)["InstancesCount"] == "4"
+    assert seen[:4] == [(0.25, "1"), (0.5, "2"), (0.75, "3"), (0.99, "4")]
+    assert "StudyInstanceUID=1.2" in remote.requests[0]["path"]

@@ -243,9 +243,15 @@ def test_server_flags_accept_the_strings_orthanc_accepts() -> None:
         {"Url": 3},
         {"Url": "http://r/", "Timeout": "10"},
         {"Url": "http://r/", "HttpHeaders": []},
+        {"Url": "pacs:8042/dicom-web/"},
+        {"Url": "ftp://pacs/dicom-web/"},
+        {"Url": "http:///dicom-web/"},
+        ["www.pacs.org/dicom-web/"],
+        "http://pacs/dicom-web/",
+        42,
     ],
 )
-def test_bad_server_definitions_are_refused(definition: dict[str, object]) -> None:
+def test_bad_server_definitions_are_refused(definition: object) -> None:
     with pytest.raises(ConfigurationError, match=r"DicomWeb\.Servers\.bad"):
         parse_server("bad", definition)
 
@@ -254,3 +260,16 @@ def test_servers_are_found_by_name() -> None:
     config = dicomweb(Servers={"one": ["http://one/"], "two": {"Url": "http://two/"}})
     assert config.server("two").url == "http://two/"
     assert config.server("three") is None
+
+
+def test_a_bad_server_is_left_out_with_a_log_line_and_the_others_stay(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    servers = {"plain": "http://plain/dicom-web/", "good": ["http://good/"], "nourl": ["pacs/"]}
+    config = dicomweb(Servers=servers)
+    assert [server.name for server in config.servers] == ["good"]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2
+    assert "DicomWeb.Servers.plain" in errors[0] and "this DICOMweb server is ignored" in errors[0]
+    assert '["http://pacs:8042/dicom-web/", "username", "password"]' in errors[0]
+    assert "DicomWeb.Servers.nourl" in errors[1] and "http:// or https://" in errors[1]

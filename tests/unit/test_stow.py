@@ -82,6 +82,7 @@ def test_all_stored_answers_200_with_retrieve_urls() -> None:
     )
     assert status == 200
     assert "00081198" not in answer
+    assert answer["00080005"] == {"vr": "CS", "Value": ["ISO_IR 192"]}
     assert answer["00081190"]["Value"] == [f"{BASE}studies/1.2.3"]
     (first, second) = answer["00081199"]["Value"]
     assert first["00081155"]["Value"] == ["1.2.3.4"]
@@ -99,17 +100,26 @@ def test_study_mismatch_is_refused_before_the_core_sees_it() -> None:
     core = storing_core()
     status, answer = store(core, request(instance("1.2.9"), instance(), study="1.2.3"))
     assert status == 202
-    assert reasons(answer) == [FailureReason.STUDY_INSTANCE_UID_MISMATCH]
+    assert reasons(answer) == [FailureReason.PROCESSING_FAILURE]
     assert len(core.calls) == 1
 
 
-@pytest.mark.parametrize(
-    ("code", "reason"),
-    [(19, 0xA700), (15, 0xC000), (22, 0x0110)],
-)
-def test_core_failures_become_failure_reasons(code: int, reason: int) -> None:
-    status, answer = store(storing_core(error=code), request(instance()))
+@pytest.mark.parametrize("study", ["1.2.9", "nope"])
+def test_nothing_in_the_study_of_the_url_is_409_without_retrieve_url(study: str) -> None:
+    status, answer = store(storing_core(), request(instance(), study=study))
     assert status == 409
+    assert list(answer) == ["00080005", "00081198", "00081199"]
+    assert reasons(answer) == [0x0110]
+    assert "Value" not in answer["00081199"]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "status"),
+    [(19, 0xA700, 409), (15, 0xC000, 400), (22, 0x0110, 409)],
+)
+def test_core_failures_become_failure_reasons(code: int, reason: int, status: int) -> None:
+    answered, answer = store(storing_core(error=code), request(instance()))
+    assert answered == status
     assert reasons(answer) == [reason]
     assert "Value" not in answer["00081199"]
 
@@ -186,14 +196,25 @@ def test_statuses_sum_up_the_outcomes() -> None:
     failed = Outcome("1.2", "1.2.4", failure=FailureReason.CANNOT_UNDERSTAND)
     assert answer_status([stored, stored]) == 200
     assert answer_status([stored, failed]) == 202
-    assert answer_status([failed]) == 409
+    assert answer_status([failed]) == 400  # nothing stored, bad syntax
+    conflict = Outcome("1.2", "1.2.5", failure=FailureReason.PROCESSING_FAILURE)
+    assert answer_status([conflict]) == 409
+    assert answer_status([conflict, failed]) == 400
 
 
 def test_answer_model_items_in_tag_order() -> None:
-    failed = Outcome(None, None, failure=FailureReason.CANNOT_UNDERSTAND)
+    failed = Outcome("1.2", "1.2.4", failure=FailureReason.CANNOT_UNDERSTAND)
     dataset = answer_dataset([failed], None)
-    assert list(dataset) == ["00081198", "00081199"]
-    assert dataset["00081198"]["Value"] == [{"00081197": {"vr": "US", "Value": [0xC000]}}]
+    assert list(dataset) == ["00080005", "00081198", "00081199"]
+    assert dataset["00081198"]["Value"][0]["00081197"] == {"vr": "US", "Value": [0xC000]}
+
+
+def test_failures_without_both_sop_uids_are_not_listed() -> None:
+    unreadable = Outcome(None, None, failure=FailureReason.CANNOT_UNDERSTAND)
+    no_class = Outcome(None, "1.2.4", failure=FailureReason.CANNOT_UNDERSTAND)
+    dataset = answer_dataset([unreadable, no_class], None)
+    assert list(dataset) == ["00080005", "00081199"]
+    assert answer_status([unreadable, no_class]) == 400
 
 
 # --- Memory: the parts of a big request are released once stored --------------------------
@@ -310,11 +331,9 @@ def test_parallel_stores_keep_refusals_and_core_failures_in_place() -> None:
     parts += [b"not dicom", instance(sop="1.2.3.4")]
     status, answer = store(core, request(*parts, study="1.2.3"))
     assert status == 202
-    assert reasons(answer) == [0xC122, 0xA700, 0xC000]
-    failed_sops = [
-        item.get("00081155", {}).get("Value", [None])[0] for item in answer["00081198"]["Value"]
-    ]
-    assert failed_sops == ["1.2.3.2", "1.2.3.3", None]
+    assert reasons(answer) == [0x0110, 0xA700]  # the part that is not DICOM has no item
+    failed_sops = [item["00081155"]["Value"][0] for item in answer["00081198"]["Value"]]
+    assert failed_sops == ["1.2.3.2", "1.2.3.3"]
     stored = [item["00081155"]["Value"][0] for item in answer["00081199"]["Value"]]
     assert stored == ["1.2.3.1", "1.2.3.4"]
     assert len(core.calls) == 3  # the refused parts never reach the core
