@@ -5,6 +5,7 @@ import logging
 from orthanc_dicomweb import __version__, dictionary, metadata_cache, runtime, webapp
 from orthanc_dicomweb.config import ConfigurationError, parse_configuration
 from orthanc_dicomweb.index_cache import IndexCache
+from orthanc_dicomweb.jobs import engine_for
 from orthanc_dicomweb.routes import route_table
 
 runtime.install_logging()
@@ -18,10 +19,12 @@ except ConfigurationError as error:
     log.error("%s; no DICOMweb route is registered", error)
 else:
     index = IndexCache(core)
-    routes = route_table(config, core, index)
+    engine = engine_for(config, core)
+    routes = route_table(config, core, index, engine)
     runtime.register_routes(routes)
     if config.enable:
         runtime.add_change_listener(index.change_listener)
+        runtime.add_change_listener(engine.change_listener)  # restores the saved jobs
         runtime.add_change_listener(
             metadata_cache.change_listener(config, core, runtime.wait_until_idle)
         )
