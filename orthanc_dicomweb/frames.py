@@ -8,11 +8,15 @@ asked uncompressed are decoded here (pylibjpeg-rle, ~1 ms for 512x512), so the u
 cost no transcoding at all. Any other syntax comes from the instance transcoded by the core,
 cut into frames with pydicom.
 
-The frames are made in memory before answering (they are small), then handed to Orthanc's
-multipart output: every part is labelled `{media type}; transfer-syntax={uid}`, which Orthanc also
-puts in the `type` of the top-level Content-Type, as the official plugin does. Orthanc sends a
-single part as one answer, gzipped when the client accepts it (~55 ms for a 512x512 frame, the
-bulk of such a request here), and several parts as an uncompressed stream.
+Without an `Accept` header, or with `*/*`, frames come uncompressed (Explicit VR Little Endian),
+as the official plugin sends them (README, compatibility).
+
+The frames are made in memory before answering (they are small), and the multipart body is
+written here: every part is labelled `{media type}; transfer-syntax={uid}` (also the `type` of
+the top-level Content-Type, as the core writes it for the official plugin) and carries its own
+`Content-Location` (`.../frames/{n}`). Plugin 4.0's multipart output cannot add part headers,
+so the body is answered whole: Orthanc gzips it when the client accepts gzip and
+`HttpCompressionEnabled` is on (~80 ms for 1.5 MB of CT pixels on these machines).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from . import pixel_data, rendering
 from .config import Configuration
 from .core import Core, CoreError
 from .errors import bad_request
+from .multipart import encode_multipart, multipart_content_type, new_boundary
 from .resources import ResourcePath
 from .stored_instances import Instance, InstanceReader, ParsedFiles
 from .transfer_syntax import (
@@ -40,8 +45,9 @@ from .transfer_syntax import (
     RLE,
     frame_targets,
 )
+from .urls import dicomweb_base, instance_url
 from .wado_retrieve import find_instance, first_acceptable, transcode
-from .web import MultipartResponse, Request
+from .web import Request, Response
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +97,21 @@ def frames_of_file(dicom: bytes, numbers: Sequence[int]) -> list[bytes]:
     return [pixels[(n - 1) * size : n * size] for n in numbers]
 
 
+def frames_answer(
+    frames: Sequence[bytes], numbers: Sequence[int], part_content_type: str, instance: str
+) -> Response:
+    """The multipart/related answer: one part per frame, each with its `Content-Location`
+    (`instance` is the instance's URL)."""
+    boundary = new_boundary()
+    parts = [
+        (frame, part_content_type, {"Content-Location": f"{instance}/frames/{number}"})
+        for frame, number in zip(frames, numbers, strict=True)
+    ]
+    return Response(
+        encode_multipart(parts, boundary), multipart_content_type(part_content_type, boundary)
+    )
+
+
 def _number_of_frames(value: Any) -> int:
     try:
         return max(int(value), 1)
@@ -118,7 +139,7 @@ class RetrieveFrames:
         self.core = core
         self.instances = InstanceReader(core, WHOLE_FILE_LIMIT, files)
 
-    def retrieve_frames(self, request: Request) -> MultipartResponse:
+    def retrieve_frames(self, request: Request) -> Response:
         path = ResourcePath.from_groups(request.groups[:3])
         numbers = parse_frame_list(request.groups[3])
         instance = self.locate(path)
@@ -126,12 +147,17 @@ class RetrieveFrames:
             raise bad_request(f"Instance {path.instance} has no pixel data, hence no frames")
         check_frame_range(numbers, instance.format.frames)
         stored = stored_syntax(instance)
+        # Parts point to the frames by the UIDs the client named (validated above).
+        location = instance_url(dicomweb_base(self.config, request), *request.groups[:3])
         # Frames are made before answering, so that a syntax the core cannot produce (406)
         # still lets the next acceptable one be tried.
         return first_acceptable(
             frame_targets(request.header("accept"), stored),
-            lambda target: MultipartResponse(
-                target.part_content_type, self._frames(instance, numbers, target.syntax)
+            lambda target: frames_answer(
+                self._frames(instance, numbers, target.syntax),
+                numbers,
+                target.part_content_type,
+                location,
             ),
         )
 

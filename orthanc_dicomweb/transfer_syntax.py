@@ -183,7 +183,9 @@ def stored_frame_target(stored: str) -> FrameTarget:
 
 def _frame_target_of(media: MediaType, stored: str) -> FrameTarget | None:
     if media.essence == "*/*":
-        return stored_frame_target(stored)
+        # No preference (also no Accept at all): uncompressed, as the official plugin answers
+        # (PS3.18 would allow the stored compressed media type; README, compatibility).
+        return FrameTarget(OCTET_STREAM, EXPLICIT_LITTLE_ENDIAN)
     if media.essence != "multipart/related":
         return None
     part = multipart_type(media) or OCTET_STREAM

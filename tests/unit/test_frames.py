@@ -22,6 +22,8 @@ from orthanc_dicomweb.frames import (
     is_stored_form,
     parse_frame_list,
 )
+from orthanc_dicomweb.multipart import Part, boundary_of, parse_multipart
+from orthanc_dicomweb.negotiation import parse_media_type
 from orthanc_dicomweb.rendering import PixelFormat
 from orthanc_dicomweb.web import Request
 from tests.harness import PYDICOM_FILES
@@ -60,14 +62,20 @@ def _core(dicom: bytes, extra: dict[tuple[str, str], Any] | None = None) -> Fake
     )
 
 
-def _frames(core: FakeCore, frames: str, accept: str | None = None) -> tuple[str, list[Any]]:
-    """The parts' content type, and each part."""
-    headers = {"accept": accept} if accept else {}
+def _parts(core: FakeCore, frames: str, accept: str | None = None) -> tuple[str, list[Part]]:
+    """The answer's `type` parameter, and its parts."""
+    headers = {"accept": accept, "host": "pacs:8042"} if accept else {"host": "pacs:8042"}
     request = Request("GET", "/dicom-web/...", (STUDY, SERIES, SOP, frames), headers=headers)
     answer = RetrieveFrames(Configuration(), core).retrieve_frames(request)
-    return answer.part_content_type, [
-        (answer.part_content_type, bytes(part)) for part in answer.parts
-    ]
+    assert isinstance(answer.body, bytes)
+    part_type = parse_media_type(answer.content_type).param("type") or ""
+    return part_type, parse_multipart(answer.body, boundary_of(answer.content_type))
+
+
+def _frames(core: FakeCore, frames: str, accept: str | None = None) -> tuple[str, list[Any]]:
+    """The parts' content type (the answer's `type`), and each part's type and bytes."""
+    part_type, parts = _parts(core, frames, accept)
+    return part_type, [(part.content_type, bytes(part.body)) for part in parts]
 
 
 def _uris(core: FakeCore) -> list[str]:
@@ -144,7 +152,7 @@ def test_stored_form_of_native_syntaxes_is_little_endian() -> None:
 def test_stored_frames_are_cut_from_the_file_read_once() -> None:
     rle = _file("SC_rgb_rle_2frame.dcm")
     core = _core(rle)
-    content_type, parts = _frames(core, "2,1")
+    content_type, parts = _frames(core, "2,1", "multipart/related; type=image/x-dicom-rle")
     stored = list(generate_frames(_dataset(rle).PixelData, number_of_frames=2))
     assert content_type == f"image/x-dicom-rle; transfer-syntax={RLE}"
     assert parts == [(f"image/x-dicom-rle; transfer-syntax={RLE}", f) for f in stored[::-1]]
@@ -166,6 +174,23 @@ def test_rle_frames_asked_uncompressed_are_decoded_without_transcoding() -> None
         }
         assert b"".join(frame for _, frame in parts) == _dataset(rle).pixel_array.tobytes()
         assert not any(uri.endswith("/modify") for uri in _uris(core))
+
+
+def test_without_accept_frames_come_uncompressed() -> None:
+    rle = _file("SC_rgb_rle_2frame.dcm")
+    for accept in (None, "*/*"):
+        content_type, parts = _frames(_core(rle), "1,2", accept)
+        assert content_type == f"application/octet-stream; transfer-syntax={EXPLICIT_LE}"
+        assert b"".join(frame for _, frame in parts) == _dataset(rle).pixel_array.tobytes()
+
+
+def test_every_part_has_its_content_location() -> None:
+    _, parts = _parts(_core(_file("SC_rgb_rle_2frame.dcm")), "2,1", ANY_SYNTAX)
+    instance = f"http://pacs:8042/dicom-web/studies/{STUDY}/series/{SERIES}/instances/{SOP}"
+    assert [part.content_location for part in parts] == [
+        f"{instance}/frames/2",
+        f"{instance}/frames/1",
+    ]
 
 
 def test_native_frames_are_cut_from_the_file() -> None:

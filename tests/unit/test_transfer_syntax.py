@@ -84,7 +84,7 @@ OCTET = "application/octet-stream"
 @pytest.mark.parametrize(
     ("accept", "stored", "expected"),
     [
-        (None, JPEG_LS, FrameTarget("image/jls", JPEG_LS)),
+        (None, JPEG_LS, FrameTarget(OCTET, EXPLICIT_LITTLE_ENDIAN)),
         (None, EXPLICIT_BIG_ENDIAN, FrameTarget(OCTET, EXPLICIT_LITTLE_ENDIAN)),
         ('multipart/related; type="*/*"', RLE, FrameTarget("image/x-dicom-rle", RLE)),
         (
@@ -121,7 +121,7 @@ OCTET = "application/octet-stream"
             "1.2.840.10008.1.2.4.81",
             FrameTarget("image/jls", "1.2.840.10008.1.2.4.81"),
         ),
-        ("*/*", JPEG_2000, FrameTarget("image/jp2", JPEG_2000)),
+        ("*/*", JPEG_2000, FrameTarget(OCTET, EXPLICIT_LITTLE_ENDIAN)),
         ("multipart/related; type=image/*", JPEG_2000, FrameTarget("image/jp2", JPEG_2000)),
         ('multipart/related; type=""', JPEG_LS, FrameTarget(OCTET, EXPLICIT_LITTLE_ENDIAN)),
     ],
