@@ -3,6 +3,7 @@
 import logging
 
 from orthanc_dicomweb import __version__, dictionary, metadata_cache, runtime, webapp
+from orthanc_dicomweb.cluster_jobs import cluster_engine_for
 from orthanc_dicomweb.config import ConfigurationError, parse_configuration
 from orthanc_dicomweb.index_cache import IndexCache
 from orthanc_dicomweb.jobs import engine_for
@@ -19,7 +20,7 @@ except ConfigurationError as error:
     log.error("%s; no DICOMweb route is registered", error)
 else:
     index = IndexCache(core)
-    engine = engine_for(config, core)
+    engine = cluster_engine_for(config, core) or engine_for(config, core)
     routes = route_table(config, core, index, engine)
     runtime.register_routes(routes)
     if config.enable:

@@ -26,6 +26,7 @@ setup(
         "requests>=2.28",
         "pylibjpeg-rle>=2.0",  # RLE Lossless frames decoded in the plugin (rendered images)
         "orjson>=3.9",  # JSON answers: 20x faster than the standard library's encoder
+        "psycopg[binary]>=3.1",  # shared state (servers, jobs, tokens) on a PostgreSQL index
     ],
     extras_require={
         "test": [

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 import orthanc
@@ -19,7 +19,11 @@ import orthanc
 from .core import CoreError
 from .loopback import Loopback, LoopbackUnavailable, unusable_reason
 from .routes import Route
+from .shared_state import SHARED_PROPERTIES, open_store
 from .web import Answer, MultipartResponse, Redirect, Request, Response, handle
+
+if TYPE_CHECKING:
+    from .postgres_store import PostgresStore
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,7 @@ class OrthancCore:
     def __init__(self) -> None:
         self._loopback = _loopback_for(self.configuration())
         self._loopback_lock = threading.Lock()
+        self._shared = open_store(self.configuration())
 
     def get(self, uri: str) -> bytes:
         return _call_core(orthanc.RestApiGet, uri)
@@ -138,11 +143,21 @@ class OrthancCore:
         return _call_core(serialized, f"TranscodeDicomInstance({syntax})")
 
     # Global properties of the database (plugins use ids >= 1024): the client's servers and jobs.
+    # On a PostgreSQL index, the plugin's own ones live in the shared store (shared_state.py).
     def get_global_property(self, key: int) -> str:
+        if self._shared is not None and key in SHARED_PROPERTIES:
+            return self._shared.get_property(key)
         return orthanc.GetGlobalProperty(key, "")
 
     def set_global_property(self, key: int, value: str) -> None:
-        orthanc.SetGlobalProperty(key, value)
+        if self._shared is not None and key in SHARED_PROPERTIES:
+            self._shared.set_property(key, value)
+        else:
+            orthanc.SetGlobalProperty(key, value)
+
+    # shared_state.SharedStoreAccess
+    def shared_store(self) -> PostgresStore | None:
+        return self._shared
 
 
 def _decoded_query(arguments: Mapping[str, str]) -> dict[str, str]:

@@ -3,7 +3,7 @@
 # Orthanc's own DICOMweb integration suite; fails if either fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DICOMWEB_EXTRAS=test scripts/setup.sh orthanc-dicomweb chromium
+DICOMWEB_EXTRAS=test scripts/setup.sh orthanc-dicomweb chromium postgresql orthanc-postgresql nginx
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 status=0

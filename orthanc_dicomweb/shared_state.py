@@ -1,0 +1,49 @@
+"""Where the plugin keeps the state that every Orthanc of a database must share.
+
+On the embedded SQLite index (one Orthanc), the plugin's global properties hold it, as before.
+When the index is PostgreSQL (one or several Orthancs on one database), the plugin's own
+properties (servers, deletion token), its jobs and its claims live in tables of the plugin in
+that database (`postgres_store`): global properties would be kept per node there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .postgres_store import PostgresStore
+
+SHARED_PROPERTIES = range(5300, 5400)
+"""The plugin's global properties that the shared store holds (servers 5301, deletion token
+5302); the others (e.g. the official plugin's servers, 5468) stay Orthanc's."""
+
+
+@runtime_checkable
+class SharedStoreAccess(Protocol):
+    """A core that knows the shared store of its database (None on SQLite)."""
+
+    def shared_store(self) -> PostgresStore | None: ...
+
+
+def open_store(configuration: Mapping[str, Any]) -> PostgresStore | None:
+    """The shared store of a PostgreSQL index (connected at first use), None on SQLite.
+    psycopg is only imported when the index is PostgreSQL."""
+    section = configuration.get("PostgreSQL")
+    if not isinstance(section, Mapping) or not section.get("EnableIndex", False):
+        return None
+    from .postgres_store import PostgresStore, connection_info
+
+    conninfo = connection_info(configuration)
+    return PostgresStore(conninfo) if conninfo else None
+
+
+def store_of(core: object) -> PostgresStore | None:
+    return core.shared_store() if isinstance(core, SharedStoreAccess) else None
+
+
+def claim(core: object, name: str, seconds: float) -> bool:
+    """True when this node should do the work `name` (always, without a shared store): on a
+    shared database, one node gets it for `seconds`."""
+    store = store_of(core)
+    return True if store is None else store.claim(name, seconds)
