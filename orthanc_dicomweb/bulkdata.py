@@ -1,13 +1,16 @@
 """WADO-RS Retrieve Bulkdata (PS3.18 10.4.1.1.5): the BulkDataURIs of metadata answers.
 
 `.../instances/{i}/bulk/{tag path}` names a value, at the top level (`bulk/00431028`) or in a
-sequence (`bulk/00540016/0/00181072`: tag, 0-based item, tag...). The value's bytes come from
+sequence (`bulk/00540016/1/00181072`: tag, 1-based item, tag...), as the official plugin writes
+its BulkDataURIs (tags are also read as `0054,0016`). The value's bytes come from
 the core's `/instances/{id}/content/...`. Pixel data is the whole native pixel data, or, when
 compressed, one part per frame (each frame's compressed bytes, as dicomweb-client's
 `retrieve_bulkdata` lists them).
 
 Answers are `multipart/related; type="application/octet-stream"` (default) or one
-`application/octet-stream` body. HTTP `Range` (one range) is checked (416 when it cannot be
+`application/octet-stream` body; any other `Accept`, or a `range` media type parameter (the
+HTTP `Range` header is the way to ask a part), is refused with 400 as the official plugin does.
+HTTP `Range` (one range) is checked (416 when it cannot be
 satisfied) and, for single-part answers, honoured with 206 and `Content-Range` when the runtime
 can carry the bytes: plugin 4.0 sends non-200 bodies only as a C string (UTF-8, no NUL byte).
 Otherwise, and for multipart answers (streamed with status 200, no per-part headers), the
@@ -22,37 +25,46 @@ from dataclasses import dataclass
 from . import dicom_json, negotiation, transfer_syntax
 from .config import Configuration
 from .core import Core, get_json
-from .errors import HttpError, bad_request, not_acceptable
+from .errors import HttpError, bad_request
 from .resources import ResourcePath, locate
 from .web import Answer, MultipartResponse, Request, Response
 
 OCTET_STREAM = "application/octet-stream"
-_TAG = re.compile(r"^[0-9A-Fa-f]{8}$")
-_INDEX = re.compile(r"^[0-9]{1,9}$")
+_TAG = re.compile(r"^([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})$")
+_INDEX = re.compile(r"^[1-9][0-9]{0,8}$")
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
 def parse_bulk_path(text: str) -> dicom_json.TagPath:
-    """`00540016/0/00181072` -> `(0x00540016, 0, 0x00181072)`; HttpError 400 if malformed."""
+    """`00540016/1/00181072` -> `(0x00540016, 0, 0x00181072)` (items 1-based in URIs, 0-based
+    in tag paths; see `dicom_json.tag_path_text`); HttpError 400 if malformed."""
     segments = text.strip("/").split("/")
     if len(segments) % 2 == 0:
         raise bad_request(f"Bulk data path must end with a tag: {text!r}")
     path: list[int] = []
     for position, segment in enumerate(segments):
-        pattern = _TAG if position % 2 == 0 else _INDEX
-        if not pattern.match(segment):
-            what = "tag (8 hex digits)" if position % 2 == 0 else "item index"
-            raise bad_request(f"Bad {what} {segment!r} in bulk data path {text!r}")
-        path.append(int(segment, 16) if position % 2 == 0 else int(segment))
+        if position % 2 == 0:
+            tag = _TAG.match(segment)
+            if not tag:
+                raise bad_request(f"Bad tag {segment!r} (8 hex digits) in bulk data path {text!r}")
+            path.append(int(tag.group(1) + tag.group(2), 16))
+        elif _INDEX.match(segment):
+            path.append(int(segment) - 1)
+        else:
+            raise bad_request(f"Bad item number {segment!r} (from 1) in bulk data path {text!r}")
     return tuple(path)
 
 
 def wants_single_part(accept: str | None) -> bool:
-    """True for `application/octet-stream`, False for multipart (the default); else 406."""
+    """True for `application/octet-stream`, False for multipart (the default); else 400."""
     for media in negotiation.parse_accept(accept):
         if media.q <= 0:
             continue
         if media.essence == "multipart/related":
+            if media.param("range") is not None:
+                raise negotiation.refuse_accept(
+                    f"Parts of bulk data are asked with the HTTP Range header, not {media}"
+                )
             # dicomweb-client asks `type="*/*"` by default.
             if negotiation.multipart_type(media) in (None, OCTET_STREAM, "*/*", "application/*"):
                 return False
@@ -60,7 +72,7 @@ def wants_single_part(accept: str | None) -> bool:
             return True
         elif negotiation.matches(media, "multipart/related"):
             return False
-    raise not_acceptable(
+    raise negotiation.refuse_accept(
         f'Bulk data is available as multipart/related; type="{OCTET_STREAM}" or as '
         f"{OCTET_STREAM}; not as {accept}"
     )
@@ -145,7 +157,7 @@ class RetrieveBulkdata:
         if not single:
             return MultipartResponse(OCTET_STREAM, iter(values))
         if len(values) != 1:
-            raise not_acceptable(
+            raise negotiation.refuse_accept(
                 f"This pixel data has {len(values)} frames: ask for multipart/related; "
                 f'type="{OCTET_STREAM}" to get one part per frame'
             )

@@ -4,14 +4,16 @@ Sources are the core's JSON, not pydicom datasets: parsing every DICOM file agai
 would cost far more than the core's `/instances/{id}/tags` (see runtime-facts.md). The core
 gives no VRs, so they come from pydicom's dictionaries (public and private).
 
-Values from the core are already Unicode: answers are always UTF-8 and
-SpecificCharacterSet, when present, is rewritten to "ISO_IR 192" (`utf8_charset_element`).
+Values from the core are already Unicode: answers are always UTF-8. SpecificCharacterSet
+stays the file's in datasets read from files (`character_set_element`, as the official
+plugin); the core's main tags have none, and get "ISO_IR 192" (`utf8_charset_element`).
 
 Tag paths (`TagPath`) name a value inside nested sequences, as the bulk data callbacks need:
 a tuple alternating tags and 0-based item indices, always starting and ending with a tag,
-e.g. `(0x00540016, 0, 0x00181072)`. `tag_path_text` gives `"00540016/0/00181072"` (for
-WADO-RS bulk data URIs) and `orthanc_content_path` gives `"0054-0016/0/0018-1072"` (for the
-core's `/instances/{id}/content/...`, which answers the raw bytes of the value).
+e.g. `(0x00540016, 0, 0x00181072)`. `tag_path_text` gives `"00540016/1/00181072"` (for
+WADO-RS bulk data URIs: items from 1, as the official plugin writes them) and
+`orthanc_content_path` gives `"0054-0016/0/0018-1072"` (for the core's
+`/instances/{id}/content/...`, which answers the raw bytes of the value).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ _NUMBER_FORMATS = {
     **_ARRAY_FORMATS,
     **{"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q", "FL": "f", "FD": "d"},
 }
+_CHARSET_SEPARATOR = re.compile(r"[\\\u00a5]")  # backslash, or yen (see `character_set_terms`)
 _TAG_PATTERN = re.compile(r"^\(?\s*([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*\)?$")
 
 
@@ -200,10 +203,12 @@ def _is_private(tag: int) -> bool:
 # --- Tag paths --------------------------------------------------------------------------------
 
 
-def tag_path_text(path: Sequence[int], separator: str = "/") -> str:
-    """`(0x00540016, 0, 0x00181072)` -> "00540016/0/00181072" (tags at even positions)."""
-    return separator.join(
-        tag_key(part) if index % 2 == 0 else str(part) for index, part in enumerate(path)
+def tag_path_text(path: Sequence[int]) -> str:
+    """`(0x00540016, 0, 0x00181072)` -> "00540016/1/00181072": the bulk data path of a
+    BulkDataURI as the official plugin writes it (lower-case tags, items counted from 1), so
+    that URIs kept by clients resolve alike on both plugins."""
+    return "/".join(
+        f"{part:08x}" if index % 2 == 0 else str(part + 1) for index, part in enumerate(path)
     )
 
 
@@ -292,6 +297,21 @@ def person_name(value: str | Mapping[str, str]) -> dict[str, str] | None:
         groups = value.strip(" \0").split("=")
         name = dict(zip(PERSON_NAME_GROUPS, (group.rstrip(" ") for group in groups), strict=False))
     return name if any(name.values()) else None
+
+
+def character_set_terms(text: str) -> list[str]:
+    """The values of a SpecificCharacterSet as the core gives them, empty ones included.
+
+    The core decodes the value through the repertoire it names: with ISO 2022 IR 13 (JIS X
+    0201) the separator 0x5C reads as "¥". Defined terms are ASCII, so both separate values.
+    """
+    return [term.strip(" \0") for term in _CHARSET_SEPARATOR.split(text)]
+
+
+def character_set_element(text: str | None) -> dict[str, Any]:
+    """SpecificCharacterSet as the file has it, its empty values left out: what the official
+    plugin answers (and Orthanc's suite expects) in metadata, although the JSON is Unicode."""
+    return element("CS", [term for term in character_set_terms(text or "") if term])
 
 
 def utf8_charset_element() -> dict[str, Any]:
@@ -406,6 +426,8 @@ class BulkDataPolicy:
     """How binary and over-long values appear in metadata (WADO-RS passes its `OtherBinaryMode`).
 
     - Pixel data (7FE0,0008/0009/0010, at any depth) is always a BulkDataURI.
+    - An empty value is `{"vr": vr}` alone, in every mode (F.2.5). The core's tags say "Null"
+      for empty and non-empty binary values alike: the value is read to tell them apart.
     - OB/OD/OF/OL/OV/OW/UN values follow `mode`: "BulkDataURI" -> `uri_for(path)`;
       "InlineBinary" -> base64 of `read_binary(path)`; "ArrayOfValues" -> the bytes read as
       little-endian numbers of the VR's width in "Value" (OB bytes, OW uint16, OL uint32,
@@ -428,14 +450,13 @@ class BulkDataPolicy:
         """The attribute for a binary value; `inline` when its bytes are already at hand."""
         if path[-1] in PIXEL_DATA_TAGS:
             return self._uri_element(path, vr)
-        if self.mode == "InlineBinary":
-            data = inline if inline is not None else self._read(path)
-            if data is not None:
-                return {"vr": vr, "InlineBinary": base64.b64encode(data).decode("ascii")}
-        elif self.mode == "ArrayOfValues" and vr in _ARRAY_FORMATS:
-            data = inline if inline is not None else self._read(path)
-            if data is not None:
-                return element(vr, binary_values(vr, data))
+        data = inline if inline is not None else self._read(path)
+        if data == b"":
+            return {"vr": vr}
+        if self.mode == "InlineBinary" and data is not None:
+            return {"vr": vr, "InlineBinary": base64.b64encode(data).decode("ascii")}
+        if self.mode == "ArrayOfValues" and vr in _ARRAY_FORMATS and data is not None:
+            return element(vr, binary_values(vr, data))
         by_uri = self._uri_element(path, vr)
         if by_uri is None and inline is not None:
             return {"vr": vr, "InlineBinary": base64.b64encode(inline).decode("ascii")}
@@ -479,7 +500,7 @@ def decode_text(data: bytes, specific_character_set: str | None) -> str:
     """Raw text bytes of a dataset as Unicode, through its SpecificCharacterSet."""
     if data.isascii():
         return data.decode("ascii")
-    terms = [term.strip() for term in (specific_character_set or "").split("\\")]
+    terms = character_set_terms(specific_character_set or "")
     encodings = pydicom_charset.convert_encodings(terms if any(terms) else ["ISO_IR 192"])
     # Backslash (0x5C) is the value delimiter that resets ISO 2022 code extensions.
     return pydicom_charset.decode_bytes(data, encodings, {0x5C})
@@ -602,7 +623,7 @@ def _convert_orthanc_entry(
         ]
         return element("SQ", items)
     if tag == SPECIFIC_CHARACTER_SET:
-        return utf8_charset_element()
+        return character_set_element(value if kind == "String" else None)
     creator = creator or _private_creator_in(siblings, tag)
     is_binary = kind in ("Null", "Binary", _NULL_OR_TOO_LONG)
     vr = vr_of(tag, context, creator, binary=is_binary)
@@ -613,7 +634,7 @@ def _convert_orthanc_entry(
         if vr in BINARY_VRS:
             # Text from the core for a tag we cannot type (unknown private): its real bytes
             # may be numbers, so it can only be sent as binary.
-            return _binary(policy, path, vr)
+            return _binary(policy, path, vr) if value else element(vr, None)
         return element_from_text(vr, value)
     if kind in ("TooLong", _NULL_OR_TOO_LONG):
         # The short format's null is also an empty sequence, or an empty US/FL/AT... value
@@ -745,6 +766,8 @@ __all__ = [
     "TagPath",
     "attribute_tags",
     "binary_values",
+    "character_set_element",
+    "character_set_terms",
     "convert_value",
     "decode_text",
     "element",

@@ -1,4 +1,4 @@
-"""The series metadata cache: a series' DICOM JSON, kept gzipped in series attachment 4301.
+"""The series metadata cache: a series' DICOM JSON, kept gzipped in a series attachment.
 
 Computing a series' metadata reads every instance's tags; viewers ask for it again and again.
 The answer is therefore computed once (when the series becomes stable, in a background thread,
@@ -6,21 +6,24 @@ or at the first request) and stored with the series in the Orthanc database, so 
 Orthanc sharing the database can serve it.
 
 An entry is only used while it matches the series: its key is a digest of the series' current
-instance ids and of the options that shape the JSON, so an added or removed instance (even one
-this process was not told about) makes the entry stale, and it is rebuilt. BulkDataURIs
+instances, each with the uuid of its stored file, and of the options that shape the JSON. An
+added or removed instance, or one stored again with new content (its file uuid changes), even
+one this process was not told about, makes the entry stale, and it is rebuilt. One core call
+(`/series/{id}/instances`) gives the uuids of the whole series. BulkDataURIs
 depend on the host the client used: entries hold them relative (`studies/...`), and
 `absolute_bulk_data_uris` completes them per request. Fresh and cached answers go through the
 same bytes, so they are identical.
 
-Each instance's dataset is also kept alone, gzipped, in attachment 4304 of the instance, for
+Each instance's dataset is also kept alone, gzipped, in an attachment of the instance, for
 instance metadata: reading it costs one small attachment read, whatever the size of the series
 (the series entry of a 300-slice CT is 800 kB). It is written when the series entry is rebuilt
 and by the first request that computes it; the core drops it with its instance, also when the
 instance is overwritten (`OverwriteInstances`).
 
 Answers are kept too, ready to send: a series' or study's JSON answer with absolute
-BulkDataURIs, gzipped, for the last DICOMweb base it was asked with (attachment 4302 of the
-series or study). A repeated request then costs one index call and one small attachment read.
+BulkDataURIs, gzipped, for the last DICOMweb base it was asked with (an attachment of the
+series or study, under the same kind of key). A repeated request then costs two index calls
+and one small attachment read. The attachments' numbers are in `attachments`.
 """
 
 from __future__ import annotations
@@ -35,11 +38,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import dicom_json
+from .attachments import INSTANCE_METADATA, PREPARED_ANSWER, SERIES_METADATA
 from .config import Configuration
 from .core import (
     Core,
     CoreError,
-    delete_attachment,
     get_json,
     read_attachment,
     write_attachment,
@@ -48,11 +51,8 @@ from .urls import instance_url
 
 log = logging.getLogger(__name__)
 
-CACHE_ATTACHMENT = 4301
-ANSWER_ATTACHMENT = 4302
-INSTANCE_ATTACHMENT = 4304  # of an instance (4303 is the QIDO-RS summary of a series)
-# 2: too long binary and number values are read; one gzip member per instance, indexed.
-FORMAT_VERSION = 2
+# 3: keys over file uuids; BulkDataURIs and SpecificCharacterSet as the official plugin's.
+FORMAT_VERSION = 3
 _GZIP = 31  # zlib's wbits for the gzip format
 _BULK_DATA_KEY = b'"BulkDataURI":"'
 # Answers are compressed once and sent many times: a smaller body is cheaper for the core
@@ -86,21 +86,30 @@ def json_array(datasets: Iterable[bytes]) -> bytes:
     return b"[" + b",".join(datasets) + b"]"
 
 
-def series_key(config: Configuration, instances: Iterable[str]) -> str:
-    """What a series' entry depends on: its instance ids, the entry format, `OtherBinaryMode`."""
+Members = Sequence[tuple[str, str]]
+"""A series' instances as (instance id, uuid of its stored file) pairs, in the core's order."""
+
+SeriesList = Sequence[tuple[str, Members]]
+"""(series id, its members) pairs, in the order of the answer."""
+
+
+def member(instance: dict[str, Any]) -> tuple[str, str]:
+    """The member of an instance as the core describes it (`/instances/{id}`)."""
+    return instance["ID"], instance["FileUuid"]
+
+
+def series_key(config: Configuration, members: Members) -> str:
+    """What a series' entry depends on: its instances and their files, the entry format,
+    `OtherBinaryMode`."""
     digest = hashlib.sha256(f"{FORMAT_VERSION}\n{config.other_binary_mode}\n".encode())
-    for instance in sorted(instances):
-        digest.update(instance.encode("ascii", "replace") + b"\n")
+    for instance, file_uuid in sorted(members):
+        digest.update(f"{instance} {file_uuid}\n".encode("ascii", "replace"))
     return digest.hexdigest()
-
-
-SeriesList = Sequence[tuple[str, Sequence[str]]]
-"""(series id, its instance ids) pairs, in the order of the answer."""
 
 
 def answer_key(config: Configuration, series: SeriesList) -> str:
     """What the answer joining these series depends on (order included)."""
-    keys = (f"{series_id}:{series_key(config, instances)}" for series_id, instances in series)
+    keys = (f"{series_id}:{series_key(config, members)}" for series_id, members in series)
     return hashlib.sha256("\n".join(keys).encode("ascii", "replace")).hexdigest()
 
 
@@ -151,7 +160,7 @@ def _members(header: dict[str, Any]) -> list[tuple[int, int]]:
 
 
 def pack_instance(mode: str, dataset: bytes) -> bytes:
-    """What an instance's attachment 4304 holds: a one-line JSON header (the format and the
+    """What an instance's attachment holds: a one-line JSON header (the format and the
     `OtherBinaryMode` of the dataset), then the gzipped dataset."""
     header = json.dumps({"Version": FORMAT_VERSION, "Mode": mode}).encode()
     return header + b"\n" + gzip.compress(dataset, compresslevel=1, mtime=0)
@@ -224,18 +233,26 @@ class SeriesMetadataCache:
         self.core = core
         self.instances = InstanceMetadata(config, core)
 
-    def series_instances(self, series_id: str) -> list[str]:
-        """The series' instance ids, in the core's order (404 if the series is unknown)."""
-        return list(get_json(self.core, f"/series/{series_id}")["Instances"])
+    def series_members(self, series_id: str) -> list[tuple[str, str]]:
+        """The series' members, in the core's order (404 if the series is unknown)."""
+        return [member(i) for i in get_json(self.core, f"/series/{series_id}/instances")]
 
-    def series_json(self, series_id: str, instances: Sequence[str] | None = None) -> bytes:
+    def study_series(self, study_id: str) -> list[tuple[str, list[tuple[str, str]]]]:
+        """The study's series with their members, in the core's order: one call."""
+        series: dict[str, list[tuple[str, str]]] = {}
+        for instance in get_json(self.core, f"/studies/{study_id}/instances"):
+            series.setdefault(instance["ParentSeries"], []).append(member(instance))
+        return list(series.items())
+
+    def series_json(self, series_id: str, members: Members | None = None) -> bytes:
         """The series' metadata as a JSON array: from the cache when valid, else computed."""
-        if instances is None:
-            instances = self.series_instances(series_id)
+        if members is None:
+            members = self.series_members(series_id)
+        instances = [instance for instance, _ in members]
         if not self.config.enable_metadata_cache:
             return json_array(dataset for _, dataset in self.instances.encoded(instances))
-        key = series_key(self.config, instances)
-        data = read_attachment(self.core, f"/series/{series_id}", CACHE_ATTACHMENT)
+        key = series_key(self.config, members)
+        data = read_attachment(self.core, f"/series/{series_id}", SERIES_METADATA)
         cached = None if data is None else unpack_entry(data, key)
         if cached is not None:
             return cached
@@ -248,31 +265,24 @@ class SeriesMetadataCache:
         """One instance's dataset as kept with it; None when it is not (yet) there."""
         if not self.config.enable_metadata_cache:
             return None
-        data = read_attachment(self.core, f"/instances/{instance_id}", INSTANCE_ATTACHMENT)
+        data = read_attachment(self.core, f"/instances/{instance_id}", INSTANCE_METADATA)
         return None if data is None else unpack_instance(data, self.config.other_binary_mode)
 
     def keep_instance(self, instance_id: str, dataset: bytes) -> None:
         """Keep one instance's dataset with it, for `instance_json`."""
         if self.config.enable_metadata_cache and not self.config.read_only:
             packed = pack_instance(self.config.other_binary_mode, dataset)
-            write_attachment(self.core, f"/instances/{instance_id}", INSTANCE_ATTACHMENT, packed)
+            write_attachment(self.core, f"/instances/{instance_id}", INSTANCE_METADATA, packed)
 
     def rebuild(self, series_id: str) -> None:
         """Compute the series' entry and its instances' datasets again and store them,
-        whatever the stored ones say.
-
-        The prepared answers made from the old entry are dropped: their key, made of instance
-        ids, cannot see an instance replaced with new content (`OverwriteInstances`).
-        """
-        series = get_json(self.core, f"/series/{series_id}")
-        instances = list(series["Instances"])
-        key = series_key(self.config, instances)
-        datasets = self.instances.encoded(instances)
+        whatever the stored ones say."""
+        members = self.series_members(series_id)
+        key = series_key(self.config, members)
+        datasets = self.instances.encoded([instance for instance, _ in members])
         self._write_entry(series_id, key, datasets)
         for instance_id, dataset in datasets:
             self.keep_instance(instance_id, dataset)
-        for resource in (f"/series/{series_id}", f"/studies/{series['ParentStudy']}"):
-            delete_attachment(self.core, resource, ANSWER_ATTACHMENT)
 
     def rebuild_study(self, study_id: str) -> list[str]:
         """Rebuild the entries of every series of a study; returns the series ids."""
@@ -283,11 +293,12 @@ class SeriesMetadataCache:
 
     def _write_entry(self, series_id: str, key: str, datasets: Sequence[tuple[str, bytes]]) -> None:
         entry = pack_entry(key, self.config.other_binary_mode, datasets)
-        write_attachment(self.core, f"/series/{series_id}", CACHE_ATTACHMENT, entry)
+        write_attachment(self.core, f"/series/{series_id}", SERIES_METADATA, entry)
 
 
 def pack_answer(key: str, base: str, body: bytes) -> bytes:
-    """What attachment 4302 holds: a one-line JSON header (key and base), the gzipped answer."""
+    """What a prepared answer's attachment holds: a one-line JSON header (key and base), then
+    the gzipped answer."""
     header = json.dumps({"Key": key, "Base": base}).encode()  # ASCII, newlines escaped
     return header + b"\n" + gzip.compress(body, compresslevel=_ANSWER_LEVEL, mtime=0)
 
@@ -321,7 +332,7 @@ class PreparedAnswers:
         """
         if not self.enabled:
             return None
-        data = read_attachment(self.core, resource, ANSWER_ATTACHMENT)
+        data = read_attachment(self.core, resource, PREPARED_ANSWER)
         compressed = None if data is None else unpack_answer(data, key, base)
         return None if compressed is None else zlib.decompress(compressed, _GZIP)
 
@@ -330,7 +341,7 @@ class PreparedAnswers:
         if not self.writable:
             return False
         packed = pack_answer(key, base, body)
-        return write_attachment(self.core, resource, ANSWER_ATTACHMENT, packed)
+        return write_attachment(self.core, resource, PREPARED_ANSWER, packed)
 
 
 ChangeListener = Callable[[str, str, str], None]

@@ -65,12 +65,20 @@ def parse_media_type(text: str) -> MediaType:
 
 
 def parse_accept(header: str | None) -> list[MediaType]:
-    """The ranges of an `Accept` header, best q first (stable); no header means `*/*`."""
-    if header is None or not header.strip():
+    """The ranges of an `Accept` header, best q first (stable); no header means `*/*`.
+
+    An item that is not a media range (`toto, application/dicom+json`) names nothing a route
+    can produce: it is skipped, as the official plugin does, rather than failing the others.
+    """
+    items = [item for item in _split_outside_quotes(header or "", ",") if item.strip()]
+    if not items:
         return [MediaType(WILDCARD, WILDCARD)]
-    ranges = [parse_media_type(item) for item in _split_outside_quotes(header, ",") if item.strip()]
-    if not ranges:
-        return [MediaType(WILDCARD, WILDCARD)]
+    ranges = []
+    for item in items:
+        try:
+            ranges.append(parse_media_type(item))
+        except HttpError:
+            continue
     return sorted(ranges, key=lambda media: -media.q)
 
 
@@ -109,6 +117,39 @@ def choose(accepted: Sequence[MediaType], offers: Sequence[str]) -> str:
     return best_offer
 
 
+ACCEPT_REFUSED = 400
+"""The status of an `Accept` that allows nothing a WADO-RS route produces. RFC 9110 says 406;
+the official plugin answers 400 and Orthanc's suite asserts it (`test_accept_negotiation`)."""
+
+
+def refuse_accept(message: str) -> HttpError:
+    """The WADO-RS answer to an `Accept` header allowing nothing the route produces."""
+    return HttpError(ACCEPT_REFUSED, message)
+
+
+def metadata_format(accept: str | None) -> str:
+    """The format of a WADO-RS metadata answer: DICOM_JSON, JSON, or DICOM_XML (a multipart of
+    XML parts, asked as `multipart/related; type="application/dicom+xml"` or as the XML type
+    alone). Following the official plugin: JSON wins over XML at equal q, a `multipart/related`
+    without a type or with a `transfer-syntax` (metadata has none) is refused. 400 if nothing
+    is acceptable (`ACCEPT_REFUSED`)."""
+    accepted = [media for media in parse_accept(accept) if _is_metadata_range(media)]
+    try:
+        chosen = choose(accepted, [DICOM_JSON, JSON, MULTIPART_RELATED, DICOM_XML])
+    except HttpError:
+        raise refuse_accept(
+            f"Metadata is available as {DICOM_JSON}, {JSON} or {MULTIPART_RELATED}; "
+            f'type="{DICOM_XML}", not as {accept!r}'
+        ) from None
+    return DICOM_XML if chosen in (MULTIPART_RELATED, DICOM_XML) else chosen
+
+
+def _is_metadata_range(media: MediaType) -> bool:
+    if media.essence != MULTIPART_RELATED:
+        return True
+    return multipart_type(media) == DICOM_XML and transfer_syntax(media) is None
+
+
 def dicom_model_format(accept: str | None, what: str) -> str:
     """The format of a search or metadata answer: DICOM_JSON, JSON, or DICOM_XML for a
     multipart/related of XML parts (asked with or without the multipart, as the official
@@ -127,11 +168,14 @@ def dicom_model_format(accept: str | None, what: str) -> str:
 
 
 def multipart_type(media: MediaType) -> str | None:
-    """The `type` parameter of a `multipart/related` range, lower case; None otherwise."""
+    """The `type` parameter of a `multipart/related` range, lower case; None otherwise.
+
+    Spaces inside a quoted value are kept: `type="  application/dicom"` names no media type.
+    """
     if media.essence != "multipart/related":
         return None
     value = media.param("type")
-    return value.strip().lower() if value and value.strip() else None
+    return value.lower() if value else None
 
 
 def transfer_syntax(media: MediaType) -> str | None:
@@ -221,10 +265,12 @@ __all__ = [
     "MediaType",
     "choose",
     "matches",
+    "metadata_format",
     "multipart_type",
     "parse_accept",
     "parse_media_type",
     "quality_of",
     "quote_parameter",
+    "refuse_accept",
     "transfer_syntax",
 ]

@@ -512,7 +512,7 @@ class Search:
         instances = self._parent_of(hits[0].resource)["Instances"]
         if 2 * len(hits) <= len(instances):
             return
-        metadata = loads(self._series_cache.series_json(series_id, instances))
+        metadata = loads(self._series_cache.series_json(series_id))
         by_uid = {_first_value(dataset, SOP_INSTANCE_UID): dataset for dataset in metadata}
         for hit in hits:
             dataset = by_uid.get(hit.resource["MainDicomTags"].get("SOPInstanceUID"))

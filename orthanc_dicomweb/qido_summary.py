@@ -2,8 +2,8 @@
 
 At instance level every answer holds SOPClassUID, Rows, Columns, BitsAllocated... which
 Orthanc 1.10.1 does not index: reading an instance's tags costs ~2 ms for a CT slice, parsing
-a series' whole metadata (attachment 4301) ~130 ms for 300 slices. A summary holds only those
-attributes of every instance of the series, in series attachment 4303 (a few hundred bytes
+a series' whole metadata (its cache entry) ~130 ms for 300 slices. A summary holds only those
+attributes of every instance of the series, in a series attachment (a few hundred bytes
 per instance, compressed), so one small read serves a whole page.
 
 Entries are keyed by instance id and hold the FileUuid of the instance they were read from,
@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import dicom_json
+from .attachments import INSTANCE_SUMMARIES
 from .config import Configuration
 from .core import Core, loads, read_attachment, write_attachment
 
-SUMMARY_ATTACHMENT = 4303
+SUMMARY_ATTACHMENT = INSTANCE_SUMMARIES
 FORMAT_VERSION = 1
 
 

@@ -31,14 +31,7 @@ from .metadata_cache import (
     join_json_arrays,
     resource_uids,
 )
-from .resources import (
-    ResourcePath,
-    find_resources,
-    is_orthanc_id,
-    locate_resource,
-    lookup_ids,
-    only_one,
-)
+from .resources import ResourcePath, is_orthanc_id, locate, lookup_ids
 from .stored_instances import InstanceReader
 from .urls import dicomweb_base
 from .web import Answer, MultipartResponse, Request, Response
@@ -52,7 +45,7 @@ _EXTRAPOLATION_SAMPLES = 3
 
 def wants_xml(accept: str | None) -> bool:
     """Whether the Accept header asks for XML (multipart of dicom+xml) rather than JSON."""
-    return negotiation.dicom_model_format(accept, "Metadata") == negotiation.DICOM_XML
+    return negotiation.metadata_format(accept) == negotiation.DICOM_XML
 
 
 def extrapolated_tags(names: Iterable[str], option: str) -> tuple[int, ...]:
@@ -117,10 +110,9 @@ class RetrieveMetadata:
         if self.config.studies_metadata != "Full":
             body = self._indexed_metadata(path, self.config.studies_metadata, self.study_tags)
             return self._answer(request, body, xml)
-        # The study's series with their instances: one index call for the whole study.
-        found = find_resources(self.core, path, "Series")
-        study_id = only_one([series["ParentStudy"] for series in found], path)
-        series = [(s["ID"], s["Instances"]) for s in found]
+        study_id = locate(self.core, path)
+        # The study's series with their instances and files: one index call for the study.
+        series = self.cache.study_series(study_id)
         return self._full_answer(request, f"/studies/{study_id}", series, xml)
 
     def series_metadata(self, request: Request) -> Answer:
@@ -130,9 +122,9 @@ class RetrieveMetadata:
         if self.config.series_metadata != "Full":
             body = self._indexed_metadata(path, self.config.series_metadata, self.series_tags)
             return self._answer(request, body, xml)
-        found = locate_resource(self.core, path)
-        series = [(found["ID"], found["Instances"])]
-        return self._full_answer(request, f"/series/{found['ID']}", series, xml)
+        series_id = locate(self.core, path)
+        series = [(series_id, self.cache.series_members(series_id))]
+        return self._full_answer(request, f"/series/{series_id}", series, xml)
 
     def instance_metadata(self, request: Request) -> Answer:
         """Retrieve Instance Metadata (always Full)."""
@@ -219,7 +211,7 @@ class RetrieveMetadata:
         return Response(body, JSON_TYPE)
 
     def _series_json(self, series: SeriesList) -> bytes:
-        return join_json_arrays(self.cache.series_json(s, instances) for s, instances in series)
+        return join_json_arrays(self.cache.series_json(s, members) for s, members in series)
 
     def _answer(self, request: Request, relative_json: bytes, xml: bool) -> Answer:
         body = absolute_bulk_data_uris(relative_json, dicomweb_base(self.config, request))

@@ -4,7 +4,9 @@ Instances are sent as `multipart/related; type="application/dicom"`, one part pe
 streamed: only one instance is in memory at a time. Each part costs one core call (the SDK's
 GetDicomForInstance, or `/instances/{id}/file`); the stored transfer syntax is read from the
 file's meta header, and the core transcodes (the SDK's TranscodeDicomInstance, or
-`/instances/{id}/modify`) only when the client asked for another syntax.
+`/instances/{id}/modify`) only when the client asked for another syntax. An `Accept` that
+allows no DICOM part is refused with 400 (`negotiation.ACCEPT_REFUSED`); a syntax the core
+cannot write, with 406.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+from . import negotiation
 from .config import Configuration
 from .core import Core, CoreError, DicomTranscoding, get_json, post_json
 from .errors import HttpError, not_acceptable, not_found
@@ -96,6 +99,14 @@ def first_acceptable(candidates: Iterable[Target], produce: Callable[[Target], A
     raise refusal
 
 
+def accepted_targets(accept: str | None) -> list[InstanceTarget]:
+    """What `Accept` allows for whole instances, best first; 400 if nothing."""
+    try:
+        return instance_targets(accept)
+    except HttpError as error:
+        raise negotiation.refuse_accept(error.message) from None
+
+
 class RetrieveInstances:
     """Retrieve Study / Series / Instance: DICOM files in a multipart stream."""
 
@@ -107,7 +118,7 @@ class RetrieveInstances:
     def retrieve(self, request: Request) -> MultipartResponse:
         """The handler of the three routes: the path's depth decides the level."""
         path = ResourcePath.from_groups(request.groups)
-        targets = instance_targets(request.header("accept"))
+        targets = accepted_targets(request.header("accept"))
         ids = instance_ids(self.core, path)
         first, target = self._first_part(targets, ids)
         return MultipartResponse(DICOM, self._stream(first, ids[1:], target))

@@ -16,6 +16,7 @@ import requests
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from orthanc_dicomweb.attachments import INSTANCE_SUMMARIES
 from orthanc_dicomweb.dicom_xml import from_native_xml
 from orthanc_dicomweb.multipart import boundary_of, parse_multipart
 from tests.harness import Orthanc
@@ -345,7 +346,7 @@ def test_instance_searches_keep_a_summary_of_each_series(
         orthanc.post("/instances", data=data).raise_for_status()
     first = search(path)
     series_id = orthanc.post("/tools/lookup", data=series).json()[0]["ID"]
-    summary = f"/series/{series_id}/attachments/4303"
+    summary = f"/series/{series_id}/attachments/{INSTANCE_SUMMARIES}"
     assert orthanc.get(summary).status_code == 200  # written by the first search
     assert search(path) == first  # answered from it
     orthanc.post("/instances", data=files[2]).raise_for_status()

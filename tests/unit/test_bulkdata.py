@@ -13,8 +13,11 @@ from orthanc_dicomweb.errors import HttpError
     [
         ("7FE00010", (0x7FE00010,)),
         ("7fe00010", (0x7FE00010,)),
-        ("00540016/0/00181072", (0x00540016, 0, 0x00181072)),
-        ("00540016/12/00181072/", (0x00540016, 12, 0x00181072)),
+        # Items are counted from 1 in URIs, as the official plugin writes its BulkDataURIs.
+        ("00540016/1/00181072", (0x00540016, 0, 0x00181072)),
+        ("00540016/12/00181072/", (0x00540016, 11, 0x00181072)),
+        ("0054,0016/2/0018,1072", (0x00540016, 1, 0x00181072)),  # Orthanc's suite asks these
+        ("0010,0010", (0x00100010,)),
     ],
 )
 def test_bulk_paths_alternate_tags_and_items(text: str, path: tuple[int, ...]) -> None:
@@ -23,7 +26,15 @@ def test_bulk_paths_alternate_tags_and_items(text: str, path: tuple[int, ...]) -
 
 @pytest.mark.parametrize(
     "text",
-    ["", "7FE0001", "7FE00010/0", "00540016/x/00181072", "0054,0016", "00540016/-1/00181072"],
+    [
+        "",
+        "7FE0001",
+        "7FE00010/1",
+        "00540016/x/00181072",
+        "0054;0016",
+        "00540016/-1/00181072",
+        "00540016/0/00181072",
+    ],
 )
 def test_malformed_bulk_paths_are_400(text: str) -> None:
     with pytest.raises(HttpError) as raised:
@@ -38,6 +49,8 @@ def test_malformed_bulk_paths_are_400(text: str) -> None:
         ("*/*", False),
         ('multipart/related; type="application/octet-stream"', False),
         ('multipart/related; type="*/*"', False),
+        ('multipart/related;   type =  "application/octet-stream"  ', False),
+        ("toto, multipart/related", False),  # an item that is no media type is skipped
         ("application/octet-stream", True),
         ("image/jpeg;q=0.9, application/octet-stream;q=0.5", True),
     ],
@@ -46,11 +59,21 @@ def test_multipart_unless_a_single_octet_stream_is_asked(accept: str | None, sin
     assert wants_single_part(accept) is single
 
 
-@pytest.mark.parametrize("accept", ["image/jpeg", 'multipart/related; type="image/jpeg"'])
-def test_other_media_types_are_406(accept: str) -> None:
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "image/jpeg",
+        'multipart/related; type="image/jpeg"',
+        "multipart/nope",
+        'multipart/related; type="  application/octet-stream"',  # not a media type
+        "multipart/related; range=",  # the HTTP Range header asks parts
+        "multipart/related; type=application/octet-stream; range=0-9",
+    ],
+)
+def test_other_media_types_are_400_as_in_the_official_plugin(accept: str) -> None:
     with pytest.raises(HttpError) as raised:
         wants_single_part(accept)
-    assert raised.value.status == 406
+    assert raised.value.status == 400
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from orthanc_dicomweb.dicom_json import (
+    OTHER_BINARY_MODES,
     BulkDataPolicy,
     TagPath,
     convert_value,
@@ -22,7 +23,6 @@ from orthanc_dicomweb.dicom_json import (
     parse_tag,
     tag_key,
     tag_path_text,
-    utf8_charset_element,
     values_from_text,
     vr_of,
 )
@@ -171,7 +171,8 @@ def test_vr_of_ambiguous() -> None:
 
 def test_tag_paths() -> None:
     path = (0x00540016, 0, 0x00181072)
-    assert tag_path_text(path) == "00540016/0/00181072"
+    assert tag_path_text(path) == "00540016/1/00181072"  # as the official plugin's URIs
+    assert tag_path_text((0x7FE00010,)) == "7fe00010"
     assert orthanc_content_path(path) == "0054-0016/0/0018-1072"
 
 
@@ -263,7 +264,7 @@ def test_sequences_hold_datasets() -> None:
 def test_from_orthanc_tags_with_bulk_data_uris() -> None:
     result = from_orthanc_tags(CORE_TAGS, BY_URI)
     assert list(result) == sorted(result)
-    assert result["00080005"] == utf8_charset_element()
+    assert result["00080005"] == {"vr": "CS", "Value": ["ISO_IR 192"]}  # the file's
     assert result["00080008"] == {"vr": "CS", "Value": ["ORIGINAL", "PRIMARY", "AXIAL"]}
     assert result["00081030"] == {"vr": "LO"}
     assert result["00081140"] == {"vr": "SQ", "Value": [{}]}
@@ -279,7 +280,7 @@ def test_from_orthanc_tags_with_bulk_data_uris() -> None:
     assert result["00111101"] == {"vr": "UN", "BulkDataURI": "http://x/bulk/00111101"}
     assert result["00111103"] == {"vr": "UN", "BulkDataURI": "http://x/bulk/00111103"}
     nested = result["00111104"]["Value"][0]
-    assert nested["00111001"] == {"vr": "UN", "BulkDataURI": "http://x/bulk/00111104/0/00111001"}
+    assert nested["00111001"] == {"vr": "UN", "BulkDataURI": "http://x/bulk/00111104/1/00111001"}
     assert result["00180050"] == {"vr": "DS", "Value": [1.5]}
     assert result["00186024"] == {"vr": "US"}
     assert result["00200013"] == {"vr": "IS", "Value": [12]}
@@ -293,7 +294,7 @@ def test_from_orthanc_tags_with_bulk_data_uris() -> None:
     assert radiopharmaceutical["00181072"] == {"vr": "TM", "Value": ["120000"]}
     assert radiopharmaceutical["00181075"] == {"vr": "DS", "Value": [6586.2]}
     assert result["00660040"] == {"vr": "OL", "BulkDataURI": "http://x/bulk/00660040"}
-    assert result["7FE00010"] == {"vr": "OW", "BulkDataURI": "http://x/bulk/7FE00010"}
+    assert result["7FE00010"] == {"vr": "OW", "BulkDataURI": "http://x/bulk/7fe00010"}
 
 
 def test_from_orthanc_tags_inline_binary_reads_through_the_callback() -> None:
@@ -322,7 +323,7 @@ def test_from_orthanc_tags_inline_binary_reads_through_the_callback() -> None:
     }
     assert result["00111103"] == {"vr": "UN", "InlineBinary": "AQACAAMA"}
     # Pixel data is never inlined; long texts are read and given as values.
-    assert result["7FE00010"] == {"vr": "OW", "BulkDataURI": "http://x/bulk/7FE00010"}
+    assert result["7FE00010"] == {"vr": "OW", "BulkDataURI": "http://x/bulk/7fe00010"}
     assert result["00204000"] == {"vr": "LT", "Value": ["x" * 300]}
     # The core's text has the first tag only: the raw value has them all.
     assert result["00280009"] == {"vr": "AT", "Value": ["00181063", "00540080"]}
@@ -392,7 +393,7 @@ def test_short_format_nulls_are_told_apart_by_the_vr() -> None:
         "0043,1028": None,  # binary (UN: no reservation of its block): a BulkDataURI
         "7fe0,0010": None,
     }
-    stored = {(0x00181310,): b"", (0x00204000,): b"comment " * 40}
+    stored = {(0x00181310,): b"", (0x00204000,): b"comment " * 40, (0x00431028,): b"\x01"}
     policy = BulkDataPolicy("BulkDataURI", uri_for=uri_for, read_binary=stored.__getitem__)
     assert from_orthanc_tags(tags, policy) == {
         "00090010": {"vr": "LO", "Value": ["GEMS_IDEN_01"]},
@@ -401,8 +402,39 @@ def test_short_format_nulls_are_told_apart_by_the_vr() -> None:
         "00204000": {"vr": "LT", "Value": [("comment " * 40).rstrip()]},
         "00400275": {"vr": "SQ"},
         "00431028": {"vr": "UN", "BulkDataURI": "http://x/bulk/00431028"},
-        "7FE00010": {"vr": "OW", "BulkDataURI": "http://x/bulk/7FE00010"},
+        "7FE00010": {"vr": "OW", "BulkDataURI": "http://x/bulk/7fe00010"},
     }
+
+
+@pytest.mark.parametrize("mode", OTHER_BINARY_MODES)
+def test_empty_binary_values_have_no_value_nor_uri(mode: str) -> None:
+    """The core says "Null" for empty and non-empty binary values alike (Orthanc's suite,
+    test_issue_195): the value is read, and an empty one is the VR alone."""
+    tags = {"0008,4565": None, "0008,4567": None, "0011,1001": "", "7fe0,0010": None}
+    stored = {(0x00084565,): b"", (0x00084567,): b"B\0", (0x00111001,): b""}
+    policy = BulkDataPolicy(mode, uri_for=uri_for, read_binary=stored.__getitem__)
+    result = from_orthanc_tags(tags, policy)
+    assert result["00084565"] == {"vr": "UN"}
+    assert result["00111001"] == {"vr": "UN"}  # unknown private: empty text from the core
+    assert result["00084567"] != {"vr": "UN"}
+    assert result["7FE00010"] == {"vr": "OW", "BulkDataURI": "http://x/bulk/7fe00010"}
+
+
+@pytest.mark.parametrize(
+    ("value", "terms"),
+    [
+        ("ISO_IR 100", ["ISO_IR 100"]),
+        ("\\ISO 2022 IR 87", ["ISO 2022 IR 87"]),
+        ("ISO 2022 IR 13\\ISO 2022 IR 87 ", ["ISO 2022 IR 13", "ISO 2022 IR 87"]),
+        # The core decodes the value through JIS X 0201, where 0x5C is the yen sign.
+        ("ISO 2022 IR 13\u00a5ISO 2022 IR 87", ["ISO 2022 IR 13", "ISO 2022 IR 87"]),
+    ],
+)
+def test_specific_character_set_is_the_files(value: str, terms: list[str]) -> None:
+    """As the official plugin (Orthanc's suite, test_encodings_wado_metadata): the file's
+    defined terms, empty ones left out, although the JSON itself is Unicode."""
+    result = from_orthanc_tags({"0008,0005": text("SpecificCharacterSet", value)})
+    assert result["00080005"] == {"vr": "CS", "Value": terms}
 
 
 def test_too_long_numbers_are_read_as_numbers_and_too_long_unknown_values_as_binary() -> None:

@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 
+from orthanc_dicomweb.attachments import (
+    INSTANCE_METADATA,
+    OFFICIAL_SERIES_METADATA,
+    PREPARED_ANSWER,
+    SERIES_METADATA,
+)
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.core import CoreError
 from orthanc_dicomweb.metadata_cache import (
-    ANSWER_ATTACHMENT,
-    CACHE_ATTACHMENT,
-    INSTANCE_ATTACHMENT,
     PreparedAnswers,
     SeriesMetadataCache,
     absolute_bulk_data_uris,
@@ -33,11 +36,11 @@ from orthanc_dicomweb.metadata_cache import (
 )
 
 STUDY, SERIES = "1.2.3", "1.2.3.4"
-ATTACHMENT = f"/series/s1/attachments/{CACHE_ATTACHMENT}"
+ATTACHMENT = f"/series/s1/attachments/{SERIES_METADATA}"
 
 
 def kept(instance_id: str) -> str:
-    return f"/instances/{instance_id}/attachments/{INSTANCE_ATTACHMENT}"
+    return f"/instances/{instance_id}/attachments/{INSTANCE_METADATA}"
 
 
 def instance_tags(sop: str) -> dict[str, Any]:
@@ -55,17 +58,30 @@ def instance_tags(sop: str) -> dict[str, Any]:
 
 
 class FakeCore:
-    """The core's REST API for one series `s1`, its instances and its attachments."""
+    """The core's REST API for one series `s1` of study `t1`, its instances and attachments."""
 
     def __init__(self, instances: list[str]) -> None:
         self.instances = list(instances)
+        self.stored: dict[str, int] = {}  # times an instance was stored again
         self.attachments: dict[str, bytes] = {}
         self.calls: list[str] = []
+
+    def store_again(self, instance_id: str) -> None:
+        """As the core does for an overwritten instance: same id, new file uuid."""
+        self.stored[instance_id] = self.stored.get(instance_id, 0) + 1
+
+    def described(self) -> list[dict[str, Any]]:
+        return [
+            {"ID": i, "ParentSeries": "s1", "FileUuid": f"{i}-file-{self.stored.get(i, 0)}"}
+            for i in self.instances
+        ]
 
     def get(self, uri: str) -> bytes:
         self.calls.append(uri)
         if uri == "/series/s1":
             return json.dumps({"Instances": self.instances, "ParentStudy": "t1"}).encode()
+        if uri in ("/series/s1/instances", "/studies/t1/instances"):
+            return json.dumps(self.described()).encode()
         if uri == "/studies/t1":
             return json.dumps({"Series": ["s1"]}).encode()
         if uri.endswith("/tags"):
@@ -95,7 +111,7 @@ class FakeCore:
 
 def test_relative_uri_becomes_absolute_with_the_request_base() -> None:
     uri = relative_bulk_data_uri(STUDY, SERIES, "9", (0x00540016, 0, 0x00181072))
-    assert uri == f"studies/{STUDY}/series/{SERIES}/instances/9/bulk/00540016/0/00181072"
+    assert uri == f"studies/{STUDY}/series/{SERIES}/instances/9/bulk/00540016/1/00181072"
     body = json.dumps([{"7FE00010": {"vr": "OW", "BulkDataURI": uri}}], separators=(",", ":"))
     answer = absolute_bulk_data_uris(body.encode(), "http://host:8042/dicom-web/")
     assert json.loads(answer)[0]["7FE00010"]["BulkDataURI"] == "http://host:8042/dicom-web/" + uri
@@ -167,6 +183,40 @@ def test_a_new_instance_makes_the_entry_stale() -> None:
     core.instances.append("i2")  # as if another Orthanc stored it, unseen by this process
     assert len(json.loads(cache.series_json("s1"))) == 2
     assert core.tags_calls() == 3
+
+
+def test_an_instance_stored_again_makes_the_entry_stale() -> None:
+    core = FakeCore(["i1", "i2"])
+    cache = SeriesMetadataCache(Configuration(), core)
+    cache.series_json("s1")
+    core.store_again("i2")  # OverwriteInstances: same instance id, a new file
+    cache.series_json("s1")
+    assert core.tags_calls() == 4
+    cache.series_json("s1")
+    assert core.tags_calls() == 4  # the rebuilt entry is valid
+
+
+def test_a_warm_hit_costs_one_index_call_and_one_attachment_read() -> None:
+    core = FakeCore([f"i{n}" for n in range(300)])
+    cache = SeriesMetadataCache(Configuration(), core)
+    cache.series_json("s1")
+    core.calls.clear()
+    cache.series_json("s1")
+    assert core.calls == ["/series/s1/instances", f"{ATTACHMENT}/data"]
+
+
+def test_study_series_groups_members_by_series_in_one_call() -> None:
+    core = FakeCore(["i1", "i2"])
+    assert SeriesMetadataCache(Configuration(), core).study_series("t1") == [
+        ("s1", [("i1", "i1-file-0"), ("i2", "i2-file-0")])
+    ]
+    assert core.calls == ["/studies/t1/instances"]
+
+
+def test_the_official_plugins_attachment_number_is_not_ours() -> None:
+    ours = {SERIES_METADATA, PREPARED_ANSWER, INSTANCE_METADATA}
+    assert OFFICIAL_SERIES_METADATA not in ours
+    assert all(number >= 1024 for number in ours)  # Orthanc's user-defined range
 
 
 def test_cached_and_fresh_answers_are_identical() -> None:
@@ -277,16 +327,18 @@ def test_unknown_series_is_a_404() -> None:
 # --- Prepared answers ---------------------------------------------------------------------------
 
 
-def test_answer_key_follows_the_series_their_instances_and_their_order() -> None:
+def test_answer_key_follows_the_series_their_instances_their_files_and_their_order() -> None:
     config = Configuration()
-    one = answer_key(config, [("s1", ["i1", "i2"]), ("s2", ["i3"])])
-    assert one == answer_key(config, [("s1", ["i2", "i1"]), ("s2", ["i3"])])
-    assert one != answer_key(config, [("s2", ["i3"]), ("s1", ["i1", "i2"])])
-    assert one != answer_key(config, [("s1", ["i1"]), ("s2", ["i3"])])
+    i1, i2, i3 = ("i1", "f1"), ("i2", "f2"), ("i3", "f3")
+    one = answer_key(config, [("s1", [i1, i2]), ("s2", [i3])])
+    assert one == answer_key(config, [("s1", [i2, i1]), ("s2", [i3])])
+    assert one != answer_key(config, [("s2", [i3]), ("s1", [i1, i2])])
+    assert one != answer_key(config, [("s1", [i1]), ("s2", [i3])])
+    assert one != answer_key(config, [("s1", [i1, ("i2", "f2 stored again")]), ("s2", [i3])])
     assert one != answer_key(
-        Configuration(other_binary_mode="InlineBinary"), [("s1", ["i1", "i2"]), ("s2", ["i3"])]
+        Configuration(other_binary_mode="InlineBinary"), [("s1", [i1, i2]), ("s2", [i3])]
     )
-    assert series_key(config, ["i1"]) != series_key(config, ["i1", "i2"])
+    assert series_key(config, [i1]) != series_key(config, [i1, i2])
 
 
 @pytest.mark.parametrize("base", ["http://h:8042/dicom-web/", 'http://evil"\n\\/', "http://ü/"])
@@ -308,7 +360,7 @@ def test_prepared_answers_are_written_and_read_on_the_resource() -> None:
     answers = PreparedAnswers(Configuration(), core)
     assert answers.read("/series/s1", "k1", "http://h/") is None
     assert answers.write("/series/s1", "k1", "http://h/", b"[1]") is True
-    assert f"/series/s1/attachments/{ANSWER_ATTACHMENT}" in core.attachments
+    assert f"/series/s1/attachments/{PREPARED_ANSWER}" in core.attachments
     assert answers.read("/series/s1", "k1", "http://h/") == b"[1]"
     assert answers.read("/series/s1", "k1", "http://other/") is None
 
@@ -333,10 +385,12 @@ def test_refused_prepared_answer_is_not_served() -> None:
     assert answers.write("/series/s1", "k1", "http://h/", b"[1]") is False
 
 
-def test_rebuilt_entry_drops_the_prepared_answers_of_its_series_and_study() -> None:
+def test_prepared_answer_of_a_series_with_an_instance_stored_again_is_not_served() -> None:
     core = FakeCore(["i1"])
+    cache = SeriesMetadataCache(Configuration(), core)
     answers = PreparedAnswers(Configuration(), core)
-    for resource in ("/series/s1", "/studies/t1"):
-        answers.write(resource, "k1", "http://h/", b"[1]")
-    SeriesMetadataCache(Configuration(), core).rebuild("s1")
-    assert sorted(core.attachments) == [kept("i1"), ATTACHMENT]
+    key = answer_key(Configuration(), [("s1", cache.series_members("s1"))])
+    answers.write("/series/s1", key, "http://h/", b"[1]")
+    core.store_again("i1")
+    fresh_key = answer_key(Configuration(), [("s1", cache.series_members("s1"))])
+    assert answers.read("/series/s1", fresh_key, "http://h/") is None

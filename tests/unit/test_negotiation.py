@@ -4,10 +4,12 @@ import pytest
 
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.negotiation import (
+    ACCEPT_REFUSED,
     MediaType,
     choose,
     dicom_model_format,
     matches,
+    metadata_format,
     multipart_type,
     parse_accept,
     parse_media_type,
@@ -73,6 +75,47 @@ def test_parse_accept_splits_only_outside_quotes() -> None:
     ranges = parse_accept('multipart/related; type="application/dicom"; x="1,2", image/png')
     assert len(ranges) == 2
     assert ranges[0].param("x") == "1,2"
+
+
+def test_parse_accept_skips_items_that_are_no_media_range() -> None:
+    ranges = parse_accept("toto, application/dicom+json, a/b; q=high")
+    assert [media.essence for media in ranges] == ["application/dicom+json"]
+    assert parse_accept("toto, tata") == []  # nothing acceptable, unlike no header at all
+
+
+def test_multipart_type_keeps_spaces_inside_quotes() -> None:
+    assert multipart_type(parse_media_type('multipart/related; type = "  a/b" ')) == "  a/b"
+    assert multipart_type(parse_media_type('multipart/related;  type =  "A/B"  ')) == "a/b"
+
+
+@pytest.mark.parametrize(
+    ("accept", "chosen"),
+    [
+        (None, "application/dicom+json"),
+        ("application/json, tata", "application/json"),
+        ("application/dicom+xml, application/json", "application/json"),
+        ("multipart/related; type=application/dicom+xml", "application/dicom+xml"),
+        ("application/dicom+xml", "application/dicom+xml"),
+    ],
+)
+def test_metadata_format(accept: str | None, chosen: str) -> None:
+    assert metadata_format(accept) == chosen
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "application/nope",
+        "multipart/related",
+        'multipart/related; type="application/nope"',
+        "multipart/related; type=application/dicom+xml; transfer-syntax=nope",
+        "toto",
+    ],
+)
+def test_metadata_format_refuses_with_400_as_the_official_plugin(accept: str) -> None:
+    with pytest.raises(HttpError) as caught:
+        metadata_format(accept)
+    assert caught.value.status == ACCEPT_REFUSED == 400
 
 
 @pytest.mark.parametrize("header", [None, "", "   ", " , "])

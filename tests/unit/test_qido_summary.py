@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 
+from orthanc_dicomweb.attachments import INSTANCE_SUMMARIES
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.qido_summary import (
     Entry,
@@ -44,4 +45,4 @@ def test_a_missing_summary_is_empty_and_a_failed_write_is_not_an_error() -> None
     summaries = InstanceSummaries(Configuration(), core, TAGS)
     assert summaries.read("se1") == {}
     summaries.write("se1", {"i1": Entry("file-1", {})})  # the fake refuses: series deleted
-    assert core.calls[-1][:2] == ("PUT", "/series/se1/attachments/4303")
+    assert core.calls[-1][:2] == ("PUT", f"/series/se1/attachments/{INSTANCE_SUMMARIES}")

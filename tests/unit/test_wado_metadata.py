@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from orthanc_dicomweb.attachments import INSTANCE_METADATA, PREPARED_ANSWER, SERIES_METADATA
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.core import CoreError
 from orthanc_dicomweb.errors import HttpError
@@ -33,8 +34,10 @@ STUDY, SERIES = "1.2.3", "1.2.3.4"
         ("application/json", False),
         ('multipart/related; type="application/dicom+xml"', True),
         ("multipart/related;type=application/dicom+xml", True),
-        ("multipart/related", True),
         ("application/dicom+xml", True),
+        # As the official plugin: JSON wins at equal q, whatever the order.
+        ("application/dicom+xml, application/json", False),
+        ("toto, application/dicom+json", False),  # an item that is no media type is skipped
         ("application/dicom+json;q=0.5, multipart/related; type=application/dicom+xml", True),
         ("image/png, application/dicom+json", False),
     ],
@@ -45,12 +48,20 @@ def test_accept_chooses_json_or_xml(accept: str | None, xml: bool) -> None:
 
 @pytest.mark.parametrize(
     "accept",
-    ["image/jpeg", 'multipart/related; type="application/dicom"', "application/dicom+json;q=0"],
+    [
+        "image/jpeg",
+        'multipart/related; type="application/dicom"',
+        "application/dicom+json;q=0",
+        "multipart/related",  # the official plugin wants the type of the parts
+        "multipart/related; type=application/dicom+xml; transfer-syntax=1.2.840.10008.1.2.1",
+        "toto",
+        "toto, tata",
+    ],
 )
-def test_unsupported_accept_is_406(accept: str) -> None:
+def test_unsupported_accept_is_400_as_in_the_official_plugin(accept: str) -> None:
     with pytest.raises(HttpError) as raised:
         wants_xml(accept)
-    assert raised.value.status == 406
+    assert raised.value.status == 400
 
 
 def test_extrapolated_tags_accept_keywords_and_hex_and_skip_unknown_names() -> None:
@@ -228,7 +239,7 @@ def test_instance_kept_by_the_series_rebuild_costs_one_lookup_and_one_attachment
     answer = service.instance_metadata(request(STUDY, SERIES, sop_of("i1")))
     assert isinstance(answer, Response)
     assert json.loads(answer.body)[0]["00080018"]["Value"] == [sop_of("i1")]
-    assert (core.posts, core.calls) == (0, ["/instances/i1/attachments/4304/data"])
+    assert (core.posts, core.calls) == (0, [f"/instances/i1/attachments/{INSTANCE_METADATA}/data"])
 
 
 def test_instance_metadata_is_not_kept_by_a_read_only_orthanc() -> None:
@@ -259,17 +270,20 @@ def test_instance_metadata_without_cache_reads_no_attachment() -> None:
 
 
 class FindCore(LookupCore):
-    """The series `s1` of study `t1`, also found by the core's `/tools/find`."""
+    """The series `s1` of study `t1`, also found by the core's `/tools/find` (ids only)."""
 
     def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
         if uri != "/tools/find":
             return super().post(uri, body, after_plugins)
         self.calls.append(uri)
-        query = json.loads(body)["Query"]
+        request = json.loads(body)
+        query = request["Query"]
         wanted = query.get("StudyInstanceUID") == STUDY
         wanted = wanted and query.get("SeriesInstanceUID", SERIES) == SERIES
-        series = {"ID": "s1", "ParentStudy": "t1", "Instances": self.instances}
-        return json.dumps([series] if wanted else []).encode()
+        assert request["Expand"] is False
+        return json.dumps(
+            [{"Study": "t1", "Series": "s1"}[request["Level"]]] if wanted else []
+        ).encode()
 
 
 def reads(core: FindCore, attachment: int) -> int:
@@ -286,13 +300,13 @@ def test_repeated_metadata_is_the_prepared_answer(level: str) -> None:
     assert core.tags_calls() == 2
     zipped = handler(request(*groups, encoding="gzip, deflate"))
     plain = handler(request(*groups))
-    assert core.tags_calls() == 2 and reads(core, 4301) == 1  # only the first call read it
+    assert core.tags_calls() == 2 and reads(core, SERIES_METADATA) == 1  # the first call only
     assert isinstance(first, Response) and isinstance(zipped, Response)
     assert isinstance(plain, Response)
     assert zipped.headers == {} and plain.headers == {}
     assert zipped.body == plain.body == first.body
     resource = "/studies/t1" if level == "study" else "/series/s1"
-    assert f"{resource}/attachments/4302" in core.attachments
+    assert f"{resource}/attachments/{PREPARED_ANSWER}" in core.attachments
     uri = json.loads(first.body)[0]["7FE00010"]["BulkDataURI"]
     assert uri.startswith(f"http://example.org/dicom-web/studies/{STUDY}/series/{SERIES}/")
 
@@ -308,6 +322,11 @@ def test_prepared_answer_follows_the_base_and_the_instances() -> None:
     core.instances.append("i2")
     grown = service.series_metadata(request(STUDY, SERIES, host="other.example"))
     assert isinstance(grown, Response) and len(json.loads(grown.body)) == 2
+    core.store_again("i1")
+    tags_calls = core.tags_calls()
+    again = service.series_metadata(request(STUDY, SERIES, host="other.example"))
+    assert isinstance(again, Response) and again.body == grown.body
+    assert core.tags_calls() > tags_calls  # not the prepared answer: a file changed
 
 
 def test_metadata_without_cache_is_the_same_and_keeps_nothing() -> None:
@@ -333,8 +352,7 @@ def test_unknown_study_or_series_is_404_in_full_mode(groups: tuple[str, ...]) ->
 def test_one_study_uid_in_two_orthanc_studies_is_409() -> None:
     class TwinCore(FindCore):
         def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
-            twins = [{"ID": "s1", "ParentStudy": "t1"}, {"ID": "s2", "ParentStudy": "t2"}]
-            return json.dumps(twins).encode()
+            return json.dumps(["t1", "t2"]).encode()
 
     with pytest.raises(HttpError) as raised:
         RetrieveMetadata(Configuration(), TwinCore([])).study_metadata(request(STUDY))

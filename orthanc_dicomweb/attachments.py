@@ -1,0 +1,26 @@
+"""The numbers of the attachments the plugin keeps in the Orthanc database, in one place.
+
+Attachment numbers from 1024 up are free for plugins to use. A site may switch between this
+plugin and the official C++ plugin on one database, so the two must not share a number: the
+official plugin (from release 1.15) keeps its series metadata cache in series attachment 4301,
+in a format of its own. This plugin never reads nor writes that attachment, and its own are
+elsewhere, so that neither plugin takes the other's cache for its own. Whatever a number of
+ours holds in another format is ignored and replaced (each reader checks the format first).
+"""
+
+from __future__ import annotations
+
+OFFICIAL_SERIES_METADATA = 4301
+"""The official plugin's series metadata cache (gzipped DICOM JSON): left alone here."""
+
+SERIES_METADATA = 4391
+"""Of a series: its DICOM JSON, one gzip member per instance (`metadata_cache`)."""
+
+PREPARED_ANSWER = 4392
+"""Of a series or a study: its metadata answer ready to send, gzipped (`metadata_cache`)."""
+
+INSTANCE_SUMMARIES = 4393
+"""Of a series: the attributes QIDO-RS answers that the core does not index (`qido_summary`)."""
+
+INSTANCE_METADATA = 4394
+"""Of an instance: its own DICOM JSON dataset, gzipped (`metadata_cache`)."""
