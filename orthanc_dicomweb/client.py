@@ -20,8 +20,10 @@ from urllib.parse import quote, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from .bounded import loads_json
 from .config import Configuration, ServerDefinition
 from .core import Core, CoreError, get_if_exists, get_json
+from .dicom_assembly import InvalidInstance, check_nesting
 from .errors import HttpError, bad_request
 from .jobs import Job, JobContext, JobEngine, JobState
 from .multipart import boundary_of, encode_part, iter_streamed_parts, new_boundary
@@ -220,7 +222,7 @@ def query_string(arguments: Mapping[str, str]) -> str:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(body or b"{}")
+        value = loads_json(body or b"{}", "The body")
     except ValueError as error:
         raise bad_request("The body must be a JSON object", str(error)) from None
     if not isinstance(value, dict):
@@ -344,7 +346,7 @@ class DicomWebClient:
             if not answer.content.strip():
                 return json_response([])  # 204 No Content: nothing matched
             try:
-                return json_response(answer.json())
+                return json_response(loads_json(answer.content, remote.name, status=502))
             except ValueError:
                 raise HttpError(
                     502,
@@ -507,7 +509,7 @@ class DicomWebClient:
         data: Any = parts() if server.chunked_transfers else b"".join(parts())
         answer = remote.request("POST", "studies", headers=headers, data=data)
         try:
-            return answer.json() if answer.content.strip() else {}
+            return loads_json(answer.content, remote.name) if answer.content.strip() else {}
         except ValueError:
             return {"RemoteAnswer": answer.text[:500]}
 
@@ -568,6 +570,7 @@ class DicomWebClient:
             boundary = boundary_of(content_type)
             chunks = counted(remote.chunks(answer, context.checkpoint))
             for payload in iter_streamed_parts(chunks, boundary):
+                check_nesting(memoryview(payload))  # what would kill the core on storing
                 stored = json.loads(self.core.post("/instances", payload))
                 if stored["ID"] not in instances:  # a resumed job may get some twice
                     instances.append(stored["ID"])
@@ -575,6 +578,8 @@ class DicomWebClient:
         except CoreError as error:
                 context.report(_retrieve_progress(content, len(context.parameters["Uris"])))
             raise HttpError(502, f"{where}: Orthanc cannot store a part: {error.message}") from None
+        except InvalidInstance as error:
+            raise HttpError(502, f"{where}: a part cannot be stored: {error}") from None
         except HttpError as error:
             if error.status != 400:
                 raise

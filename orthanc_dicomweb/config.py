@@ -119,6 +119,7 @@ class Configuration:
     enable_performance_logs: bool = False
     stow_max_instances: int = 10
     stow_max_size: int = 10
+    stow_server_max_instances: int = 10_000
     servers: tuple[ServerDefinition, ...] = ()
     servers_in_database: bool = False
     # Global options of the Orthanc configuration that the plugin follows.
@@ -297,6 +298,7 @@ def parse_configuration(orthanc: Mapping[str, Any]) -> Configuration:
         enable_performance_logs=section.boolean("EnablePerformanceLogs", False),
         stow_max_instances=section.integer("StowMaxInstances", 10),
         stow_max_size=section.integer("StowMaxSize", 10),
+        stow_server_max_instances=section.integer("StowServerMaxInstances", 10_000, 1),
         servers=parse_servers(orthanc.get("DicomWeb", {}).get("Servers", {})),
         servers_in_database=section.boolean("ServersInDatabase", False),
         default_encoding=top.choice("DefaultEncoding", "Latin1", DEFAULT_ENCODINGS),

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 import struct
+import sys
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from pydicom import Dataset, dcmwrite
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
@@ -31,6 +32,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from orthanc_dicomweb.bounded import MAX_SEQUENCE_DEPTH, loads_json
 from orthanc_dicomweb.dicom_json import decode_text
 from orthanc_dicomweb.dicom_xml import from_native_xml
 from orthanc_dicomweb.errors import HttpError
@@ -51,6 +53,8 @@ FILE_META_TAGS = (0x00020002, 0x00020003, TRANSFER_SYNTAX_UID)
 IDENTITY_TAGS = (SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID, PATIENT_ID)
 IDENTITY_TAGS += (STUDY_INSTANCE_UID, SERIES_INSTANCE_UID)
 DICM_OFFSET = 128
+# A deflated dataset is inflated in memory (to read it), up to this size.
+MAX_INFLATED = 512 * 2**20
 NATIVE_MEDIA_TYPE = "application/octet-stream"
 # The transfer syntax of a compressed frame when its part does not name one (PS3.18 8.7.3.5.2).
 DEFAULT_TRANSFER_SYNTAXES = {
@@ -110,14 +114,8 @@ def read_identity(data: memoryview) -> InstanceIdentity:
     A scan of element headers with `struct` (values skipped, sequences walked): ten times
     cheaper than pydicom here, which matters at hundreds of instances per second.
     """
-    if len(data) < DICM_OFFSET + 4 or data[DICM_OFFSET : DICM_OFFSET + 4] != b"DICM":
-        raise UnreadableInstance("Not a DICOM file: no 'DICM' prefix (PS3.10)")
     try:
-        meta, position = _scan(data, DICM_OFFSET + 4, _EXPLICIT_LITTLE, FILE_META_TAGS, 0x0002FFFF)
-        syntax = _uid(meta.get(TRANSFER_SYNTAX_UID)) or ExplicitVRLittleEndian
-        if syntax == DeflatedExplicitVRLittleEndian:
-            data, position = memoryview(zlib.decompress(data[position:], -zlib.MAX_WBITS)), 0
-        encoding = _detected(data, position, _ENCODINGS.get(syntax, _EXPLICIT_LITTLE))
+        meta, data, position, encoding = _dataset_start(data)
         found, stop = _scan(data, position, encoding, IDENTITY_TAGS, SERIES_INSTANCE_UID)
     except (struct.error, ValueError, zlib.error) as error:
         raise UnreadableInstance(f"Unreadable or truncated DICOM header: {error}") from None
@@ -136,6 +134,48 @@ def read_identity(data: memoryview) -> InstanceIdentity:
         # The core stores such files (the dataset wins), and real archives hold many.
         log.info("File meta and dataset disagree on the SOP UIDs of %s", identity.sop_instance)
     return identity
+
+
+def check_nesting(data: memoryview, limit: int = MAX_SEQUENCE_DEPTH) -> None:
+    """UnreadableInstance when the sequences of a Part 10 file nest deeper than `limit`.
+
+    The core's DICOM parser recurses once per level on its HTTP thread's stack: about fifty
+    nested sequences in a 5 KB file killed the whole Orthanc. Every element header is walked
+    (values skipped), without recursion; a file cut off is left for the core to refuse.
+    """
+    try:
+        _, data, position, encoding = _dataset_start(data)
+        _walk(data, position, encoding, [], limit)
+    except UnreadableInstance:
+        raise
+    except (struct.error, ValueError, zlib.error):
+        pass  # cut off or garbled: the core refuses it, having read no further than we did
+    except _TooDeep:
+        raise UnreadableInstance(
+            f"Sequences nested deeper than {limit} levels (the limit)"
+        ) from None
+
+
+def _dataset_start(data: memoryview) -> tuple[dict[int, memoryview], memoryview, int, _Encoding]:
+    """The file meta values, the dataset's bytes (inflated if deflated), where it starts in
+    them and its encoding."""
+    if len(data) < DICM_OFFSET + 4 or data[DICM_OFFSET : DICM_OFFSET + 4] != b"DICM":
+        raise UnreadableInstance("Not a DICOM file: no 'DICM' prefix (PS3.10)")
+    meta, position = _scan(data, DICM_OFFSET + 4, _EXPLICIT_LITTLE, FILE_META_TAGS, 0x0002FFFF)
+    syntax = _uid(meta.get(TRANSFER_SYNTAX_UID)) or ExplicitVRLittleEndian
+    if syntax == DeflatedExplicitVRLittleEndian:
+        data, position = memoryview(_inflate(data[position:])), 0
+    return meta, data, position, _detected(data, position, _ENCODINGS.get(syntax, _EXPLICIT_LITTLE))
+
+
+def _inflate(data: memoryview) -> bytes:
+    """A deflated dataset, inflated up to MAX_INFLATED bytes: deflate shrinks zeros a
+    thousandfold, so a 20 MB body would otherwise become 20 GB in memory."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    inflated = inflater.decompress(data, MAX_INFLATED)
+    if inflater.unconsumed_tail:
+        raise UnreadableInstance(f"Deflated dataset larger than {MAX_INFLATED >> 20} MB")
+    return inflated
 
 
 @dataclass(frozen=True)
@@ -222,27 +262,98 @@ def _element_header(
 
 def _skip_undefined(data: memoryview, position: int, encoding: _Encoding, vr: bytes) -> int:
     """Past a value of undefined length: items up to the sequence delimiter."""
+    kind = _FRAGMENTS if vr in (b"OB", b"OW") else _SEQUENCE
+    return _walk(data, position, encoding, [_open(kind, encoding, vr, _UNDEFINED, position)])
+
+
+@dataclass(frozen=True)
+class _Container:
+    """A sequence, an item or encapsulated pixel data being walked, and where it ends."""
+
+    kind: int
+    encoding: _Encoding  # of the elements inside
+    end: int  # sys.maxsize while the end is a delimiter still to come
+
+
+_SEQUENCE, _ITEM, _FRAGMENTS = range(3)
+_ITEM_TAG = 0xFFFEE000
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _open(kind: int, encoding: _Encoding, vr: bytes, length: int, position: int) -> _Container:
     # An undefined-length UN holds an implicit VR little endian sequence (PS3.5 6.2.2).
-    items = _ENCODINGS[ImplicitVRLittleEndian] if vr == b"UN" else encoding
+    if vr == b"UN":
+        encoding = _ENCODINGS[ImplicitVRLittleEndian]
+    return _Container(kind, encoding, sys.maxsize if length == _UNDEFINED else position + length)
+
+
+def _walk(
+    data: memoryview,
+    position: int,
+    encoding: _Encoding,
+    open_: list[_Container],
+    limit: int = MAX_SEQUENCE_DEPTH,
+) -> int:
+    """Walk element headers, without recursion, until the containers in `open_` are closed
+    (or, if it starts empty, to the end of the data); _TooDeep beyond `limit` sequences."""
+    whole_dataset = not open_
+    depth = sum(container.kind == _SEQUENCE for container in open_)
     while True:
-        tag, _, length, header = _element_header(data, position, items)
-        position += header
-        if tag == _SEQUENCE_DELIMITER:
+        while open_ and open_[-1].end <= position:  # containers of defined length
+            depth -= open_.pop().kind == _SEQUENCE
+        if not open_ and not whole_dataset:
             return position
-        if length != _UNDEFINED:
+        if position + 8 > len(data):
+            if open_:
+                raise ValueError("sequence is cut off")
+            return position
+        inside = open_[-1] if open_ else None
+        tag, vr, length, header = _element_header(
+            data, position, inside.encoding if inside else encoding
+        )
+        position += header
+        if tag in (_ITEM_DELIMITER, _SEQUENCE_DELIMITER):
+            if open_:
+                depth -= open_.pop().kind == _SEQUENCE
+        elif inside is not None and inside.kind == _FRAGMENTS:
+            position += length  # a fragment of encapsulated pixel data: opaque bytes
+        elif tag == _ITEM_TAG:
+            open_.append(
+                _open(_ITEM, inside.encoding if inside else encoding, b"", length, position)
+            )
+        elif _is_sequence(tag, vr, length):
+            depth += 1
+            if depth > limit:
+                raise _TooDeep
+            open_.append(
+                _open(_SEQUENCE, inside.encoding if inside else encoding, vr, length, position)
+            )
+        elif length == _UNDEFINED:
+            open_.append(_open(_FRAGMENTS, encoding, vr, length, position))
+        else:
             position += length
-            continue
-        while True:  # an item of undefined length: its elements up to the item delimiter
-            tag, vr, length, header = _element_header(data, position, items)
-            position += header
-            if tag == _ITEM_DELIMITER:
-                break
-            if length == _UNDEFINED:
-                position = _skip_undefined(data, position, items, vr)
-            else:
-                position += length
         if position > len(data):
-            raise ValueError("sequence is cut off")
+            raise ValueError("value is cut off")
+
+
+def _is_sequence(tag: int, vr: bytes, length: int) -> bool:
+    if vr:
+        return vr == b"SQ" or (vr == b"UN" and length == _UNDEFINED)
+    # Implicit VR: only the dictionary tells; an undefined length is a sequence but in pixel data.
+    if length == _UNDEFINED:
+        return tag != PIXEL_DATA
+    return _dictionary_vr(tag) == "SQ"
+
+
+@lru_cache(maxsize=4096)
+def _dictionary_vr(tag: int) -> str:
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return ""
 
 
 def _uid(value: memoryview | None) -> str:
@@ -311,8 +422,8 @@ def bulk_data_parts(parts: Iterable[Part]) -> dict[str, Part]:
 def read_json_metadata(data: memoryview) -> list[dict[str, Any]]:
     """The datasets of a DICOM JSON part: an array of datasets, or a single one."""
     try:
-        value = json.loads(data.tobytes())
-    except (ValueError, UnicodeDecodeError) as error:
+        value = loads_json(data, "The DICOM JSON metadata part")
+    except ValueError as error:
         raise UnreadableInstance(f"Metadata part is not JSON: {error}") from None
     datasets = value if isinstance(value, list) else [value]
     if not datasets or not all(isinstance(dataset, dict) for dataset in datasets):
@@ -423,6 +534,7 @@ __all__ = [
     "assemble",
     "bulk_data_parts",
     "bulk_data_uris",
+    "check_nesting",
     "identity_of",
     "read_identity",
     "read_json_metadata",

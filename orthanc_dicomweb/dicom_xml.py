@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
+from orthanc_dicomweb.bounded import check_xml
 from orthanc_dicomweb.dicom_json import (
     PERSON_NAME_GROUPS,
     convert_value,
@@ -114,6 +115,7 @@ def from_native_xml(xml: bytes) -> dict[str, Any]:
     """
     if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
         raise bad_request("XML metadata must not contain a document type declaration")
+    check_xml(xml, "The XML metadata")  # the conversion below recurses once per level
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as error:

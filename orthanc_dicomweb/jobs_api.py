@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .bounded import check_json
 from .core import Core, get_json
 from .jobs import JobEngine
 from .web import Request, Response, json_response
@@ -42,6 +43,7 @@ class JobsApi:
     def act(self, request: Request) -> Response:
         job_id, action = request.groups
         if action not in self._actions or self.engine.get(job_id) is None:
+            check_json(request.body, "The body")  # the core's JSON reader dies on deep nesting
             return Response(self.core.post(f"/jobs/{job_id}/{action}", request.body or b"{}"))
         self._actions[action](job_id)
         return json_response({})

@@ -17,9 +17,10 @@ import secrets
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from types import MappingProxyType
 
-from orthanc_dicomweb.errors import bad_request
+from orthanc_dicomweb.errors import HttpError, bad_request
 from orthanc_dicomweb.negotiation import parse_media_type, quote_parameter
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,16 @@ def boundary_of(content_type_header: str) -> str:
     return boundary
 
 
-def parse_multipart(body: bytes, boundary: str) -> list[Part]:
-    """All the parts of a multipart body (see `iter_multipart`)."""
-    return list(iter_multipart(body, boundary))
+def parse_multipart(body: bytes, boundary: str, max_parts: int | None = None) -> list[Part]:
+    """All the parts of a multipart body (see `iter_multipart`); HttpError 413 as soon as
+    there are more than `max_parts`, without reading the rest (a million empty parts cost
+    18 s and 1 GB of memory to parse whole)."""
+    if max_parts is None:
+        return list(iter_multipart(body, boundary))
+    parts = list(islice(iter_multipart(body, boundary), max_parts + 1))
+    if len(parts) > max_parts:
+        raise HttpError(413, f"More than {max_parts} parts in a multipart body (the limit)")
+    return parts
 
 
 def iter_multipart(body: bytes, boundary: str) -> Iterator[Part]:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from .bounded import loads_json
 from .config import Configuration, ConfigurationError, ServerDefinition, parse_server
 from .core import Core, GlobalProperties
 from .errors import HttpError, bad_request, not_found
@@ -123,7 +124,7 @@ def server_from_body(name: str, body: bytes) -> ServerDefinition:
     if not name.strip():
         raise bad_request("A DICOMweb server needs a name")
     try:
-        value = json.loads(body or b"null")
+        value = loads_json(body or b"null", "The body")
     except ValueError as error:
         raise bad_request("The body must be JSON: a server definition", str(error)) from None
     if not isinstance(value, list | dict):

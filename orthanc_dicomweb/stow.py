@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent import futures
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -228,14 +228,12 @@ def too_deep(data: memoryview, identity: InstanceIdentity) -> Outcome | None:
     return None
 
 
-def at_most(outcomes: Iterator[Outcome], limit: int) -> list[Outcome]:
+def at_most(outcomes: Generator[Outcome, None, None], limit: int) -> list[Outcome]:
     """The outcomes of a request; HttpError 413 beyond `limit` (DICOM JSON parts may hold many
     data sets each), which also bounds the size of the answer."""
     kept = list(islice(outcomes, limit + 1))
     if len(kept) > limit:
-        close = getattr(outcomes, "close", None)
-        if close:
-            close()  # lets the stores in flight finish
+        outcomes.close()  # lets the stores in flight finish
         raise HttpError(413, f"More than {limit} instances in a STOW-RS request (the limit)")
     return kept
 
@@ -330,7 +328,7 @@ class StoreInstances:
 
     def _store_parts(
         self, parts: list[Part], root: str, expected: str | None, base: str, body: ReleasableBody
-    ) -> Iterator[Outcome]:
+    ) -> Generator[Outcome, None, None]:
         bulk_data = bulk_data_parts(parts) if root != DICOM else {}
         stores = InOrder(self.pool, min(self.workers, self._concurrent_stores()))
         started = (self._start(part, root, bulk_data, expected, base, stores) for part in parts)
