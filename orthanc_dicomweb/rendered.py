@@ -1,10 +1,11 @@
 """Retrieve Rendered and Retrieve Thumbnail (PS3.18 8.3.5 and Supplement 203).
 
 Study and series levels render a representative instance: the middle instance (by
-InstanceNumber) of the first image series (by SeriesNumber). An instance file up to
-`stored_instances.WHOLE_FILE_LIMIT` is read once and parsed by pydicom for the rendering tags
-only: header, LUTs, native and RLE pixels then come from that one call (about half the cost of
-the core's `/tags` JSON); larger files are read through `/tags?short` and `/frames/{n}/raw`.
+InstanceNumber, the first of the two middle ones) of the first image series (by SeriesNumber).
+An instance file up to `stored_instances.WHOLE_FILE_LIMIT` is read once and parsed by pydicom
+for the rendering tags only: header, LUTs, native and RLE pixels then come from that one call
+(about half the cost of the core's `/tags` JSON); larger files are read through `/tags?short`
+and `/frames/{n}/raw`.
 Other compressed pixels are decoded by the core (`/frames/{n}/numpy`), by Pillow when the core
 cannot (JPEG 2000).
 """
@@ -195,6 +196,7 @@ class Renderer:
             options.window,
             self._lut(instance, "0028,3000", "0028,3002", "0028,3006"),
             None if options.window else self._lut(instance, "0028,3010", "0028,3002", "0028,3006"),
+            options.core_windowing,
         )
 
     def _lut(
@@ -305,7 +307,8 @@ class RetrieveRendered:
 
     def representative_instance(self, path: ResourcePath) -> str:
         """The instance itself (its parents are checked on its tags), or the middle instance
-        of the (first image) series."""
+        of the (first image) series, the first of the two middle ones for an even count (as the
+        official plugin: of two instances, the first one)."""
         if path.instance:
             found = self.renderer.instances.lookup(path.instance)
             if found is None:
@@ -316,7 +319,7 @@ class RetrieveRendered:
         if not instances:
             raise bad_request(f"Series {path.series or series} has no instance to render")
         instances.sort(key=lambda i: _number(i["MainDicomTags"], "InstanceNumber"))
-        return instances[len(instances) // 2]["ID"]
+        return instances[(len(instances) - 1) // 2]["ID"]
 
     def _first_series(self, study_uid: str) -> str:
         study = locate(self.core, ResourcePath(study_uid))

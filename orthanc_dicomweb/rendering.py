@@ -31,6 +31,8 @@ from .pixel_data import decode_rle, encapsulated_frames
 Tags = Mapping[str, Any]
 
 WINDOW_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+# `window=c,w,linear-exact` of Retrieve Rendered, mapped as the official plugin does.
+QUERY_LINEAR_EXACT = "QUERY_LINEAR_EXACT"
 ANNOTATIONS = ("patient", "technique")
 ICC_PROFILES = ("no", "yes", "srgb")
 IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif")
@@ -349,7 +351,8 @@ class Lut:
 
 @dataclass(frozen=True)
 class Window:
-    """A VOI window (PS3.3 C.11.2.1.2); `function` is LINEAR, LINEAR_EXACT or SIGMOID."""
+    """A VOI window (PS3.3 C.11.2.1.2); `function` is LINEAR, LINEAR_EXACT, SIGMOID or
+    QUERY_LINEAR_EXACT."""
 
     center: float
     width: float
@@ -364,6 +367,10 @@ class Window:
                 return 255.0 / (1.0 + np.exp(-4.0 * (x - c) / w))
         if self.function == "LINEAR_EXACT":
             return np.clip(((x - c) / w + 0.5) * 255.0, 0.0, 255.0)
+        if self.function == QUERY_LINEAR_EXACT:
+            # PS3.3 C.11.2.1.3.2 without its "+ 0.5", as the official plugin maps the query's
+            # linear-exact and Orthanc's suite asserts (README, compatibility).
+            return np.where(x > c + w / 2, 255.0, np.clip((x - c) / w * 255.0, 0.0, 255.0))
         return np.clip(((x - (c - 0.5)) / max(w - 1.0, 1e-6) + 0.5) * 255.0, 0.0, 255.0)
 
 
@@ -377,6 +384,9 @@ class GrayscaleRendering:
     window: Window | None = None
     voi_lut: Lut | None = None
     invert: bool = False
+    core_arithmetic: bool = False
+    """Window as Orthanc's core `/rendered` does (`window_like_core`), when there is a window
+    and no Modality LUT."""
 
     def apply(self, stored: np.ndarray) -> np.ndarray:
         """8-bit presentation values; integer frames go through a table of their value range
@@ -397,7 +407,10 @@ class GrayscaleRendering:
         return self.modality_lut is None or self.window is not None or self.voi_lut is not None
 
     def _present(self, stored: np.ndarray) -> np.ndarray:
-        presented = self._voi(self._modality(stored))
+        if self.core_arithmetic and self.window is not None and self.modality_lut is None:
+            presented = window_like_core(stored, self.slope, self.intercept, self.window)
+        else:
+            presented = self._voi(self._modality(stored))
         if self.invert:
             presented = 255.0 - presented
         return np.rint(presented).astype(np.uint8)
@@ -418,6 +431,19 @@ class GrayscaleRendering:
             return values.astype(np.float32)  # 8-bit images without VOI are shown as stored
         low, high = float(values.min()), float(values.max())
         return Window((low + high) / 2, max(high - low, 1e-6), "LINEAR_EXACT").apply(values)
+
+
+def window_like_core(
+    stored: np.ndarray, slope: float, intercept: float, window: Window
+) -> np.ndarray:
+    """8-bit values as Orthanc's core renders them (`/instances/{id}/rendered`, which the
+    official plugin's WADO-URI answers): 255 (v - c + w/2) / w truncated, the rescale folded
+    into one float32 affine map of the stored values, so that the results match to the bit."""
+    f32 = np.float32
+    scaling = f32(slope) * f32(255) / f32(window.width)
+    offset = (f32(intercept) - f32(window.center) + f32(window.width) / f32(2)) * f32(255)
+    offset /= f32(window.width)
+    return np.floor(np.clip(offset + scaling * stored.astype(f32), f32(0), f32(255)))
 
 
 def _offsets(stored: np.ndarray, low: int) -> np.ndarray:
@@ -464,6 +490,7 @@ def grayscale_rendering(
     window: Window | None = None,
     modality_lut: Lut | None = None,
     voi_lut: Lut | None = None,
+    core_arithmetic: bool = False,
 ) -> GrayscaleRendering:
     """The rendering a frame gets from its header, with an explicit window taking precedence."""
     return GrayscaleRendering(
@@ -473,6 +500,7 @@ def grayscale_rendering(
         window=window or image_window(tags, frame),
         voi_lut=voi_lut,
         invert=(tag_text(tags, "0028,0004") or "").upper() == "MONOCHROME1",
+        core_arithmetic=core_arithmetic,
     )
 
 
@@ -525,6 +553,8 @@ class RenderOptions:
     fit: tuple[int, int] | None = None
     """A box the output must fit in when no viewport is given (thumbnails, WADO rows/columns)."""
     upscale: bool = True
+    core_windowing: bool = False
+    """Grayscale windows applied in the core's arithmetic (WADO-URI, see `window_like_core`)."""
 
 
 def parse_quality(text: str) -> int:
@@ -560,7 +590,8 @@ def parse_window(text: str) -> Window:
     function = (fields[2] if len(fields) == 3 else "linear").upper().replace("-", "_")
     if function not in WINDOW_FUNCTIONS:
         raise bad_request(f"window function must be linear, linear-exact or sigmoid: {text!r}")
-    return checked_window(center, width, function)
+    window = checked_window(center, width, function)
+    return replace(window, function=QUERY_LINEAR_EXACT) if function == "LINEAR_EXACT" else window
 
 
 def checked_window(center: float, width: float, function: str = "LINEAR") -> Window:

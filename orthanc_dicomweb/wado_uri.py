@@ -1,7 +1,9 @@
 """WADO-URI (PS3.18 chapter 9): `GET {WadoRoot}?requestType=WADO&objectUID=...`.
 
-Images are rendered by the same `Renderer` as Retrieve Rendered; `application/dicom` answers
-the stored file, transcoded (`transferSyntax`) or anonymized (`anonymize=yes`) by the core.
+Images are rendered by the same `Renderer` as Retrieve Rendered, grayscale windows in the
+arithmetic of the core's `/rendered` (the official plugin answers WADO-URI with the core's
+rendering: the same request gives the same pixels); `application/dicom` answers the stored
+file, transcoded (`transferSyntax`) or anonymized (`anonymize=yes`) by the core.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from .web import Request, Response
 
 DICOM = "application/dicom"
 CONTENT_TYPES = (*rendering.IMAGE_MEDIA_TYPES, DICOM, *rendering.DOCUMENT_MEDIA_TYPES)
+# Names in use besides the registered ones (the official plugin accepts image/jpg).
+CONTENT_TYPE_ALIASES = {"image/jpg": "image/jpeg"}
 UNSUPPORTED = ("presentationUID", "presentationSeriesUID")
 
 
@@ -89,6 +93,7 @@ def parse_content_type(text: str | None) -> str:
         return "image/jpeg"
     for candidate in text.split(","):
         media = candidate.split(";")[0].strip().lower()
+        media = CONTENT_TYPE_ALIASES.get(media, media)
         if media in CONTENT_TYPES:
             return media
     raise bad_request(f"Unsupported contentType {text!r}; supported: {', '.join(CONTENT_TYPES)}")
@@ -96,7 +101,7 @@ def parse_content_type(text: str | None) -> str:
 
 def parse_image_options(query: Mapping[str, str], media_type: str) -> RenderOptions:
     """rows, columns, region, windowCenter/windowWidth, imageQuality, annotation."""
-    options = RenderOptions(media_type=media_type)
+    options = RenderOptions(media_type=media_type, core_windowing=True)
     rows = _positive(query["rows"], "rows") if "rows" in query else None
     columns = _positive(query["columns"], "columns") if "columns" in query else None
     if rows or columns:

@@ -75,14 +75,56 @@ def test_ct_default_window_is_min_max_of_modality_values(orthanc: Orthanc, ct) -
     assert np.abs(rendered - expected).max() <= 1
 
 
-def test_explicit_window_gives_expected_grey_values(orthanc: Orthanc, ct) -> None:
+def _query_linear_exact(hu: np.ndarray, center: float, width: float) -> np.ndarray:
+    """`window=c,w,linear-exact` as the official plugin maps it (PS3.3 adds 0.5 to (x-c)/w)."""
+    return np.where(
+        hu > center + width / 2, 255, np.clip(np.rint((hu - center) / width * 255), 0, 255)
+    )
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        ("0,200,linear-exact", lambda hu: _query_linear_exact(hu, 0, 200)),
+        ("0,200", lambda hu: np.clip(np.rint(((hu + 0.5) / 199 + 0.5) * 255), 0, 255)),
+    ],
+)
+def test_explicit_window_gives_expected_grey_values(
+    orthanc: Orthanc, ct, window: str, expected
+) -> None:
     url, dataset = ct
     answer = orthanc.get(
-        url + "/frames/1/rendered?window=0,200,linear-exact", headers={"Accept": "image/png"}
+        url + f"/frames/1/rendered?window={window}", headers={"Accept": "image/png"}
     )
     hu = dataset.pixel_array.astype(float) + dataset.RescaleIntercept
-    expected = np.clip(np.rint(((hu - 0) / 200 + 0.5) * 255), 0, 255)
-    assert np.abs(_pixels(answer) - expected).max() <= 1
+    assert np.abs(_pixels(answer) - expected(hu)).max() <= 1
+
+
+def test_query_window_applies_to_each_frames_own_rescale(orthanc: Orthanc) -> None:
+    """An Enhanced-style multi-frame: each frame's Pixel Value Transformation is used."""
+    dataset = _document(
+        generate_uid(), "1.2.840.10008.5.1.4.1.1.7.2", ExplicitVRLittleEndian,
+        Rows=2, Columns=2, NumberOfFrames=2, SamplesPerPixel=1, BitsAllocated=16,
+        BitsStored=16, HighBit=15, PixelRepresentation=0,
+        PhotometricInterpretation="MONOCHROME2",
+    )  # fmt: skip
+    dataset.PerFrameFunctionalGroupsSequence = [Dataset() for _ in range(2)]
+    for item, (intercept, slope) in zip(
+        dataset.PerFrameFunctionalGroupsSequence, [(0, 1), (100, 2)], strict=True
+    ):
+        transformation = Dataset()
+        transformation.RescaleIntercept, transformation.RescaleSlope = intercept, slope
+        item.PixelValueTransformationSequence = [transformation]
+    stored = np.array([0, 16, 32, 48], "<u2")
+    dataset.PixelData = np.concatenate([stored, stored]).tobytes()
+    url = _store(orthanc, dataset)
+    for frame, values in ((1, stored), (2, stored * 2 + 100)):
+        answer = orthanc.get(
+            f"{url}/frames/{frame}/rendered?window=0,256,linear-exact",
+            headers={"Accept": "image/png"},
+        )
+        expected = _query_linear_exact(values.astype(float), 0, 256).reshape(2, 2)
+        assert np.abs(_pixels(answer) - expected).max() <= 1
 
 
 def test_jpeg_close_to_the_official_plugin(orthanc: Orthanc, official: Orthanc, ct) -> None:
@@ -205,6 +247,22 @@ def test_study_and_series_render_the_middle_instance(orthanc: Orthanc, test_file
         assert _image(orthanc.get(url + "/thumbnail")).format == "JPEG"
 
 
+def test_of_two_instances_the_series_renders_the_first(orthanc: Orthanc, test_files) -> None:
+    first = _with_new_uids(test_files["ct"])
+    urls = {}
+    for number in (2, 1):
+        dataset = _with_new_uids(test_files["ct"])
+        dataset.StudyInstanceUID = first.StudyInstanceUID
+        dataset.SeriesInstanceUID = first.SeriesInstanceUID
+        dataset.InstanceNumber = number
+        dataset.PixelData = (dataset.pixel_array + number * 100).astype("<i2").tobytes()
+        urls[number] = _store(orthanc, dataset)
+    expected = orthanc.get(urls[1] + "/rendered").content
+    series_url = urls[1].split("/instances/")[0]
+    for url in (series_url, series_url.split("/series/")[0]):
+        assert orthanc.get(url + "/rendered").content == expected
+
+
 def test_pdf_rendered_is_the_pdf_and_thumbnail_an_icon(orthanc: Orthanc) -> None:
     dataset = _document(
         generate_uid(), "1.2.840.10008.5.1.4.1.1.104.1", ExplicitVRLittleEndian,
@@ -305,5 +363,4 @@ def test_file_over_the_whole_file_limit_renders_from_tags_and_frame(orthanc: Ort
         url + "/frames/3/rendered?window=500,1000,linear-exact", headers={"Accept": "image/png"}
     )
     hu = frames[2].astype(float) + dataset.RescaleIntercept
-    expected = np.clip(np.rint(((hu - 500) / 1000 + 0.5) * 255), 0, 255)
-    assert np.abs(_pixels(answer) - expected).max() <= 1
+    assert np.abs(_pixels(answer) - _query_linear_exact(hu, 500, 1000)).max() <= 1

@@ -52,11 +52,35 @@ def test_default_is_jpeg_and_png_matches_rendered(orthanc: Orthanc, ct) -> None:
 def test_window_region_size_and_gif(orthanc: Orthanc, ct) -> None:
     windowed = _wado(orthanc, ct, contentType="image/png", windowCenter="0", windowWidth="1")
     hu = ct.pixel_array.astype(int) + int(ct.RescaleIntercept)
-    assert np.array_equal(np.asarray(_image(windowed)) == 255, hu >= 0)
+    # The core's mapping (see below): 255 (hu - c + w/2) / w, truncated.
+    assert np.array_equal(np.asarray(_image(windowed)), np.select([hu >= 1, hu == 0], [255, 127]))
     region = _image(_wado(orthanc, ct, region="0,0,0.5,0.25", columns="32"))
     assert region.size == (32, 16)
     assert _image(_wado(orthanc, ct, rows="64", imageQuality="20")).size == (64, 64)
     assert _image(_wado(orthanc, ct, contentType="image/gif", annotation="patient")).format == "GIF"
+
+
+def test_images_are_the_cores_rendering_to_the_bit(orthanc: Orthanc, ct) -> None:
+    """As the official plugin's WADO-URI: the file's window or windowCenter/windowWidth
+    applied as the core's /rendered does (image/jpg is a name for JPEG)."""
+    windowed = pydicom.dcmread(io.BytesIO(_saved(ct)))
+    windowed.SOPInstanceUID = windowed.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    windowed.WindowCenter, windowed.WindowWidth = 40, 350
+    orthanc_id = orthanc.post("/instances", data=_saved(windowed)).json()["ID"]
+    core = f"/instances/{orthanc_id}/rendered"
+    cases = [
+        ({}, {}),
+        (
+            {"windowCenter": "-100", "windowWidth": "301"},
+            {"window-center": -100, "window-width": 301},
+        ),
+    ]
+    for window, core_window in cases:
+        for content_type, accept in (("image/png", "image/png"), ("image/jpg", "image/jpeg")):
+            ours = _image(_wado(orthanc, windowed, contentType=content_type, **window))
+            theirs = _image(orthanc.get(core, params=core_window, headers={"Accept": accept}))
+            assert ours.format == theirs.format
+            assert np.array_equal(np.asarray(ours), np.asarray(theirs))
 
 
 def test_dicom_as_stored_transcoded_and_anonymized(orthanc: Orthanc, ct) -> None:

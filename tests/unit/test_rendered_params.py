@@ -92,7 +92,8 @@ def test_bad_values_are_400(name: str, value: str) -> None:
 
 
 def test_linear_exact_accepts_widths_below_one() -> None:
-    assert rendering.parse_window("0,0.5,linear-exact") == Window(0, 0.5, "LINEAR_EXACT")
+    window = rendering.parse_window("0,0.5,linear-exact")
+    assert window == Window(0, 0.5, rendering.QUERY_LINEAR_EXACT)
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "one", "1,x", ""])
@@ -108,6 +109,7 @@ def test_frame_lists() -> None:
 def test_wado_content_type() -> None:
     assert wado_uri.parse_content_type(None) == "image/jpeg"
     assert wado_uri.parse_content_type("image/png") == "image/png"
+    assert wado_uri.parse_content_type("image/jpg") == "image/jpeg"
     assert wado_uri.parse_content_type("text/html, application/dicom") == "application/dicom"
     assert _status(wado_uri.parse_content_type, "text/plain") == 400
 
@@ -125,6 +127,7 @@ def test_wado_image_options() -> None:
     assert options.fit == (1 << 16, 64) and options.region == Region(0, 0.25, 0.5, 0.75)
     assert options.window == Window(40, 400) and options.quality == 70
     assert options.annotations == ("technique",)
+    assert options.core_windowing and not _options({}).core_windowing
 
 
 @pytest.mark.parametrize(

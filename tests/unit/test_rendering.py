@@ -74,6 +74,26 @@ def test_window_functions_follow_ps3_3(function: str, x: float, expected: int) -
     assert abs(value - expected) <= 1
 
 
+@pytest.mark.parametrize(
+    ("center", "width", "x", "expected"),
+    [(0, 256, 0, 0), (0, 256, 16, 16), (0, 64, 32, 128), (0, 64, 48, 255), (40, 32, 32, 0)],
+)
+def test_query_linear_exact_maps_as_the_official_plugin(
+    center: float, width: float, x: float, expected: int
+) -> None:
+    window = Window(center, width, rendering.QUERY_LINEAR_EXACT)
+    assert round(float(window.apply(np.array([x]))[0])) == expected
+
+
+def test_core_arithmetic_windows_like_orthancs_core() -> None:
+    # CT stored values, slope 1, intercept -1024, window 200/800: stored 1624 is 254.99998 in
+    # the core's float32 arithmetic, hence 254 (the plain formula gives exactly 255).
+    stored = np.array([0, 824, 1024, 1224, 1624, 2000], np.uint16)
+    core = GrayscaleRendering(intercept=-1024.0, window=Window(200, 800), core_arithmetic=True)
+    assert core.apply(stored).tolist() == [0, 0, 63, 127, 254, 255]
+    assert GrayscaleRendering(intercept=-1024.0, window=Window(200, 800)).apply(stored)[4] == 255
+
+
 def test_modality_rescale_then_window_then_monochrome1_inversion() -> None:
     rendering_ = GrayscaleRendering(
         slope=2.0, intercept=-1000.0, window=Window(0, 200, "LINEAR_EXACT")
