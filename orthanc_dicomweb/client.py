@@ -1,9 +1,7 @@
-"""The DICOMweb client: HTTP to remote servers, proxied calls, and push / retrieve jobs.
+"""The DICOMweb client: proxied calls, and push / retrieve jobs.
 
-`RemoteServer` talks to one remote server with its options (authentication, headers, proxy,
-timeouts, TLS, client certificate) and turns every network fault into an `HttpError` naming the
-server and the cause. `DicomWebClient` serves `{root}servers/{name}/get|qido|delete|stow|
-retrieve|wado`; STOW-RS pushes and WADO-RS retrieves run as jobs of the plugin's engine.
+`DicomWebClient` serves `{root}servers/{name}/get|qido|delete|stow|retrieve|wado` through
+`remote.RemoteServer`; STOW-RS pushes and WADO-RS retrieves run as jobs of the plugin's engine.
 """
 
 from __future__ import annotations
@@ -11,14 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from .bounded import loads_json
 from .config import Configuration, ServerDefinition
@@ -29,6 +25,7 @@ from .jobs import Job, JobContext, JobEngine, JobState
 from .multipart import boundary_of, encode_part, iter_streamed_parts, new_boundary
 from .multipart import multipart_content_type as related_content_type
 from .negotiation import parse_media_type
+from .remote import RemoteServer
 from .resources import is_orthanc_id, validate_uid
 from .servers import ServerRegistry
 from .web import Request, Response, json_response
@@ -38,186 +35,14 @@ log = logging.getLogger(__name__)
 STOW_JOB = "DicomWebStowClient"
 RETRIEVE_JOB = "DicomWebWadoRetrieveClient"
 MEGABYTE = 1024 * 1024
-READ_CHUNK = MEGABYTE
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
 FAILED_SOP_SEQUENCE = "00081198"
 REFERENCED_SOP_INSTANCE_UID = "00081155"
 _LEVELS = {"Study": "studies", "Series": "series", "Instance": "instances"}
 
-QUERY_SAFE = "*?,:@/!$'()"
-"""Characters sent unencoded in query strings (see `query_string`)."""
-
-# --- one remote server -------------------------------------------------------------------
-
-
-class _ClientCertificateAdapter(HTTPAdapter):
-    """Uses an SSL context holding a client certificate (its key may have a password)."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
-
-    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["ssl_context"] = self._context
-        return super().proxy_manager_for(*args, **kwargs)
-
-
-class RemoteServer:
-    """HTTP calls to one remote DICOMweb server, with its options and clear errors."""
-
-    def __init__(
-        self,
-        config: Configuration,
-        server: ServerDefinition,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        if server.pkcs11:
-            raise HttpError(
-                501,
-                f"DICOMweb server {server.name}: Pkcs11 client authentication is not "
-                "available in the Python plugin (the SDK gives no access to Orthanc's PKCS#11)",
-            )
-        self.server = server
-        self.name = server.name
-        timeout = server.timeout or config.http_timeout
-        self.timeout = timeout or None  # 0 means no timeout, as in Orthanc
-        self.session = requests.Session()
-        self.session.headers.update({**server.http_headers, **(headers or {})})
-        if server.username:
-            self.session.auth = (server.username, server.password or "")
-        if config.http_proxy:
-            self.session.proxies = {"http": config.http_proxy, "https": config.http_proxy}
-        self.session.trust_env = False  # HttpProxy, not the environment, decides
-        verify: bool | str = config.https_verify_peers
-        if config.https_verify_peers and config.https_ca_certificates:
-            verify = config.https_ca_certificates
-        self.session.verify = verify
-        if server.certificate_file:
-            self.session.mount("https://", _ClientCertificateAdapter(self._tls_context(verify)))
-
-    def _tls_context(self, verify: bool | str) -> ssl.SSLContext:
-        server = self.server
-        context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-        if verify is False:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        try:
-            context.load_cert_chain(
-                server.certificate_file or "",
-                server.certificate_key_file,
-                server.certificate_key_password,
-            )
-        except (OSError, ssl.SSLError) as error:
-            raise bad_request(
-                f"DICOMweb server {self.name}: cannot load the client certificate "
-                f"{server.certificate_file}: {error}"
-            ) from None
-        return context
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> RemoteServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def url(self, uri: str) -> str:
-        return self.server.url + uri
-
-    def request(
-        self,
-        method: str,
-        uri: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-        data: Any = None,
-        stream: bool = False,
-    ) -> requests.Response:
-        """One call; network faults and HTTP errors of the remote become HttpError."""
-        url = self.url(uri)
-        try:
-            response = self.session.request(
-                method,
-                url,
-                headers=dict(headers or {}),
-                params=query_string(params or {}),
-                data=data,
-                stream=stream,
-                timeout=self.timeout,
-            )
-        except (requests.RequestException, ValueError) as error:
-            raise self.network_error(error, method, url) from None
-        if response.status_code >= 400:
-            raise self.remote_error(response, method, url)
-        return response
-
-    def chunks(
-        self, response: requests.Response, checkpoint: Callable[[], None]
-    ) -> Iterator[bytes]:
-        """The body of a streamed answer as it arrives; stops early when the job is interrupted."""
-        try:
-            for chunk in response.iter_content(READ_CHUNK):
-                yield chunk
-                checkpoint()
-        except requests.RequestException as error:
-            method = response.request.method or "GET"
-            raise self.network_error(error, method, response.url) from None
-        finally:
-            response.close()
-
-    def network_error(self, error: Exception, method: str, url: str) -> HttpError:
-        where = f"DICOMweb server {self.name} ({method} {url})"
-        if isinstance(error, requests.exceptions.SSLError):
-            return HttpError(502, f"{where}: TLS certificate verification failed", str(error))
-        if isinstance(error, requests.Timeout):
-            return HttpError(504, f"{where}: no answer within {self.timeout} s", str(error))
-        if isinstance(error, requests.exceptions.ChunkedEncodingError):
-            return HttpError(502, f"{where}: connection closed mid-transfer", str(error))
-        if isinstance(error, requests.ConnectionError):
-            return HttpError(502, f"{where}: server unreachable or connection lost", str(error))
-        if isinstance(error, requests.exceptions.InvalidHeader | ValueError):
-            return bad_request(f"{where}: invalid request", str(error))
-        return HttpError(502, f"{where}: {type(error).__name__}", str(error))
-
-    def remote_error(self, response: requests.Response, method: str, url: str) -> HttpError:
-        """The remote's 4xx stays a 4xx (our caller asked something wrong); 5xx is a 502.
-
-        A remote 405 also becomes a 502: Orthanc sends 405 answers without a body.
-        """
-        status = response.status_code
-        try:
-            text = response.text[:2000]
-        except requests.RequestException:
-            text = ""
-        finally:
-            response.close()
-        return HttpError(
-            status if status < 500 and status != 405 else 502,
-            f"DICOMweb server {self.name} answered HTTP {status} to {method} {url}",
-            {"RemoteStatus": status, "RemoteAnswer": text},
-        )
-
 
 # --- request bodies ----------------------------------------------------------------------
-def query_string(arguments: Mapping[str, str]) -> str:
-    """QIDO-RS keys and values percent-encoded, except the characters a query may hold as they
-    are (RFC 3986 3.4): `*`, `?` (wildcards) and `,` (lists) mean the same either way to a
-    server that decodes, and the official plugin 1.7 does not decode (`%2ASMITH%2A` finds
-    nothing there). `+`, `&`, `=`, `#` and spaces stay encoded."""
-    return "&".join(
-        f"{quote(key, safe=QUERY_SAFE)}={quote(value, safe=QUERY_SAFE)}"
-        for key, value in arguments.items()
-    )
-
-
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -240,15 +65,35 @@ def _string_map(body: Mapping[str, Any], name: str) -> dict[str, str]:
 
 
 def relative_uri(value: Any) -> str:
-    """A path below the server's URL (`/studies`, `studies/1.2/series`); 400 otherwise."""
+    """A path below the server's URL (`/studies`, `studies/1.2/series`); 400 otherwise.
+
+    The path is checked as the remote may read it: percent-decoded (as often as it decodes to
+    something else), since `%2e%2e/` or `%2F..` would climb out of the server's base path there
+    with its credentials. The value itself is sent unchanged.
+    """
     if not isinstance(value, str) or not value.strip():
         raise bad_request('"Uri" must be a non-empty string')
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or value.startswith("//"):
         raise bad_request(f'"Uri" must be a path below the server URL, not {value!r}')
-    if any(ord(c) < 33 or c in '\\"<>' for c in value) or ".." in value.split("/"):
-        raise bad_request(f'"Uri" contains forbidden characters or "..": {value!r}')
+    if any(ord(c) < 33 or c in '\\"<>' for c in value):
+        raise bad_request(f'"Uri" contains forbidden characters: {value!r}')
+    path = _fully_decoded(parts.path)
+    if any(ord(c) < 33 or c in "\\" for c in path) or {".", ".."} & set(path.split("/")):
+        raise bad_request(
+            f'"Uri" must stay below the server URL (no "..", encoded or not): {value!r}'
+        )
     return value.lstrip("/")
+
+
+def _fully_decoded(path: str) -> str:
+    """`path` percent-decoded until nothing changes (`%252e` is `%2e`, then `.`)."""
+    for _ in range(8):  # a bound: each round shortens the text
+        decoded = unquote(path)
+        if decoded == path:
+            return path
+        path = decoded
+    raise bad_request(f'"Uri" is percent-encoded too many times: {path!r}')
 
 
 def _priority(body: Mapping[str, Any]) -> int:
@@ -332,7 +177,8 @@ class DicomWebClient:
         body = _json_object(request.body)
         uri = relative_uri(body.get("Uri"))
         with self._remote(request.groups[0], _string_map(body, "HttpHeaders")) as remote:
-            answer = remote.request("GET", uri, params=_string_map(body, "Arguments"))
+            arguments = _string_map(body, "Arguments")
+            answer = remote.request("GET", uri, params=arguments, follow_redirects=True)
             content_type = answer.headers.get("Content-Type", "application/octet-stream")
             return Response(answer.content, content_type)
 
@@ -342,7 +188,8 @@ class DicomWebClient:
         uri = relative_uri(body.get("Uri"))
         headers = {"Accept": DICOM_JSON, **_string_map(body, "HttpHeaders")}
         with self._remote(request.groups[0], headers) as remote:
-            answer = remote.request("GET", uri, params=_string_map(body, "Arguments"))
+            arguments = _string_map(body, "Arguments")
+            answer = remote.request("GET", uri, params=arguments, follow_redirects=True)
             if not answer.content.strip():
                 return json_response([])  # 204 No Content: nothing matched
             try:
@@ -373,12 +220,19 @@ class DicomWebClient:
         name = request.groups[0]
         self.servers.find(name)
         body = _json_object(request.body)
-        resources = [self._orthanc_id(value) for value in _resources(body)]
-        instances = [i for resource in resources for i in self._instances_of(resource)]
+        resources: dict[str, list[str]] = {}
+        instances: list[str] = []
+        for value in _resources(body):
+            level, found = self._instances_of(self._orthanc_id(value))
+            if level != "Instances":
+                resources.setdefault(level, []).append(value)
+            instances += found
+        instances = list(dict.fromkeys(instances))
         parameters = {
             "Server": name,
-            "Resources": resources,
-            "Instances": list(dict.fromkeys(instances)),
+            # The official plugin's form: the resources given, by level, and every instance.
+            "Resources": {**resources, "Instances": instances},
+            "Instances": instances,
             "HttpHeaders": _string_map(body, "HttpHeaders"),
         }
         return self._start(request, STOW_JOB, parameters, body)
@@ -427,14 +281,16 @@ class DicomWebClient:
             raise bad_request(f"Not an Orthanc identifier: {value!r}")
         return value
 
-    def _instances_of(self, orthanc_id: str) -> list[str]:
-        """The instances of a patient, study, series or instance (by Orthanc id)."""
+    def _instances_of(self, orthanc_id: str) -> tuple[str, list[str]]:
+        """The level ("Patients", "Studies", "Series", "Instances") of a resource given by its
+        Orthanc id, and its instances."""
         if get_if_exists(self.core, f"/instances/{orthanc_id}") is not None:
-            return [orthanc_id]
-        for level in ("series", "studies", "patients"):
+            return "Instances", [orthanc_id]
+        for level, key in (("series", "Series"), ("studies", "Studies"), ("patients", "Patients")):
             # The core answers [] for /series/{study id}/instances: check the level first.
             if get_if_exists(self.core, f"/{level}/{orthanc_id}") is not None:
-                return [i["ID"] for i in get_json(self.core, f"/{level}/{orthanc_id}/instances")]
+                found = get_json(self.core, f"/{level}/{orthanc_id}/instances")
+                return key, [i["ID"] for i in found]
         raise HttpError(404, f"Unknown Orthanc resource: {orthanc_id}")
 
     # --- STOW-RS push -------------------------------------------------------------------
@@ -530,11 +386,11 @@ class DicomWebClient:
         server = self.servers.find(parameters["Server"])
         headers = {"Accept": self._retrieve_accept(server), **parameters["HttpHeaders"]}
         with RemoteServer(self.config, server, headers) as remote:
-            for index in range(content["RetrievedUris"], len(uris)):
             if "InstancesCount" not in content:
                 count = _count_instances(remote, uris)
                 if count is not None:
                     content["InstancesCount"] = str(count)
+            for index in range(content["RetrievedUris"], len(uris)):
                 answer = remote.request(
                     "GET", uris[index], params=parameters["Arguments"], stream=True
                 )
@@ -575,8 +431,8 @@ class DicomWebClient:
                 if stored["ID"] not in instances:  # a resumed job may get some twice
                     instances.append(stored["ID"])
                 content["ReceivedInstancesCount"] = str(len(instances))
-        except CoreError as error:
                 context.report(_retrieve_progress(content, len(context.parameters["Uris"])))
+        except CoreError as error:
             raise HttpError(502, f"{where}: Orthanc cannot store a part: {error.message}") from None
         except InvalidInstance as error:
             raise HttpError(502, f"{where}: a part cannot be stored: {error}") from None
@@ -590,7 +446,6 @@ class DicomWebClient:
             answer.close()
 
 
-def _failed_sop_instances(answer: Any) -> list[str]:
 _COUNTABLE = re.compile(r"^studies/([^/]+)(?:/series/([^/]+)(?:/instances/([^/]+))?)?$")
 _RELATED_INSTANCES = {"studies": "00201208", "series": "00201209"}
 
@@ -629,6 +484,7 @@ def _retrieve_progress(content: Mapping[str, Any], uri_count: int) -> float:
     return content["RetrievedUris"] / uri_count
 
 
+def _failed_sop_instances(answer: Any) -> list[str]:
     """SOP Instance UIDs the remote refused, from its STOW-RS answer (DICOM JSON)."""
     if not isinstance(answer, dict):
         return []

@@ -69,31 +69,60 @@ class ServerDefinition:
     certificate_key_password: str | None = None
     pkcs11: bool = False
     timeout: int | None = None
+    user_properties: Mapping[str, str] = field(default_factory=dict)
+    """Other members of the object form (e.g. "UserProperty"), kept and shown as strings."""
+
+    @property
+    def public_url(self) -> str:
+        """The URL as it may be shown: without the credentials it may hold."""
+        return redact_url(self.url)
 
     def to_json(self, with_password: bool = False) -> dict[str, Any]:
-        """The object form, as Orthanc answers it (no password unless asked)."""
+        """The object form as the official plugin saves it (`with_password`), or as it shows
+        it: passwords as null, the URL without credentials, the names of the HTTP headers
+        only (their values are often secrets too: `Authorization`, `X-Api-Key`)."""
         value: dict[str, Any] = {
-            "Url": self.url,
-            "HttpHeaders": dict(self.http_headers),
-            "HasDelete": self.has_delete,
-            "ChunkedTransfers": self.chunked_transfers,
-            "HasWadoRsUniversalTransferSyntax": self.has_wado_rs_universal_transfer_syntax,
+            "Url": self.url if with_password else self.public_url,
             "Pkcs11": self.pkcs11,
+            "Timeout": self.timeout or 0,  # 0: the global HttpTimeout
+            "HttpHeaders": dict(self.http_headers) if with_password else list(self.http_headers),
         }
-        optional = {
-            "Username": self.username,
-            "CertificateFile": self.certificate_file,
-            "CertificateKeyFile": self.certificate_key_file,
-            "Timeout": self.timeout,
+        secrets = {
+            "Password": self.password,
+            "CertificateKeyPassword": self.certificate_key_password,
         }
-        value.update({k: v for k, v in optional.items() if v is not None})
-        if with_password:
-            secrets = {
-                "Password": self.password,
-                "CertificateKeyPassword": self.certificate_key_password,
+        if self.username is not None:
+            value |= {"Username": self.username, "Password": secrets["Password"]}
+        if self.certificate_file is not None:
+            value |= {
+                "CertificateFile": self.certificate_file,
+                "CertificateKeyFile": self.certificate_key_file,
+                "CertificateKeyPassword": secrets["CertificateKeyPassword"],
             }
-            value.update({k: v for k, v in secrets.items() if v is not None})
-        return value
+        if not with_password:
+            value |= {name: None for name in secrets if name in value}
+        return value | self._flags() | dict(self.user_properties)
+
+    def _flags(self) -> dict[str, str]:
+        """The plugin's flags that differ from their defaults, as the official plugin's "1"/"0"."""
+        flags = {
+            "HasDelete": (self.has_delete, False),
+            "ChunkedTransfers": (self.chunked_transfers, True),
+            "HasWadoRsUniversalTransferSyntax": (self.has_wado_rs_universal_transfer_syntax, True),
+        }
+        return {
+            name: "1" if value else "0"
+            for name, (value, default) in flags.items()
+            if value != default
+        }
+
+
+def redact_url(url: str) -> str:
+    """`http://user:password@host/` shown as `http://***@host/`."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
 @dataclass(frozen=True)
@@ -205,9 +234,9 @@ def parse_server(name: str, value: Any, option: str = "DicomWeb.Servers") -> Ser
     where = f"{option}.{name}"
     if isinstance(value, list):
         return _parse_server_array(name, value, where)
-    reader = _Reader(value, where + ".")
     if not isinstance(value, Mapping):
         raise ConfigurationError(where, f"must be {SERVER_FORMS}, not {value!r}")
+    reader = _Reader(value, where + ".")
     url = reader.string("Url", None)
     if not url:
         raise ConfigurationError(where + ".Url", "is missing")
@@ -226,8 +255,39 @@ def parse_server(name: str, value: Any, option: str = "DicomWeb.Servers") -> Ser
         certificate_key_file=reader.string("CertificateKeyFile", None),
         certificate_key_password=reader.string("CertificateKeyPassword", None),
         pkcs11=reader.boolean("Pkcs11", False),
-        timeout=reader.integer("Timeout", None, minimum=1),
+        timeout=reader.integer("Timeout", None) or None,  # the official plugin saves 0 for none
+        user_properties=_user_properties(value, where),
     )
+
+
+RESERVED_SERVER_KEYS = frozenset(
+    {
+        "Url",
+        "Username",
+        "Password",
+        "HttpHeaders",
+        "HasDelete",
+        "ChunkedTransfers",
+        "HasWadoRsUniversalTransferSyntax",
+        "CertificateFile",
+        "CertificateKeyFile",
+        "CertificateKeyPassword",
+        "Pkcs11",
+        "Timeout",
+    }
+)
+
+
+def _user_properties(value: Mapping[str, Any], where: str) -> dict[str, str]:
+    """The other members of a server definition, which Orthanc keeps as strings."""
+    properties = {}
+    for key, item in value.items():
+        if key in RESERVED_SERVER_KEYS:
+            continue
+        if isinstance(item, dict | list) or item is None:
+            raise ConfigurationError(f"{where}.{key}", "must be a string (a user property)")
+        properties[key] = ("1" if item else "0") if isinstance(item, bool) else str(item)
+    return properties
 
 
 def _lenient_boolean(reader: _Reader, name: str, default: bool) -> bool:
@@ -259,9 +319,9 @@ def _server_url(url: str, where: str) -> str:
 
 
 def parse_servers(value: Any) -> tuple[ServerDefinition, ...]:
-    if not isinstance(value, Mapping):
     """The valid servers; a wrong entry is logged and left out, as the official plugin does,
     so that one typo does not take the other servers (and DICOMweb itself) down."""
+    if not isinstance(value, Mapping):
         raise ConfigurationError("DicomWeb.Servers", "must be a JSON object")
     servers = []
     for name, definition in value.items():

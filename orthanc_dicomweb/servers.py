@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 SERVERS_PROPERTY = 5301
 """Global property holding the server definitions when `ServersInDatabase` is true."""
+OFFICIAL_SERVERS_PROPERTY = 5468
+"""Where the official plugin keeps them (same JSON format): adopted by a database that has
+none of ours yet, so that switching plugins keeps the servers. It is never written."""
 OPERATIONS = ("get", "retrieve", "stow", "wado", "qido")
 
 
@@ -37,6 +40,7 @@ class ServerRegistry:
             log.error("ServersInDatabase is on but this runtime offers no global properties")
         self._memory = {server.name: server for server in config.servers}
         self._lock = threading.RLock()  # put() and remove() call all()
+        self._adoption_checked = False
 
     @property
     def _in_database(self) -> bool:
@@ -47,10 +51,32 @@ class ServerRegistry:
             with self._lock:
                 return dict(self._memory)
         assert self.properties is not None
-        text = self.properties.get_global_property(SERVERS_PROPERTY)
+        text = self.properties.get_global_property(SERVERS_PROPERTY) or self._adopt()
         if not text:
             return {server.name: server for server in self.config.servers}
         return _parse_saved(json.loads(text))
+
+    def _adopt(self) -> str:
+        """The official plugin's saved servers, copied into ours ("" when there are none)."""
+        with self._lock:
+            if self._adoption_checked:
+                return ""
+            self._adoption_checked = True  # our property stays empty only until a first write
+            assert self.properties is not None
+            text = self.properties.get_global_property(OFFICIAL_SERVERS_PROPERTY)
+            try:
+                saved = json.loads(text) if text else None
+            except ValueError:
+                saved = None
+            if not isinstance(saved, dict):
+                return ""
+            servers = _parse_saved(saved)
+            log.warning(
+                "DICOMweb servers adopted from the official plugin's saved ones: %s",
+                ", ".join(sorted(servers)) or "none",
+            )
+            self._write(servers)
+            return self.properties.get_global_property(SERVERS_PROPERTY)
 
     def find(self, name: str) -> ServerDefinition:
         server = self.all().get(name)
@@ -64,7 +90,6 @@ class ServerRegistry:
             servers[server.name] = server
             self._write(servers)
 
-    def remove(self, name: str) -> None:
     def update(self, name: str, changes: Mapping[str, Any]) -> ServerDefinition:
         """Merges `changes` (object form) into a server: absent fields are kept, passwords
         included, `null` removes a field, `"Name"` renames it (409 if the name is taken)."""
@@ -89,6 +114,7 @@ class ServerRegistry:
             self._write(servers)
             return server
 
+    def remove(self, name: str) -> None:
         with self._lock:
             servers = self.all()
             if servers.pop(name, None) is None:
@@ -157,7 +183,6 @@ class ServersService:
         self.registry.put(server_from_body(request.groups[0], request.body))
         return json_response({})
 
-    def delete_server(self, request: Request) -> Response:
     def update_server(self, request: Request) -> Response:
         """`POST {root}servers/{name}`: change some fields, rename; answers the new definition."""
         self._refuse_when_read_only()
@@ -170,6 +195,7 @@ class ServersService:
         server = self.registry.update(request.groups[0], changes)
         return json_response({"Name": server.name, **server.to_json()})
 
+    def delete_server(self, request: Request) -> Response:
         self._refuse_when_read_only()
         self.registry.remove(request.groups[0])
         return json_response({})

@@ -609,3 +609,37 @@ def test_retrieve_progress_follows_the_instances_counted_by_qido(remote: Remote)
     assert json.loads(response.body)["InstancesCount"] == "4"
     assert seen[:4] == [(0.25, "1"), (0.5, "2"), (0.75, "3"), (0.99, "4")]
     assert "StudyInstanceUID=1.2" in remote.requests[0]["path"]
+
+
+# --- fidelity and abuse (issues 15, 16) ---------------------------------------------------------
+
+
+def test_stow_answer_lists_the_resources_by_level_as_the_official_plugin(remote: Remote) -> None:
+    remote.routes["/dicom-web/studies"] = stow_answer
+    client, core = make_client(remote.url)
+    instance = next(iter(core.files))
+    content = json.loads(call(client.stow, {"Resources": [core.series, instance]}).body)
+    assert content["Resources"] == {"Series": [core.series], "Instances": list(core.files)}
+    assert content["Server"] == "far"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "%2e%2e/%2e%2e/system",
+        "studies/%2E%2E/%2e%2e/%2e%2e/system",
+        "studies%2F..%2F..%2Fsystem",
+        "%252e%252e/system",
+        "studies/%5c..%5csystem",
+        "./system",
+        "../system",
+    ],
+)
+def test_uris_that_leave_the_base_path_are_refused_decoded(uri: str) -> None:
+    with pytest.raises(HttpError) as raised:
+        relative_uri(uri)
+    assert raised.value.status == 400
+
+
+def test_encoded_uris_that_stay_below_are_sent_unchanged() -> None:
+    assert relative_uri("studies/1.2%2E3?PatientName=a%2Fb") == "studies/1.2%2E3?PatientName=a%2Fb"

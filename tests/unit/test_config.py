@@ -227,8 +227,57 @@ def test_server_object_form_with_every_field() -> None:
     assert server.certificate_key_password == "pw"
     assert server.timeout == 30
     public = server.to_json()
-    assert "Password" not in public and "CertificateKeyPassword" not in public
-    assert server.to_json(with_password=True)["Password"] == "secret"
+    assert public["Password"] is None and public["CertificateKeyPassword"] is None
+    assert public["HttpHeaders"] == ["Authorization"]  # names only: values are secrets too
+    assert "Bearer x" not in str(public)
+    saved = server.to_json(with_password=True)
+    assert saved["Password"] == "secret"
+    assert parse_server("full", saved) == server  # what is saved reads back the same
+
+
+def test_server_json_is_the_official_plugins() -> None:
+    """`GET {root}servers?expand` and the saved form, as the official plugin writes them."""
+    definition = {
+        "Url": "http://bob:pw@remote/dicom-web/",
+        "Username": "bob",
+        "Password": "password",
+        "HttpHeaders": {"Hello": "World"},
+        "UserProperty": "Test",
+        "HasDelete": True,
+        "Timeout": 66,
+    }
+    server = parse_server("hello", definition)
+    assert server.to_json() == {
+        "Url": "http://***@remote/dicom-web/",
+        "Username": "bob",
+        "Password": None,
+        "Pkcs11": False,
+        "HttpHeaders": ["Hello"],
+        "UserProperty": "Test",
+        "HasDelete": "1",
+        "Timeout": 66,
+    }
+    official_saved = {  # global property 5468 of the official plugin 1.7
+        "HasDelete": "1",
+        "HttpHeaders": {"Authorization": "Bearer TOKEN"},
+        "Password": "secret",
+        "Pkcs11": False,
+        "Timeout": 0,
+        "Url": "http://h/dw/",
+        "UserProperty": "up",
+        "Username": "bob",
+    }
+    adopted = parse_server("x", official_saved)
+    assert adopted.has_delete and adopted.timeout is None
+    assert adopted.http_headers == {"Authorization": "Bearer TOKEN"}
+    assert adopted.to_json(with_password=True) == official_saved
+
+
+def test_user_properties_are_strings() -> None:
+    with pytest.raises(ConfigurationError):
+        parse_server("s", {"Url": "http://r/", "Nested": {"a": 1}})
+    server = parse_server("s", {"Url": "http://r/", "Flag": False, "Count": 3})
+    assert server.user_properties == {"Flag": "0", "Count": "3"}
 
 
 def test_server_flags_accept_the_strings_orthanc_accepts() -> None:

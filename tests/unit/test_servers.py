@@ -10,6 +10,7 @@ import pytest
 from orthanc_dicomweb.config import Configuration, parse_servers
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.servers import (
+    OFFICIAL_SERVERS_PROPERTY,
     SERVERS_PROPERTY,
     ServerRegistry,
     ServersService,
@@ -126,3 +127,60 @@ def test_read_only_refuses_changes() -> None:
     api, _ = service(read_only=True)
     assert call(api.put_server, "PUT", "x", body=["http://x/"]).status == 403
     assert call(api.delete_server, "DELETE", "plain").status == 403
+
+
+def test_expand_shows_header_names_and_no_credentials() -> None:
+    config = Configuration(
+        servers=parse_servers(
+            {
+                "pacs": {
+                    "Url": "http://admin:secret@pacs/dicom-web/",
+                    "HttpHeaders": {"Authorization": "Bearer T0KEN", "X-Api-Key": "K3Y"},
+                }
+            }
+        )
+    )
+    api = ServersService(config, ServerRegistry(config, FakeCore()))
+    expanded = json.loads(call(api.list_servers, "GET", query={"expand": ""}).body)
+    assert expanded["pacs"]["HttpHeaders"] == ["Authorization", "X-Api-Key"]
+    assert expanded["pacs"]["Url"] == "http://***@pacs/dicom-web/"
+    for secret in ("T0KEN", "K3Y", "secret"):
+        assert secret not in json.dumps(expanded)
+
+
+OFFICIAL_SAVED = {  # global property 5468 as the official plugin 1.7 writes it
+    "x": {
+        "HasDelete": "1",
+        "HttpHeaders": {"X-Api-Key": "K"},
+        "Password": "secret",
+        "Pkcs11": False,
+        "Timeout": 0,
+        "Url": "http://h/dw/",
+        "Username": "bob",
+    },
+    "y": {"HttpHeaders": {}, "Password": "b", "Pkcs11": False, "Timeout": 0, "Url": "http://h2/"},
+}
+
+
+def test_the_official_plugins_saved_servers_are_adopted_once() -> None:
+    config = Configuration(servers=parse_servers(SERVERS), servers_in_database=True)
+    core = FakeCore()
+    core.set_global_property(OFFICIAL_SERVERS_PROPERTY, json.dumps(OFFICIAL_SAVED))
+    registry = ServerRegistry(config, core)
+    servers = registry.all()
+    assert set(servers) == {"x", "y"}  # as the official plugin had them
+    assert servers["x"].has_delete and servers["x"].password == "secret"
+    assert servers["x"].http_headers == {"X-Api-Key": "K"}
+    registry.remove("x")
+    registry.remove("y")
+    assert registry.all() == {}  # removing all of them does not bring them back
+    assert ServerRegistry(config, core).all() == {}  # nor does a restart
+    assert json.loads(core.get_global_property(OFFICIAL_SERVERS_PROPERTY)) == OFFICIAL_SAVED
+
+
+def test_our_saved_servers_win_over_the_official_ones() -> None:
+    config = Configuration(servers_in_database=True)
+    core = FakeCore()
+    ServerRegistry(config, core).put(server_from_body("ours", b'["http://ours/"]'))
+    core.set_global_property(OFFICIAL_SERVERS_PROPERTY, json.dumps(OFFICIAL_SAVED))
+    assert set(ServerRegistry(config, core).all()) == {"ours"}
