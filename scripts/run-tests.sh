@@ -3,7 +3,10 @@
 # Orthanc's own DICOMweb integration suite; fails if either fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DICOMWEB_EXTRAS=test scripts/setup.sh orthanc-dicomweb chromium postgresql orthanc-postgresql nginx
+# npm fetches the OHIF Viewer for its browser test: Debian's package only when none is installed.
+npm_package=""
+command -v npm >/dev/null 2>&1 || npm_package="npm"
+DICOMWEB_EXTRAS=test scripts/setup.sh orthanc-dicomweb chromium postgresql orthanc-postgresql nginx $npm_package
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 status=0

@@ -76,7 +76,10 @@ def fetch_viewer(cache: Path = DEFAULT_CACHE, version: str | None = None) -> Pat
     with tempfile.TemporaryDirectory(dir=cache) as work:
         # npm checks the tarball's integrity against the registry's before writing it.
         subprocess.run(
-            [npm, "pack", "--silent", f"@ohif/app@{version}"], cwd=work, check=True, stdout=subprocess.DEVNULL
+            [npm, "pack", "--silent", f"@ohif/app@{version}"],
+            cwd=work,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         (tarball,) = Path(work).glob("*.tgz")
         with tarfile.open(tarball) as archive:
@@ -135,7 +138,15 @@ class Nginx:
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
-        return [NGINX, "-p", str(self.run), "-e", str(self.run / "error.log"), "-c", str(self.config)]
+        return [
+            NGINX,
+            "-p",
+            str(self.run),
+            "-e",
+            str(self.run / "error.log"),
+            "-c",
+            str(self.config),
+        ]
 
     def start(self, timeout: float = 20) -> Nginx:
         subprocess.run([*self.command(), "-t", "-q"], check=True)
