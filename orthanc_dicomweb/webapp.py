@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import __version__
 from .config import Configuration
@@ -40,6 +41,7 @@ CONTENT_TYPES = {
 }
 # Filenames are not versioned, so browsers must revalidate; the ETag makes that a cheap 304.
 CACHE_CONTROL = "no-cache"
+PAGE = "app/client/index.html"  # below the DICOMweb root
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 
 
@@ -100,10 +102,24 @@ class WebApplication:
         self.servers = servers
         self.files = load_static_files(directory)
 
+    def _page_location(self) -> str:
+        """Where the application's page is: below `PublicRoot`, or the root's path on this host
+        (Orthanc drops a trailing slash from the URI: a relative location cannot be resolved).
+
+        Never built from `Host` or `X-Forwarded-Host`: anyone can send those, and a redirect
+        to the host they name would send users to a site of the sender's choice.
+        """
+        if self.config.public_root:
+            public = self.config.public_root.strip("/")
+            if urlsplit(public).scheme:  # a full URL, from the configuration
+                return f"{public}/{PAGE}"
+            return f"/{public}/{PAGE}" if public else f"/{PAGE}"
+        return self.config.root + PAGE
+
     def static_file(self, request: Request) -> Response | Redirect:
         name = request.groups[0] if request.groups else ""
         if name == "":
-            return Redirect(dicomweb_base(self.config, request) + "app/client/index.html")
+            return Redirect(self._page_location())
         found = self.files.get(name) if is_safe_relative_path(name) else None
         if found is None:
             raise not_found(f"No such file in the DICOMweb client application: {name!r}")

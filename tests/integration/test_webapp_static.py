@@ -51,8 +51,15 @@ def test_etag_revalidation_answers_304(orthanc: Orthanc) -> None:
 def test_the_folder_redirects_to_the_page(orthanc: Orthanc) -> None:
     response = orthanc.get(APP.rstrip("/"), allow_redirects=False)
     assert response.status_code in (301, 302, 307)
-    assert response.headers["Location"].endswith("/dicom-web/app/client/index.html")
-    assert orthanc.get(APP.rstrip("/")).url.endswith("/index.html")
+    assert response.headers["Location"].endswith("index.html")
+    assert orthanc.get(APP.rstrip("/")).url == orthanc.url + "/dicom-web/app/client/index.html"
+    assert orthanc.get(APP).url == orthanc.url + "/dicom-web/app/client/index.html"
+
+
+def test_the_redirect_never_names_a_forwarded_host(orthanc: Orthanc) -> None:
+    headers = {"X-Forwarded-Host": "evil.example", "Forwarded": "host=evil.example"}
+    response = orthanc.get(APP.rstrip("/"), headers=headers, allow_redirects=False)
+    assert "evil" not in response.headers["Location"]  # was https://evil.example/...
 
 
 @pytest.mark.parametrize(

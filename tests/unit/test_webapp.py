@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orthanc_dicomweb import __version__
-from orthanc_dicomweb.config import Configuration, ServerDefinition
+from orthanc_dicomweb.config import Configuration, ServerDefinition, normalize_root
 from orthanc_dicomweb.servers import ServerRegistry
 from orthanc_dicomweb.web import Redirect, Request, Response, handle
 from orthanc_dicomweb.webapp import (
@@ -107,9 +107,26 @@ def test_anything_but_an_application_file_is_404(app_dir: Path, name: str) -> No
 
 def test_empty_name_redirects_to_the_page(app_dir: Path) -> None:
     request = Request("GET", "/dicom-web/app/client", ("",), headers={"host": "h:8042"})
-    assert webapp(app_dir).static_file(request) == Redirect(
-        "http://h:8042/dicom-web/app/client/index.html"
-    )
+    assert webapp(app_dir).static_file(request) == Redirect("/dicom-web/app/client/index.html")
+
+
+def test_the_redirect_ignores_forwarded_hosts(app_dir: Path) -> None:
+    headers = {"x-forwarded-host": "evil.example", "forwarded": "host=evil.example"}
+    request = Request("GET", "/dicom-web/app/client", ("",), headers=headers)
+    assert "evil" not in webapp(app_dir).static_file(request).location
+
+
+@pytest.mark.parametrize(
+    ("public_root", "location"),
+    [
+        ("/pacs/dicom-web/", "/pacs/dicom-web/app/client/index.html"),
+        ("https://pacs.example/web", "https://pacs.example/web/app/client/index.html"),
+    ],
+)
+def test_the_redirect_follows_public_root(app_dir: Path, public_root: str, location: str) -> None:
+    app = webapp(app_dir, public_root=normalize_root(public_root))
+    request = Request("GET", "/dicom-web/app/client", ("",), headers={"x-forwarded-host": "e"})
+    assert app.static_file(request) == Redirect(location)
 
 
 def test_safe_relative_paths() -> None:
