@@ -11,12 +11,13 @@ cut into frames with pydicom.
 Without an `Accept` header, or with `*/*`, frames come uncompressed (Explicit VR Little Endian),
 as the official plugin sends them (README, compatibility).
 
-The frames are made in memory before answering (they are small), and the multipart body is
-written here: every part is labelled `{media type}; transfer-syntax={uid}` (also the `type` of
-the top-level Content-Type, as the core writes it for the official plugin) and carries its own
-`Content-Location` (`.../frames/{n}`). Plugin 4.0's multipart output cannot add part headers,
-so the body is answered whole: Orthanc gzips it when the client accepts gzip and
-`HttpCompressionEnabled` is on (~80 ms for 1.5 MB of CT pixels on these machines).
+The frames are made in memory before answering (they are small). Every part is labelled
+`{media type}; transfer-syntax={uid}`, also the `type` of the top-level Content-Type (as the
+core writes it for the official plugin). A single frame's answer is written here, so that its
+part carries its `Content-Location` (`.../frames/{n}`); Orthanc gzips it when the client
+accepts gzip, as it does for the official plugin (~55 ms for a 512x512 CT frame). Several
+frames go through the core's multipart stream: uncompressed, without Content-Location (see
+`frames_answer`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from .transfer_syntax import (
 )
 from .urls import dicomweb_base, instance_url
 from .wado_retrieve import find_instance, first_acceptable, transcode
-from .web import Request, Response
+from .web import MultipartResponse, Request, Response
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,16 @@ def frames_of_file(dicom: bytes, numbers: Sequence[int]) -> list[bytes]:
 
 def frames_answer(
     frames: Sequence[bytes], numbers: Sequence[int], part_content_type: str, instance: str
-) -> Response:
-    """The multipart/related answer: one part per frame, each with its `Content-Location`
-    (`instance` is the instance's URL)."""
+) -> Response | MultipartResponse:
+    """The multipart/related answer (`instance` is the instance's URL).
+
+    One frame: written here, its part with its `Content-Location`. Several frames: streamed by
+    the core's multipart writer, uncompressed as the official plugin sends them; plugin 4.0
+    cannot give such parts a header beyond Content-Type, and a body written here would be
+    gzipped by Orthanc for every client accepting gzip (10 CT frames: 324 ms instead of 9 ms).
+    """
+    if len(frames) > 1:
+        return MultipartResponse(part_content_type, frames)
     boundary = new_boundary()
     parts = [
         (frame, part_content_type, {"Content-Location": f"{instance}/frames/{number}"})
@@ -139,7 +147,7 @@ class RetrieveFrames:
         self.core = core
         self.instances = InstanceReader(core, WHOLE_FILE_LIMIT, files)
 
-    def retrieve_frames(self, request: Request) -> Response:
+    def retrieve_frames(self, request: Request) -> Response | MultipartResponse:
         path = ResourcePath.from_groups(request.groups[:3])
         numbers = parse_frame_list(request.groups[3])
         instance = self.locate(path)
