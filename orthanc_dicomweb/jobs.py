@@ -244,6 +244,11 @@ class JobEngine:
         self._threads: list[threading.Thread] = []
         self._sequence = 0
         self._last_save: dict[str, float] = {}
+        # Set once the saved jobs are loaded (at once without a store): until then the lists
+        # would omit them and a saved job would show its stale state.
+        self._restored = threading.Event()
+        if store is None:
+            self._restored.set()
 
     def register(self, job_type: str, runner: JobRunner) -> None:
         self._runners[job_type] = runner
@@ -264,6 +269,12 @@ class JobEngine:
             self.restore()
         except Exception:
             log.exception("Cannot read the saved jobs; they are not restored")
+        finally:
+            self._restored.set()  # what is there is all there will be
+
+    def wait_restored(self, timeout: float) -> bool:
+        """Wait (at most `timeout` seconds) until the saved jobs are loaded; whether they are."""
+        return self._restored.wait(timeout)
 
     def restore(self) -> None:
         """Load the saved jobs; the ones that were pending or running are queued again."""
@@ -277,6 +288,7 @@ class JobEngine:
                 self._sequence = max(self._sequence, job.sequence)
                 self._jobs.setdefault(job.id, job)
             self._changed.notify_all()
+        self._restored.set()
         if any(job.state is JobState.PENDING for job in saved):
             log.info("Restored %d saved jobs", len(saved))
             self._start_workers()

@@ -11,10 +11,14 @@ from typing import Any
 
 from .bounded import check_json
 from .core import Core, get_json
+from .errors import HttpError
 from .jobs import JobEngine
 from .web import Request, Response, json_response
 
 ACTIONS = ("pause", "resume", "cancel", "resubmit")
+# The saved jobs load within about 0.2 s of Orthanc's start: a request meanwhile waits for them
+# (rather than miss them, or see a saved job's stale state), and gets a 503 after this long.
+RESTORE_WAIT_SECONDS = 5.0
 
 
 class JobsApi:
@@ -28,6 +32,7 @@ class JobsApi:
     def list_jobs(self, request: Request) -> Response:
         """The core's jobs then the plugin's (`?expand`: their full descriptions)."""
         expand = "expand" in request.query
+        self._wait_for_saved_jobs()
         core_jobs: list[Any] = get_json(self.core, "/jobs?expand" if expand else "/jobs")
         ours = self.engine.ids()
         if expand:
@@ -36,17 +41,25 @@ class JobsApi:
 
     def get_job(self, request: Request) -> Response:
         job_id = request.groups[0]
+        self._wait_for_saved_jobs()
         if self.engine.get(job_id) is None:
             return Response(self.core.get(f"/jobs/{job_id}"))
         return json_response(self.engine.describe(job_id))
 
     def act(self, request: Request) -> Response:
         job_id, action = request.groups
+        self._wait_for_saved_jobs()
         if action not in self._actions or self.engine.get(job_id) is None:
             check_json(request.body, "The body")  # the core's JSON reader dies on deep nesting
             return Response(self.core.post(f"/jobs/{job_id}/{action}", request.body or b"{}"))
         self._actions[action](job_id)
         return json_response({})
+
+    def _wait_for_saved_jobs(self) -> None:
+        if not self.engine.wait_restored(RESTORE_WAIT_SECONDS):
+            raise HttpError(
+                503, "The saved jobs are still being restored", headers={"Retry-After": "1"}
+            )
 
     def job_output(self, request: Request) -> Response:
         """Outputs of the core's jobs (e.g. `archive`); the plugin's jobs have none."""
