@@ -16,7 +16,10 @@ viewer_port="${VIEWER_PORT:-3000}"
 
 Orthanc orthanc.json &
 orthanc_pid=$!
-trap 'kill "$orthanc_pid" 2>/dev/null; wait "$orthanc_pid" 2>/dev/null || true' EXIT
+viewer_pid=""
+# Whatever ends this script (Ctrl-C, a TERM, an error) stops both servers.
+trap 'kill $viewer_pid $orthanc_pid 2>/dev/null; wait 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
 for _ in $(seq 100); do
   .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
     "http://127.0.0.1:$port/system" >/dev/null 2>&1 && break
@@ -25,5 +28,8 @@ for _ in $(seq 100); do
 done
 echo "Orthanc Explorer:  http://localhost:$port/app/explorer.html"
 echo "DICOMweb root:     http://localhost:$port/dicom-web/"
-# Prints the viewer's URL once nginx answers; runs until Ctrl-C.
-.venv/bin/python samples/ohif/viewer.py --orthanc "127.0.0.1:$port" --listen "127.0.0.1:$viewer_port"
+# Prints the viewer's URL once nginx answers. In the background so that the traps above run
+# as soon as a signal comes (bash runs them only between commands, and 'wait' is one).
+.venv/bin/python samples/ohif/viewer.py --orthanc "127.0.0.1:$port" --listen "127.0.0.1:$viewer_port" &
+viewer_pid=$!
+wait "$viewer_pid"

@@ -204,13 +204,16 @@ def main(argv: list[str] | None = None) -> None:
     nginx = Nginx(args.run, args.listen, args.orthanc, dist)
     nginx.start()
     print(f"OHIF Viewer:       {nginx.url}/", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: nginx.stop())
+    # Stopping happens outside the handler: a handler stopping nginx would wait for it inside
+    # the interrupted wait() below, which holds the lock that wait needs.
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
     try:
         assert nginx.process is not None
-        nginx.process.wait()
+        sys.exit(nginx.process.wait())
     except KeyboardInterrupt:
+        sys.exit(130)
+    finally:
         nginx.stop()
-    sys.exit(nginx.process.returncode or 0)
 
 
 if __name__ == "__main__":
