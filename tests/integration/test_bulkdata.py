@@ -87,9 +87,9 @@ def test_every_bulk_data_uri_of_the_metadata_answers_the_value(
 def test_nested_paths_reach_values_inside_sequences(orthanc: Orthanc, stored: dict) -> None:
     _, url = stored["ct"]
     icon = metadata(orthanc, url)["00880200"]["Value"][0]["7FE00010"]["BulkDataURI"]
-    assert icon.endswith("/bulk/00880200/0/7FE00010")
+    assert icon.endswith("/bulk/00880200/1/7fe00010")
     assert parts_of(orthanc.session.get(icon)) == [bytes(range(1, 5))]
-    text = orthanc.get(f"{url}/bulk/00540016/0/00181072")
+    text = orthanc.get(f"{url}/bulk/00540016/1/00181072")
     assert parts_of(text) == [b"101010.00 "]  # the stored value, padding included
 
 
@@ -101,7 +101,7 @@ def test_compressed_multi_frame_pixel_data_is_one_part_per_frame(
     uri = metadata(orthanc, url)["7FE00010"]["BulkDataURI"]
     assert parts_of(orthanc.session.get(uri)) == frames
     single = orthanc.session.get(uri, headers={"Accept": OCTET_STREAM})
-    assert single.status_code == 406
+    assert single.status_code == 400
     assert "2 frames" in single.json()["Message"]
 
 
@@ -140,12 +140,12 @@ def test_multipart_is_the_default(orthanc: Orthanc, stored: dict, accept: str | 
 def test_range_of_a_text_value_is_a_206(orthanc: Orthanc, stored: dict) -> None:
     _, url = stored["ct"]
     headers = {"Accept": OCTET_STREAM, "Range": "bytes=2-5"}
-    answer = orthanc.get(f"{url}/bulk/00540016/0/00181072", headers=headers)
+    answer = orthanc.get(f"{url}/bulk/00540016/1/00181072", headers=headers)
     assert answer.status_code == 206
     assert answer.headers["Content-Range"] == "bytes 2-5/10"
     assert answer.content == b"1010"
     suffix = orthanc.get(
-        f"{url}/bulk/00540016/0/00181072", headers={"Accept": OCTET_STREAM, "Range": "bytes=-3"}
+        f"{url}/bulk/00540016/1/00181072", headers={"Accept": OCTET_STREAM, "Range": "bytes=-3"}
     )
     assert (suffix.status_code, suffix.content) == (206, b"00 ")
 
@@ -172,7 +172,8 @@ def test_unsatisfiable_range_is_416(orthanc: Orthanc, stored: dict, header: str)
     ("suffix", "status"),
     [
         ("bulk/7FE0001", 400),
-        ("bulk/00540016/0", 400),
+        ("bulk/00540016/1", 400),
+        ("bulk/00540016/0/00181072", 400),  # items are counted from 1,
         ("bulk/00540016/x/00181072", 400),
         ("bulk/00540016", 400),  # a sequence
         ("bulk/00540016/5/00181072", 404),
@@ -195,10 +196,28 @@ def test_unknown_instance_and_malformed_uid(orthanc: Orthanc, stored: dict) -> N
     assert orthanc.get(url.rsplit("/", 1)[0] + "/1.2.x/bulk/7FE00010").status_code == 400
 
 
-def test_unsupported_accept_is_406(orthanc: Orthanc, stored: dict) -> None:
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "image/jpeg",
+        "multipart/nope",
+        'multipart/related; type="  application/octet-stream"',
+        "multipart/related; range=",
+    ],
+)
+def test_unsupported_accept_is_400_as_in_the_official_plugin(
+    orthanc: Orthanc, stored: dict, accept: str
+) -> None:
     _, url = stored["ct"]
-    answer = orthanc.get(f"{url}/bulk/7FE00010", headers={"Accept": "image/jpeg"})
-    assert answer.status_code == 406
+    answer = orthanc.get(f"{url}/bulk/7FE00010", headers={"Accept": accept})
+    assert answer.status_code == 400
+
+
+def test_tags_in_paths_may_have_a_comma(orthanc: Orthanc, stored: dict) -> None:
+    dataset, url = stored["ct"]
+    answer = orthanc.get(f"{url}/bulk/0010,0010", headers={"Accept": OCTET_STREAM})
+    assert answer.status_code == 200
+    assert answer.content.rstrip(b" ") == str(dataset.PatientName).encode()
 
 
 def test_dicomweb_client_retrieves_bulk_data(orthanc: Orthanc, stored: dict) -> None:

@@ -164,11 +164,13 @@ def test_errors_are_clear_json_answers(orthanc, study) -> None:
         ),
         ("/dicom-web/studies/1.2.abc", KEEP, 400),
         (f"/dicom-web/studies/{study_uid}/series/{'1' * 65}", KEEP, 400),
-        (f"/dicom-web/studies/{study_uid}", "image/png", 406),
+        # An Accept allowing no DICOM part: 400, as the official plugin (Orthanc's suite).
+        (f"/dicom-web/studies/{study_uid}", "image/png", 400),
+        (f"/dicom-web/studies/{study_uid}", "multipart/nope", 400),
         (
             f"/dicom-web/studies/{study_uid}",
             "multipart/related; type=application/dicom; transfer-syntax=1.2.3",
-            406,
+            400,
         ),
         # The core cannot write JPEG 2000 and nothing here is stored in it.
         (
