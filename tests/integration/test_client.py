@@ -140,6 +140,10 @@ def test_stow_then_retrieve_and_wado(
     content = pushed.json()
     assert content["InstancesCount"] == "5"
     assert sorted(content["Instances"]) == local_ids
+    # The official plugin's form: the resources given, by level, and the instances sent.
+    assert content["Resources"]["Studies"] == [stored[0]["ParentStudy"]]
+    assert sorted(content["Resources"]["Instances"]) == local_ids
+    assert "Series" not in content["Resources"]
     assert len(content["RemoteAnswers"]) == 3  # StowMaxInstances is 2
     assert len(instances_of_study(remote, study)) == 5
 
