@@ -20,12 +20,13 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image
 
-from . import rendering, transfer_syntax
+from . import image_output, rendering, transfer_syntax
 from .config import Configuration
 from .core import Core, CoreError, get_json
 from .errors import HttpError, bad_request, not_acceptable, not_found
+from .image_output import RenderOptions
 from .negotiation import choose, parse_accept
-from .rendering import PixelFormat, RenderOptions, tag_text
+from .rendering import PixelFormat, tag_text
 from .resources import ResourcePath, locate
 from .stored_instances import Instance, InstanceReader, ParsedFiles
 from .web import Request, Response
@@ -75,18 +76,18 @@ class Renderer:
             return Response(self._document(instance, document), document)
         if not rendering.has_pixels(instance.tags):
             raise bad_request("This instance is not an image: it has no pixel data to render")
-        if options.media_type not in rendering.IMAGE_MEDIA_TYPES:
+        if options.media_type not in image_output.IMAGE_MEDIA_TYPES:
             raise not_acceptable(
                 f"An image cannot be rendered as {options.media_type}; "
-                f"available: {', '.join(rendering.IMAGE_MEDIA_TYPES)}"
+                f"available: {', '.join(image_output.IMAGE_MEDIA_TYPES)}"
             )
         frames = self._checked_frames(instance, options, frames)
         images = [self._frame_image(instance, frame, options) for frame in frames]
         icc = self._icc_profile(instance, options)
         if options.icc_profile == "srgb" and icc is not None:
-            images = [rendering.to_srgb(image, icc) for image in images]
-            icc = rendering.srgb_profile()
-        body = rendering.encode(
+            images = [image_output.to_srgb(image, icc) for image in images]
+            icc = image_output.srgb_profile()
+        body = image_output.encode(
             images, options.media_type, options.quality, icc, instance.frame_ms()
         )
         return Response(body, options.media_type)
@@ -94,11 +95,11 @@ class Renderer:
     def icon(self, instance: Instance, options: RenderOptions) -> Response:
         """A thumbnail for a document or a video: a labelled icon."""
         label = "PDF" if instance.sop_class == ENCAPSULATED_PDF else "VIDEO"
-        image = rendering.apply_geometry(rendering.icon(label), options)
+        image = image_output.apply_geometry(image_output.icon(label), options)
         media_type = options.media_type
-        if media_type not in rendering.IMAGE_MEDIA_TYPES:
+        if media_type not in image_output.IMAGE_MEDIA_TYPES:
             media_type = "image/jpeg"
-        return Response(rendering.encode([image], media_type, options.quality), media_type)
+        return Response(image_output.encode([image], media_type, options.quality), media_type)
 
     def _checked_frames(
         self, instance: Instance, options: RenderOptions, frames: list[int] | None
@@ -121,8 +122,8 @@ class Renderer:
             presented = self._grayscale(instance, frame, options).apply(pixels)
         else:
             presented = rendering.to_8bit_color(pixels, fmt)
-        image = rendering.apply_geometry(rendering.to_image(presented), options)
-        return rendering.burn_annotations(image, annotation_lines(instance, frame, options))
+        image = image_output.apply_geometry(image_output.to_image(presented), options)
+        return image_output.burn_annotations(image, annotation_lines(instance, frame, options))
 
     def _stored_frame(self, instance: Instance, frame: int) -> tuple[PixelFormat, np.ndarray]:
         """The frame's stored values, and the format they are in after decoding."""
@@ -218,7 +219,7 @@ class Renderer:
             return None
         if "0028,2000" in instance.tags:
             return self._content(instance, "0028,2000")
-        return rendering.srgb_profile() if options.icc_profile == "yes" else None
+        return image_output.srgb_profile() if options.icc_profile == "yes" else None
 
     def _document(self, instance: Instance, media_type: str) -> bytes:
         if media_type == "application/pdf":
@@ -263,17 +264,17 @@ def parse_rendered_options(request: Request, thumbnail: bool = False) -> RenderO
     options = RenderOptions(
         # Documents and videos are answered as they are, so their types are acceptable too.
         media_type=choose(
-            parse_accept(accept), rendering.IMAGE_MEDIA_TYPES + rendering.DOCUMENT_MEDIA_TYPES
+            parse_accept(accept), image_output.IMAGE_MEDIA_TYPES + image_output.DOCUMENT_MEDIA_TYPES
         ),
         fit=THUMBNAIL_SIZE if thumbnail else None,
         upscale=not thumbnail,
     )
     parsers = {
-        "quality": lambda v: {"quality": rendering.parse_quality(v)},
-        "viewport": lambda v: {"viewport": rendering.parse_viewport(v)},
-        "window": lambda v: {"window": rendering.parse_window(v)},
-        "annotation": lambda v: {"annotations": rendering.parse_annotations(v)},
-        "iccprofile": lambda v: {"icc_profile": rendering.parse_icc_profile(v)},
+        "quality": lambda v: {"quality": image_output.parse_quality(v)},
+        "viewport": lambda v: {"viewport": image_output.parse_viewport(v)},
+        "window": lambda v: {"window": image_output.parse_window(v)},
+        "annotation": lambda v: {"annotations": image_output.parse_annotations(v)},
+        "iccprofile": lambda v: {"icc_profile": image_output.parse_icc_profile(v)},
     }
     for name, parse in parsers.items():
         if name in query:

@@ -18,7 +18,7 @@ from functools import cached_property
 
 from pydicom.dataset import Dataset
 
-from . import rendering, transfer_syntax
+from . import image_output, rendering, transfer_syntax
 from .core import Core, DirectInstanceAccess, get_json
 from .rendering import DatasetTags, PixelFormat, Tags, tag_text
 from .resources import lookup_ids
@@ -56,7 +56,7 @@ class Instance:
         return same_study and (series is None or series == tag_text(self.tags, "0020,000e"))
 
     def frame_ms(self) -> float:
-        return rendering.tag_number(self.tags, "0018,1063") or rendering.DEFAULT_GIF_FRAME_MS
+        return rendering.tag_number(self.tags, "0018,1063") or image_output.DEFAULT_GIF_FRAME_MS
 
 
 class ParsedFiles:

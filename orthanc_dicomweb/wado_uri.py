@@ -11,19 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from . import rendering
+from . import image_output
 from .config import Configuration
 from .core import Core
 from .errors import HttpError, bad_request, not_found
+from .image_output import Region, RenderOptions
 from .rendered import Instance, Renderer
-from .rendering import Region, RenderOptions
 from .resources import validate_uid
 from .stored_instances import ParsedFiles
 from .wado_retrieve import transcode
 from .web import Request, Response
 
 DICOM = "application/dicom"
-CONTENT_TYPES = (*rendering.IMAGE_MEDIA_TYPES, DICOM, *rendering.DOCUMENT_MEDIA_TYPES)
+CONTENT_TYPES = (*image_output.IMAGE_MEDIA_TYPES, DICOM, *image_output.DOCUMENT_MEDIA_TYPES)
 # Names in use besides the registered ones (the official plugin accepts image/jpg).
 CONTENT_TYPE_ALIASES = {"image/jpg": "image/jpeg"}
 UNSUPPORTED = ("presentationUID", "presentationSeriesUID")
@@ -111,12 +111,12 @@ def parse_image_options(query: Mapping[str, str], media_type: str) -> RenderOpti
     if ("windowCenter" in query) != ("windowWidth" in query):
         raise bad_request("windowCenter and windowWidth must be given together")
     if "windowCenter" in query:
-        window = rendering.parse_window(f"{query['windowCenter']},{query['windowWidth']}")
+        window = image_output.parse_window(f"{query['windowCenter']},{query['windowWidth']}")
         options = replace(options, window=window)
     if "imageQuality" in query:
-        options = replace(options, quality=rendering.parse_quality(query["imageQuality"]))
+        options = replace(options, quality=image_output.parse_quality(query["imageQuality"]))
     if "annotation" in query:
-        options = replace(options, annotations=rendering.parse_annotations(query["annotation"]))
+        options = replace(options, annotations=image_output.parse_annotations(query["annotation"]))
     return options
 
 

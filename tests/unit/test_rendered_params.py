@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from orthanc_dicomweb import rendering, wado_uri
+from orthanc_dicomweb import image_output, rendering, wado_uri
 from orthanc_dicomweb.errors import HttpError
+from orthanc_dicomweb.image_output import Region, Viewport
 from orthanc_dicomweb.rendered import parse_frames, parse_rendered_options
-from orthanc_dicomweb.rendering import Region, Viewport, Window
+from orthanc_dicomweb.rendering import Window
 from orthanc_dicomweb.web import Request
 
 
@@ -60,7 +61,7 @@ def test_all_parameters_parsed() -> None:
 
 
 def test_viewport_with_empty_region_fields_uses_defaults() -> None:
-    assert rendering.parse_viewport("64,64,,,,") == Viewport(64, 64, 0, 0, None, None)
+    assert image_output.parse_viewport("64,64,,,,") == Viewport(64, 64, 0, 0, None, None)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +93,7 @@ def test_bad_values_are_400(name: str, value: str) -> None:
 
 
 def test_linear_exact_accepts_widths_below_one() -> None:
-    window = rendering.parse_window("0,0.5,linear-exact")
+    window = image_output.parse_window("0,0.5,linear-exact")
     assert window == Window(0, 0.5, rendering.QUERY_LINEAR_EXACT)
 
 

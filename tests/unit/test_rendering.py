@@ -12,19 +12,12 @@ from PIL import Image, ImageOps
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
-from orthanc_dicomweb import rendering, stored_instances
+from orthanc_dicomweb import image_output, rendering, stored_instances
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.errors import HttpError
+from orthanc_dicomweb.image_output import Region, RenderOptions, Viewport
 from orthanc_dicomweb.rendered import Renderer
-from orthanc_dicomweb.rendering import (
-    GrayscaleRendering,
-    Lut,
-    PixelFormat,
-    Region,
-    RenderOptions,
-    Viewport,
-    Window,
-)
+from orthanc_dicomweb.rendering import GrayscaleRendering, Lut, PixelFormat, Window
 from tests.unit.fakes import FakeCore, file_info
 
 
@@ -141,39 +134,41 @@ def _image(width: int, height: int) -> Image.Image:
 
 
 def test_viewport_scales_to_fit_keeping_the_aspect_ratio() -> None:
-    image = rendering.apply_geometry(_image(100, 50), RenderOptions(viewport=Viewport(40, 40)))
+    image = image_output.apply_geometry(_image(100, 50), RenderOptions(viewport=Viewport(40, 40)))
     assert image.size == (40, 20)
 
 
 def test_viewport_region_crops_and_negative_width_flips() -> None:
     source = _image(8, 4)
     options = RenderOptions(viewport=Viewport(4, 4, sx=4, sy=0, sw=-4, sh=4))
-    region = np.asarray(rendering.apply_geometry(source, options))
+    region = np.asarray(image_output.apply_geometry(source, options))
     assert region.tolist() == np.asarray(source)[:, 3::-1].tolist()
 
 
 def test_viewport_region_outside_the_image_is_a_400() -> None:
     with pytest.raises(HttpError):
-        rendering.apply_geometry(_image(8, 8), RenderOptions(viewport=Viewport(4, 4, 20, 20, 4, 4)))
+        image_output.apply_geometry(
+            _image(8, 8), RenderOptions(viewport=Viewport(4, 4, 20, 20, 4, 4))
+        )
 
 
 def test_wado_region_and_fit_box() -> None:
     options = RenderOptions(region=Region(0.5, 0.0, 1.0, 0.5), fit=(2, 100))
-    assert rendering.apply_geometry(_image(8, 8), options).size == (2, 2)
+    assert image_output.apply_geometry(_image(8, 8), options).size == (2, 2)
     small = RenderOptions(fit=(128, 128), upscale=False)
-    assert rendering.apply_geometry(_image(8, 4), small).size == (8, 4)
+    assert image_output.apply_geometry(_image(8, 4), small).size == (8, 4)
 
 
 def test_annotations_change_pixels_in_the_corner_only() -> None:
     image = Image.new("L", (200, 100), 0)
-    burnt = np.asarray(rendering.burn_annotations(image, ["DOE John"]))
+    burnt = np.asarray(image_output.burn_annotations(image, ["DOE John"]))
     assert burnt[:20, :80].max() >= 200 and burnt[60:, 120:].max() == 0
 
 
 @pytest.mark.parametrize("media_type", ["image/jpeg", "image/png", "image/gif"])
 def test_encode_each_media_type(media_type: str) -> None:
     frames = [_image(16, 8), ImageOps.invert(_image(16, 8))]
-    data = rendering.encode(frames, media_type, 80)
+    data = image_output.encode(frames, media_type, 80)
     decoded = Image.open(io.BytesIO(data))
     assert decoded.format == media_type.split("/")[1].upper()
     assert getattr(decoded, "n_frames", 1) == (2 if media_type == "image/gif" else 1)
@@ -181,20 +176,22 @@ def test_encode_each_media_type(media_type: str) -> None:
 
 def test_png_is_lossless_and_carries_an_icc_profile() -> None:
     source = _image(16, 8).convert("RGB")
-    profile = rendering.srgb_profile()
-    decoded = Image.open(io.BytesIO(rendering.encode([source], "image/png", icc_profile=profile)))
+    profile = image_output.srgb_profile()
+    decoded = Image.open(
+        io.BytesIO(image_output.encode([source], "image/png", icc_profile=profile))
+    )
     assert np.array_equal(np.asarray(decoded), np.asarray(source))
     assert decoded.info["icc_profile"] == profile
 
 
 def test_srgb_conversion_keeps_an_srgb_image_nearly_unchanged() -> None:
     source = _image(16, 8).convert("RGB")
-    converted = rendering.to_srgb(source, rendering.srgb_profile())
+    converted = image_output.to_srgb(source, image_output.srgb_profile())
     assert np.abs(np.asarray(converted, int) - np.asarray(source, int)).max() <= 2
 
 
 def test_icon_has_the_asked_size() -> None:
-    assert rendering.icon("PDF", 64).size == (64, 64)
+    assert image_output.icon("PDF", 64).size == (64, 64)
 
 
 # --- Speed paths: value tables, the header read from the file, RLE decoded in the plugin ----
@@ -276,7 +273,14 @@ def test_raw_bytes_follow_a_path_into_sequences() -> None:
 
 def test_every_header_key_the_code_reads_is_parsed() -> None:
     package = Path(rendering.__file__).parent
-    names = ("rendering.py", "rendered.py", "wado_uri.py", "stored_instances.py", "frames.py")
+    names = (
+        "rendering.py",
+        "image_output.py",
+        "rendered.py",
+        "wado_uri.py",
+        "stored_instances.py",
+        "frames.py",
+    )
     sources = [package / name for name in names]
     used = {
         k for path in sources for k in re.findall(r'"([0-9a-f]{4},[0-9a-f]{4})"', path.read_text())
