@@ -30,7 +30,8 @@ from .errors import HttpError, not_found
 from .index_cache import RESOURCE, IndexCache
 from .metadata_cache import SeriesMetadataCache
 from .negotiation import DICOM_XML, dicom_model_format
-from .qido_matching import MAX_PAGE_NUMBER, Matcher, SearchQuery, matches_dataset, parse_search
+from .qido_core import CoreQuery, core_query
+from .qido_matching import MAX_PAGE_NUMBER, Matcher, SearchQuery, parse_search, values_at
 from .qido_summary import InstanceSummaries
 from .resources import ResourcePath, find_orthanc_ids
 from .urls import dicomweb_base, instance_url, series_url, study_url
@@ -279,25 +280,27 @@ class Search:
     # --- Finding and paging -------------------------------------------------------------------
 
     def _page(self) -> list[Hit]:
-        """The results of the page: paged by the core unless sequences are matched here."""
-        matchers = self.query.sequence_matchers
-        if not matchers:
+        """The results of the page: found and paged by the core when its matching is exact,
+        else the core's candidates are checked here (`qido_core`), then paged."""
+        if self._core_query is None:
+            return []
+        checked = self.query.sequence_matchers + self._core_query.inexact
+        if not checked:
             return [Hit(r) for r in self._find(self.query.offset, self.query.limit)]
         candidates = [Hit(r) for r in self._find(0, None)]
-        if self.level == STUDY:
-            self._load_series_of_studies(hit.resource for hit in candidates)
-        selected = (hit for hit in candidates if self._matches_sequences(hit, matchers))
+        self._load_for_checks(candidates, checked)
+        selected = (hit for hit in candidates if self._matches(hit, checked))
         end = None if self.query.limit is None else self.query.offset + self.query.limit
         return list(islice(selected, self.query.offset, end))
 
     def _find(self, since: int, limit: int | None) -> list[dict[str, Any]]:
         """The expanded results: the core's listings when nothing is matched (they cost half a
         `/tools/find` of the same resources, measured), else `/tools/find`."""
-        constraints = self._core_constraints()
-        if constraints is None:
-            return []
-        if self.query.core_matchers:
-            return self._tools_find(constraints, since, limit)
+        assert self._core_query is not None
+        if self._core_query.constraints:
+            constraints = self._path_constraints() | self._core_query.constraints
+            query = {orthanc_key(tag): value for tag, value in constraints.items()}
+            return self._tools_find(query, since, limit)
         if self.parent is None:
             return self._list_all(since, limit)
         end = None if limit is None else since + limit
@@ -310,7 +313,7 @@ class Search:
             "Level": self.level,
             "Query": constraints,
             "Expand": not self._ids_suffice,
-            "CaseSensitive": self.config.qido_case_sensitive,
+            "CaseSensitive": self._core_query is not None and self._core_query.case_sensitive,
         }
         if since:
             request["Since"] = since
@@ -349,17 +352,18 @@ class Search:
         for parent_id in find_orthanc_ids(self.core, self.parent):
             yield from self._children(f"/{PLURAL[parent_level]}/{parent_id}/{PLURAL[self.level]}")
 
-    def _core_constraints(self) -> dict[str, str] | None:
-        """The `/tools/find` query; None when the path and a matching key contradict."""
+    @cached_property
+    def _core_query(self) -> CoreQuery | None:
+        """The core's part of the matching; None when a key matches nothing (a reversed
+        range) or contradicts the path."""
         fixed = self._path_constraints()
-        constraints = {orthanc_key(tag): value for tag, value in fixed.items()}
-        for matcher in self.query.core_matchers:
-            if matcher.tag in fixed:
-                if not matcher.matches([fixed[matcher.tag]], case_sensitive=True):
-                    return None
-                continue
-            constraints[orthanc_key(matcher.tag)] = matcher.core_constraint()
-        return constraints
+        matchers = self.query.core_matchers
+        if not all(m.can_match for m in matchers):
+            return None
+        if not all(m.matches([fixed[m.tag]], True) for m in matchers if m.tag in fixed):
+            return None
+        others = [m for m in matchers if m.tag not in fixed]
+        return core_query(others, self.config.qido_case_sensitive)
 
     def _path_constraints(self) -> dict[int, str]:
         if self.parent is None:
@@ -369,8 +373,30 @@ class Search:
             fixed[SERIES_INSTANCE_UID] = self.parent.series
         return fixed
 
-    def _matches_sequences(self, hit: Hit, matchers: Sequence[Matcher]) -> bool:
-        return matches_dataset(self._read(hit), matchers, self.config.qido_case_sensitive)
+    def _matches(self, hit: Hit, matchers: Sequence[Matcher]) -> bool:
+        case_sensitive = self.config.qido_case_sensitive
+        return all(m.matches(self._values(hit, m), case_sensitive) for m in matchers)
+
+    def _values(self, hit: Hit, matcher: Matcher) -> list[str]:
+        """The values a key is checked against: from the index entries where they are."""
+        if matcher.tag == MODALITIES_IN_STUDY and self.level == STUDY:
+            return [s["MainDicomTags"].get("Modality", "") for s in self._series_of(hit.resource)]
+        if not matcher.in_sequence and matcher.tag in self._indexed_here:
+            text = _main_tags(self._chain(hit.resource)).get(dicom_json.keyword_of(matcher.tag))
+            return [] if text is None else str(text).split("\\")
+        return values_at(self._read(hit), matcher.path)
+
+    @cached_property
+    def _indexed_here(self) -> frozenset[int]:
+        return frozenset().union(*(INDEXED[level] for level in levels_down_to(self.level)))
+
+    def _load_for_checks(self, candidates: Sequence[Hit], matchers: Sequence[Matcher]) -> None:
+        """Read at once what checking the candidates needs: their parents, the series of
+        studies (ModalitiesInStudy, and the first instance of a study to read)."""
+        if self.level != STUDY:
+            self._load_parents(candidates)
+        elif any(m.tag not in self._indexed_here for m in matchers):
+            self._load_series_of_studies(hit.resource for hit in candidates)
 
     # --- Index entries (the index cache, then the core) -----------------------------------
 

@@ -38,6 +38,16 @@ _RANGES = {vr: re.compile(f"^(?P<low>{p})?-(?P<high>{p})?$") for vr, p in _TEMPO
 _SINGLES = {vr: re.compile(f"^{p}$") for vr, p in _TEMPORAL_FORMATS.items()}
 # Code strings cannot hold commas, so a comma there separates values (as between UIDs).
 _LIST_VRS = frozenset({"UI", "CS"})
+# The VRs wildcard matching is defined for (PS3.4 C.2.2.2.4).
+WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+# Every digit of a full DA, TM and DT value (with 6 fraction digits), at its smallest and
+# largest: completing a partial value with them gives the first and last instants it names.
+_TEMPORAL_COMPLETIONS = {
+    "DA": ("00000101", "99991231"),
+    "TM": ("000000000000", "235959999999"),
+    "DT": ("00000101000000000000", "99991231235959999999"),
+}
+_DT_OFFSET = re.compile(r"[+-]\d{4}$")
 
 
 class MatchKind(Enum):
@@ -74,11 +84,13 @@ class Matcher:
     def filters(self) -> bool:
         return self.kind is not MatchKind.UNIVERSAL
 
-    def core_constraint(self) -> str:
-        """The value `/tools/find` understands for this key (C-FIND syntax)."""
-        if self.kind is MatchKind.RANGE:
-            return "-".join(self.values)
-        return "\\".join(self.values)
+    @property
+    def can_match(self) -> bool:
+        """False for a range that ends before it starts: it matches nothing."""
+        if self.kind is not MatchKind.RANGE or not all(self.values):
+            return True
+        low, high = (temporal_interval(self.vr, bound) for bound in self.values)
+        return low is not None and high is not None and low[0] <= high[1]
 
     def matches(self, candidates: Iterable[str], case_sensitive: bool) -> bool:
         """Whether one of the attribute's values matches (PS3.4 C.2.2.2).
@@ -88,18 +100,30 @@ class Matcher:
         if not self.filters:
             return True
         fold = self.vr == "PN" and not case_sensitive
-        return any(self._matches_one(_normalize(value, fold), fold) for value in candidates)
+        # No value is matched as "": only wildcards like "**" match it (PS3.4 C.2.2.2.4).
+        values = [value for text in candidates if (value := text.strip(" "))] or [""]
+        return any(self._matches_one(_normalize(value, fold), fold) for value in values)
 
     def _matches_one(self, value: str, fold: bool) -> bool:
-        if self.kind is MatchKind.RANGE:
-            low, high = self.values
-            return bool(value) and (not low or value >= low) and (not high or value <= high)
+        if self.vr in _TEMPORAL_FORMATS:
+            return self._matches_instant(value)
         if self.kind is MatchKind.LIST:
             return value in self.values
         pattern = _normalize(self.values[0], fold)
         if self.kind is MatchKind.WILDCARD:
             return wildcard_regex(pattern).fullmatch(value) is not None
         return value == pattern
+
+    def _matches_instant(self, value: str) -> bool:
+        """A date or time stored falls in the interval the key names: a single value stands
+        for the interval of its precision (TM "10" is 10:00:00 to 10:59:59.999999), a range
+        from the start of its low bound's interval to the end of its high bound's."""
+        stored = temporal_interval(self.vr, value)
+        if stored is None:
+            return False
+        bounds = self.values * 2 if self.kind is MatchKind.SINGLE_VALUE else self.values
+        low, high = (temporal_interval(self.vr, bound) if bound else None for bound in bounds)
+        return (low is None or stored[0] >= low[0]) and (high is None or stored[0] <= high[1])
 
 
 @dataclass(frozen=True)
@@ -206,6 +230,8 @@ def parse_matcher(name: str, value: str) -> Matcher:
     if vr in _TEMPORAL_FORMATS:
         return _temporal_matcher(name, path, vr, value)
     if "*" in value or "?" in value:
+        if vr not in WILDCARD_VRS:
+            raise bad_request(f"Wildcards are not allowed for {name!r} (VR {vr}, PS3.4 C.2.2.2.4)")
         if len(value) > MAX_PATTERN_LENGTH:
             raise bad_request(f"Wildcard pattern for {name!r} longer than {MAX_PATTERN_LENGTH}")
         return Matcher(path, vr, MatchKind.WILDCARD, (value,))
@@ -238,9 +264,34 @@ def _temporal_matcher(name: str, path: tuple[int, ...], vr: str, value: str) -> 
             f"{example}-, -{example} or {example}-{example}"
         )
     low, high = bounds.group("low") or "", bounds.group("high") or ""
-    if low and high and low > high:
-        raise bad_request(f"Empty range for {name!r}: {value!r} ends before it starts")
     return Matcher(path, vr, MatchKind.RANGE, (low, high))
+
+
+def temporal_interval(vr: str, text: str) -> tuple[int, int] | None:
+    """The instants a DA, TM or DT value names, as comparable integers (first, last): the
+    value's digits completed with the smallest and the largest values of the missing
+    components (TM "1015" -> 101500000000, 101559999999). None for what is not such a value.
+    Legacy forms (DA "2020.01.01", TM "10:15:30") are read; DT offsets are ignored."""
+    digits = _temporal_digits(vr, text.strip(" "))
+    first, last = _TEMPORAL_COMPLETIONS[vr]
+    if digits is None or not 0 < len(digits) <= len(first):
+        return None
+    return int(digits + first[len(digits) :]), int(digits + last[len(digits) :])
+
+
+def _temporal_digits(vr: str, text: str) -> str | None:
+    if vr == "DA":
+        text = text.replace(".", "")
+    elif vr == "TM":
+        text = text.replace(":", "")
+    else:
+        text = _DT_OFFSET.sub("", text)
+    main, dot, fraction = text.partition(".")
+    if not main.isdigit() or (dot and (len(main) != len(_TEMPORAL_COMPLETIONS[vr][0]) - 6)):
+        return None
+    if dot and not fraction.isdigit():
+        return None
+    return main + fraction
 
 
 def wildcard_regex(pattern: str) -> re.Pattern[str]:
@@ -250,11 +301,9 @@ def wildcard_regex(pattern: str) -> re.Pattern[str]:
 
 
 def _normalize(text: str, fold: bool) -> str:
-    """Case- and accent-insensitive form for PN (as the core's own matching), else as is."""
-    if not fold:
-        return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    """The case-insensitive form of a PN (Unicode case folding); accents stay significant, as
+    in the core's matching. Other values as they are."""
+    return unicodedata.normalize("NFC", text).casefold() if fold else text
 
 
 # --- Values in DICOM JSON datasets ------------------------------------------------------------

@@ -11,6 +11,7 @@ from orthanc_dicomweb.qido_matching import (
     parse_attribute,
     parse_matcher,
     parse_search,
+    temporal_interval,
     values_at,
     wildcard_regex,
 )
@@ -50,7 +51,8 @@ def test_attribute_inside_sequence() -> None:
         ({"StudyDate": "20200230x"}, "Malformed DA value"),
         ({"StudyDate": "-"}, "Malformed DA value"),
         ({"StudyDate": "2020*"}, "Wildcards are not allowed"),
-        ({"StudyDate": "20211231-20200101"}, "ends before it starts"),
+        ({"StudyInstanceUID": "1.2.*"}, "Wildcards are not allowed for 'StudyInstanceUID'"),
+        ({"SeriesNumber": "1?"}, "Wildcards are not allowed for 'SeriesNumber' (VR IS"),
         ({"StudyTime": "25h"}, "Malformed TM value"),
         ({"StudyInstanceUID": "1.2.abc"}, "Malformed StudyInstanceUID"),
         ({"StudyInstanceUID": "1.2,,1.3"}, "Empty value in the list"),
@@ -120,10 +122,34 @@ def test_matching_kinds(name: str, value: str, kind: MatchKind, values: tuple) -
     assert (matcher.kind, matcher.values) == (kind, values)
 
 
-def test_core_constraints_use_the_c_find_syntax() -> None:
-    assert parse_matcher("StudyInstanceUID", "1.2,1.3").core_constraint() == "1.2\\1.3"
-    assert parse_matcher("StudyDate", "-20201231").core_constraint() == "-20201231"
-    assert parse_matcher("PatientName", "A*").core_constraint() == "A*"
+def test_a_reversed_range_matches_nothing() -> None:
+    assert not parse_matcher("StudyDate", "20211231-20200101").can_match
+    assert not parse_matcher("StudyTime", "11-10").can_match
+    assert parse_matcher("StudyTime", "1015-10").can_match  # 10:15:00 to 10:59:59.999999
+    assert parse_matcher("StudyDate", "-20200101").can_match
+
+
+@pytest.mark.parametrize(
+    ("vr", "text", "interval"),
+    [
+        ("DA", "20200115", (20200115, 20200115)),
+        ("DA", "2020.01.15", (20200115, 20200115)),  # legacy form
+        ("TM", "10", (100000000000, 105959999999)),
+        ("TM", "1015", (101500000000, 101559999999)),
+        ("TM", "101530", (101530000000, 101530999999)),
+        ("TM", "101530.25", (101530250000, 101530259999)),
+        ("TM", "10:15:30", (101530000000, 101530999999)),  # legacy form
+        ("DT", "2020", (20200101000000000000, 20201231235959999999)),
+        ("DT", "20200115103000+0100", (20200115103000000000, 20200115103000999999)),
+        ("TM", "", None),
+        ("TM", "1015.5", None),  # a fraction only after the seconds
+        ("TM", "noon", None),
+    ],
+)
+def test_temporal_values_name_the_interval_of_their_precision(
+    vr: str, text: str, interval: tuple[int, int] | None
+) -> None:
+    assert temporal_interval(vr, text) == interval
 
 
 def test_matching_keys_are_returned() -> None:
@@ -145,7 +171,8 @@ def test_only_sequence_keys_are_matched_here() -> None:
         ("PatientName", "doe^john", "Doe^John", True, False),
         ("PatientName", "GUSEVA*", "Guseva^Anna", False, True),
         ("PatientName", "гусева*", "Гусева^Анна", False, True),
-        ("PatientName", "muller*", "Müller^Jürgen", False, True),
+        ("PatientName", "MÜLLER*", "Müller^Jürgen", False, True),
+        ("PatientName", "muller*", "Müller^Jürgen", False, False),  # accents count
         ("PatientName", "D?e*", "Doe^John", True, True),
         ("PatientName", "D?e", "Doe^John", True, False),
         ("PatientName", "a.b*", "axb", True, False),
@@ -154,6 +181,19 @@ def test_only_sequence_keys_are_matched_here() -> None:
         ("StudyDate", "20200101-20201231", "20210101", True, False),
         ("StudyDate", "-20201231", "19991231", True, True),
         ("StudyDate", "20200101-", "", True, False),
+        ("StudyDate", "-20200101", "", True, False),  # an empty date is in no range
+        ("StudyTime", "10", "105959.9", True, True),  # a partial time is an interval
+        ("StudyTime", "10", "110000", True, False),
+        ("StudyTime", "-1015", "101530", True, True),
+        ("StudyTime", "1015-", "1014", True, False),
+        ("StudyTime", "101530", "101530.5", True, True),
+        ("StudyTime", "101530.5", "101530", True, False),
+        ("StudyTime", "0800-0900", "08:30", True, True),
+        ("StudyTime", "0800-0900", "", True, False),
+        ("AccessionNumber", "**", "", True, True),  # "*" matches a zero length value too
+        ("AccessionNumber", "A*", "", True, False),
+        ("AccessionNumber", "ACC", "acc", True, False),
+        ("AccessionNumber", "ACC", "ACC ", True, True),  # padding is not significant
         ("StudyInstanceUID", "1.2,1.3", "1.3", True, True),
         ("StudyInstanceUID", "1.2,1.3", "1.4", True, False),
         ("PatientName", "", "", True, True),
