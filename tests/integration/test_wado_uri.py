@@ -60,12 +60,16 @@ def test_window_region_size_and_gif(orthanc: Orthanc, ct) -> None:
     assert _image(_wado(orthanc, ct, contentType="image/gif", annotation="patient")).format == "GIF"
 
 
-def test_images_are_the_cores_rendering_to_the_bit(orthanc: Orthanc, ct) -> None:
+@pytest.mark.parametrize(("photometric", "slope"), [("MONOCHROME2", 1), ("MONOCHROME1", 2.5)])
+def test_images_are_the_cores_rendering_to_the_bit(
+    orthanc: Orthanc, ct, photometric: str, slope: float
+) -> None:
     """As the official plugin's WADO-URI: the file's window or windowCenter/windowWidth
     applied as the core's /rendered does (image/jpg is a name for JPEG)."""
     windowed = pydicom.dcmread(io.BytesIO(_saved(ct)))
     windowed.SOPInstanceUID = windowed.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     windowed.WindowCenter, windowed.WindowWidth = 40, 350
+    windowed.PhotometricInterpretation, windowed.RescaleSlope = photometric, slope
     orthanc_id = orthanc.post("/instances", data=_saved(windowed)).json()["ID"]
     core = f"/instances/{orthanc_id}/rendered"
     cases = [
