@@ -2,9 +2,8 @@
 
 Matching keys become `Matcher`s of one of the standard's kinds (universal, single value,
 wildcard, range, UID list); `limit`, `offset`, `fuzzymatching` and `includefield` are read and
-checked here, so a service only sees values that make sense. Matchers on top-level attributes
-are evaluated by the core's `/tools/find` (see `core_constraint`); `Matcher.matches` evaluates
-the others (attributes inside sequences) on the instances' tags.
+checked here, so a service only sees values that make sense. `Matcher.matches` is the
+standard's matching; the core's `/tools/find` prefilters with it where it can (`qido_core`).
 """
 
 from __future__ import annotations
@@ -324,10 +323,3 @@ def _text(value: Any) -> str:
         groups = [value.get(name, "") for name in ("Alphabetic", "Ideographic", "Phonetic")]
         return "=".join(groups).rstrip("=")
     return str(value)
-
-
-def matches_dataset(
-    dataset: Mapping[str, Any], matchers: Iterable[Matcher], case_sensitive: bool
-) -> bool:
-    """Whether a DICOM JSON dataset satisfies every matcher."""
-    return all(m.matches(values_at(dataset, m.path), case_sensitive) for m in matchers)
