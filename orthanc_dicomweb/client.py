@@ -409,7 +409,7 @@ class DicomWebClient:
         self, context: JobContext, remote: RemoteServer, uri: str, answer: requests.Response
     ) -> None:
         """Store each part as soon as it has arrived; parts before a fault stay stored."""
-        where = f"DICOMweb server {remote.name} (GET {remote.url(uri)})"
+        where = f"DICOMweb server {remote.name} (GET {remote.shown(remote.url(uri))})"
         content = context.content
         instances: list[str] = content["Instances"]
         content_type = answer.headers.get("Content-Type", "")

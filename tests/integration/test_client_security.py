@@ -96,6 +96,10 @@ def test_credentials_in_a_url_are_never_shown(client: Orthanc, remote: Remote, f
     assert failed.status_code == 502
     assert "***@" in failed.json()["Message"] and no_secret_in(failed.text)
     assert remote.requests[0]["headers"]["Authorization"].startswith("Basic ")  # still used
+    remote.routes["/dicom-web/studies/1.2"] = answer(200, b"not multipart", "text/plain")
+    retrieved = client.post("/dicom-web/servers/creds/wado", json={"Uri": "studies/1.2"})
+    assert retrieved.status_code == 502
+    assert "***@" in retrieved.json()["Message"] and no_secret_in(retrieved.text)
     down = client.post("/dicom-web/servers/creds-down/get", json={"Uri": "studies"})
     assert down.status_code == 502 and no_secret_in(down.text)
     local = client.upload([PYDICOM_FILES / "CT_small.dcm"])
