@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import __version__
-from .config import Configuration
+from .config import Configuration, ServerDefinition
 from .errors import not_found
 from .servers import ServerRegistry, operations_of
 from .urls import dicomweb_base
@@ -145,13 +145,19 @@ class WebApplication:
             "Version": __version__,
             "ServersInDatabase": self.config.servers_in_database,
             "ReadOnly": self.config.read_only,
-            "Servers": [
-                {
-                    "Name": name,
-                    "Url": server.url,
-                    "HasDelete": server.has_delete,
-                    "Operations": operations_of(server),
-                }
-                for name, server in sorted(servers.items())
-            ],
+            "Servers": [server_summary(server) for _, server in sorted(servers.items())],
         }
+
+
+def server_summary(server: ServerDefinition) -> dict[str, Any]:
+    """What the page shows and edits of a server: never a secret, only whether one is set
+    (the page shows "unchanged", and `POST {root}servers/{name}` keeps what is not sent)."""
+    return {
+        "Name": server.name,
+        "Url": server.public_url,  # without credentials written into it
+        "Username": server.username,
+        "HasPassword": server.password is not None,
+        "HasDelete": server.has_delete,
+        "HttpHeaders": sorted(server.http_headers),  # names only: values may be tokens
+        "Operations": operations_of(server),
+    }

@@ -1,7 +1,8 @@
 """The DICOMweb client web application and the Orthanc Explorer buttons, in headless Chromium.
 
 A REMOTE Orthanc runs the official C++ plugin with data; the LOCAL Orthanc runs this plugin with
-the remote configured. Screenshots of every step go to tests/artifacts/webapp/.
+the remote configured. Screenshots of every step go to tests/artifacts/webapp/ (printed), and
+`test_screens_at_desktop_and_phone_sizes` takes one of each screen at 1366x800 and 390x844.
 """
 
 from __future__ import annotations
@@ -64,6 +65,25 @@ def derived(source: Path, patient: str, study: str, series: str, number: int) ->
     return buffer.getvalue()
 
 
+SORTED_STUDIES = {"20210615": ("ct", "mr"), "20191231": ("ct",), "20240301": ("mr",)}
+LOCAL_STUDIES = 205  # more than the 200 the Send tab used to stop at, silently
+
+
+def sort_study(orthanc: Orthanc, sources: list[Path], patient: str, date: str) -> None:
+    """A study of the given date, one series per source file (so several modalities)."""
+    study = generate_uid()
+    for number, source in enumerate(sources, start=1):
+        dataset = pydicom.dcmread(derived_bytes(source, patient, study, generate_uid(), number))
+        dataset.StudyDate = date
+        buffer = io.BytesIO()
+        dataset.save_as(buffer, enforce_file_format=True)
+        store(orthanc, buffer.getvalue())
+
+
+def derived_bytes(source: Path, patient: str, study: str, series: str, number: int) -> io.BytesIO:
+    return io.BytesIO(derived(source, patient, study, series, number))
+
+
 def store(orthanc: Orthanc, data: bytes) -> dict[str, Any]:
     response = orthanc.post("/instances", data=data)
     response.raise_for_status()
@@ -111,8 +131,6 @@ def local(tmp_path_factory: pytest.TempPathFactory, remote: Orthanc) -> Iterator
     }
     overrides = {"DicomWeb": {"ServersInDatabase": True, "Servers": servers}}
     instance = Orthanc(tmp_path_factory.mktemp("local"), overrides)
-    # This plugin's own QIDO-RS, as a remote: the official plugin 1.7 matches no wildcard.
-    instance.config["DicomWeb"]["Servers"]["self"] = [instance.url + "/dicom-web/"]
     instance.start()
     yield instance
     instance.stop()
@@ -126,11 +144,15 @@ def data(remote: Orthanc, local: Orthanc, test_files: dict[str, Path]) -> dict[s
         "ct": make_study(remote, test_files["ct"], f"WEBCT-{tag}", count=3),
         "retrieve": make_study(remote, test_files["mr"], f"WEBGET-{tag}"),
         "multiframe": make_study(remote, test_files["multiframe_rgb"], f"WEBMF-{tag}"),
-        "send": make_study(local, test_files["ct"], f"WEBSEND-{tag}"),
+        "send": make_study(local, test_files["ct"], f"WEBSEND-{tag}", count=2),
         "explorer": make_study(local, test_files["mr"], f"WEBOE-{tag}"),
     }
-    for _ in range(PAGE_SIZE + 2):
-        make_study(remote, test_files["mr"], f"WEBPAGE-{tag}")
+    for number in range(PAGE_SIZE + 2):
+        make_study(remote, test_files["mr"], f"WEBPAGE-{number:02}-{tag}")
+    for index, (date, sources) in enumerate(SORTED_STUDIES.items()):
+        sort_study(remote, [test_files[s] for s in sources], f"WEBSORT-{tag}-{index}", date)
+    for number in range(LOCAL_STUDIES):
+        make_study(local, test_files["ct"], f"WEBLOCAL-{number:03}-{tag}")
     return {"tag": tag, **studies}
 
 
@@ -180,11 +202,11 @@ def study_row(page: Any, study_uid: str) -> Any:
     return row
 
 
-def wait_job(page: Any) -> Any:
+def wait_job(page: Any, state: str = "Success") -> Any:
     job = page.locator("#jobs li.job").first
     job.locator(".job-state", has_text=re.compile("Success|Failure")).wait_for()
     page.shot("job-finished")
-    assert job.locator(".job-state").inner_text() == "Success"
+    assert job.locator(".job-state").inner_text() == state
     return job
 
 
@@ -209,33 +231,66 @@ def test_search_shows_studies_and_their_details(page: Any, local: Orthanc, data:
     search(page, StudyDateFrom="1990-01-01", StudyDateTo="2030-12-31")
     study_row(page, data["ct"]["Study"])
     search(page, PatientID="", StudyDateFrom="", StudyDateTo="", AccessionNumber="NO-SUCH-ONE")
-    assert page.locator("#studies-count").inner_text() == "(none found)"
+    assert page.locator("#studies-count").inner_text() == "No study found"
 
 
 def test_search_by_name_and_description(page: Any, local: Orthanc, data: dict) -> None:
-    open_client(page, local, server="self")
-    search(page, PatientName=f"websend^{data['tag']}")
-    study_row(page, data["send"]["Study"])
-    search(page, PatientName="", StudyDescription=f"of WEBOE-{data['tag']}")
-    study_row(page, data["explorer"]["Study"])
+    # Against the official plugin 1.7, which does not percent-decode queries: the page's
+    # wildcards must reach it as they are, and so must a space or "^" in the words typed.
+    open_client(page, local)
+    search(page, PatientName=f"webct^{data['tag']}")
+    study_row(page, data["ct"]["Study"])
+    assert page.locator("#studies-table tbody tr").count() == 1
+    search(page, PatientName="", StudyDescription=f"of WEBGET-{data['tag']}")
+    study_row(page, data["retrieve"]["Study"])
     assert page.locator("#studies-table tbody tr").count() == 1
 
 
-def test_large_answers_are_paginated(page: Any, local: Orthanc, data: dict) -> None:
+def test_large_answers_are_paginated_with_a_total_and_pagers_above_and_below(
+    page: Any, local: Orthanc, data: dict
+) -> None:
     open_client(page, local)
-    search(page, PatientID=f"WEBPAGE-{data['tag']}")
+    search(page, PatientID=f"WEBPAGE-*{data['tag']}")
     rows = page.locator("#studies-table tbody tr")
     assert rows.count() == PAGE_SIZE
-    assert page.locator("#studies-next").is_enabled()
-    assert page.locator("#studies-previous").is_disabled()
-    page.click("#studies-next")
-    page.locator("#studies-page", has_text="Page 2").wait_for()
+    assert page.inner_text("#studies-count") == f"1\u2013{PAGE_SIZE} of {PAGE_SIZE + 2} studies"
+    top, bottom = (page.locator(f"#studies-panel .pager-{where}") for where in ("top", "bottom"))
+    for pager in (top, bottom):
+        assert pager.locator(".page").inner_text() == "Page 1 of 2"
+        assert pager.locator(".next").is_enabled()
+        assert pager.locator(".previous").is_disabled()
+    top.locator(".next").click()
+    bottom.locator(".page", has_text="Page 2 of 2").wait_for()
     page.shot("page-2")
     assert rows.count() == 2
-    assert page.locator("#studies-next").is_disabled()
-    page.click("#studies-previous")
-    page.locator("#studies-page", has_text="Page 1").wait_for()
+    assert (
+        page.inner_text("#studies-count") == f"{PAGE_SIZE + 1}\u2013{PAGE_SIZE + 2} of 22 studies"
+    )
+    assert bottom.locator(".next").is_disabled()
+    bottom.locator(".previous").click()
+    top.locator(".page", has_text="Page 1 of 2").wait_for()
     assert rows.count() == PAGE_SIZE
+
+
+def test_studies_are_sorted_newest_first_and_by_any_column(
+    page: Any, local: Orthanc, data: dict
+) -> None:
+    open_client(page, local)
+    search(page, PatientID=f"WEBSORT-{data['tag']}-*")
+    dates = page.locator("#studies-table tbody td[data-label='Study date']")
+    assert dates.all_inner_texts() == ["2024-03-01", "2021-06-15", "2019-12-31"]
+    header = page.locator("#studies-table th[data-key=StudyDate]")
+    assert header.get_attribute("aria-sort") == "descending"
+    header.get_by_role("button").click()
+    assert dates.all_inner_texts() == ["2019-12-31", "2021-06-15", "2024-03-01"]
+    page.locator("#studies-table th[data-key=PatientID]").get_by_role("button").click()
+    ids = page.locator("#studies-table tbody td[data-label='Patient ID']").all_inner_texts()
+    assert ids == sorted(ids)
+    # Readable values: "FAMILY, Given" and several modalities separated by commas.
+    row = page.locator("#studies-table tbody tr", has_text="2021-06-15")
+    name = row.locator("td[data-label='Patient name']").inner_text()
+    assert name == f"WEBSORT, {data['tag']} 0"
+    assert row.locator("td[data-label='Modalities']").inner_text() in ("CT, MR", "MR, CT")
 
 
 def test_series_preview_with_next_and_previous(page: Any, local: Orthanc, data: dict) -> None:
@@ -375,11 +430,12 @@ def test_send_local_studies_to_the_server(
     page.locator("#local-table tbody tr").first.wait_for()
     assert page.locator("#local-table tbody tr").count() == 1
     assert page.locator("#send-button").is_disabled()
-    page.check(f"#local-table input[value='{data['send']['OrthancStudy']}']")
+    page.check(f"#local-table input[value='{study}']")
     assert page.inner_text("#send-button") == "Send 1 study to remote"
     page.shot("picked")
     page.click("#send-button")
-    wait_job(page)
+    job = wait_job(page)
+    assert job.locator(".job-counts").inner_text() == "2 of 2 instances"
     assert local_study(remote, study) is not None
 
 

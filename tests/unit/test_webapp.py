@@ -165,6 +165,7 @@ def test_info_describes_roots_version_and_servers_without_secrets() -> None:
     assert "delete" in remote["Operations"]
     assert "delete" not in info["Servers"][0]["Operations"]
     assert "secret" not in json.dumps(info)
+    assert (remote["Username"], remote["HasPassword"]) == ("user", True)
 
 
 def test_info_follows_the_configuration() -> None:

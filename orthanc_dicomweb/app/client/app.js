@@ -1,12 +1,16 @@
 // DICOMweb client of Orthanc: search a remote DICOMweb server, preview, retrieve, delete;
-// send local studies; manage servers. Plain JavaScript over the plugin's client REST API.
-'use strict';
+// send local studies; manage servers. Plain JavaScript modules over the plugin's REST API.
+import {
+  actionsCell, api, apiJson, ApiError, button, cell, DICOMWEB_ROOT, guarded, serverUrl, showError,
+  showNotice,
+} from './api.js';
+import { Jobs } from './jobs.js';
+import { renderServers, resetServerForm, saveServer } from './servers.js';
+import { PagedTable } from './table.js';
 
-// The page is served at {root}app/client/index.html: every URL is relative to it, so the
-// application works behind reverse proxies and with any DicomWeb.Root.
-const DICOMWEB_ROOT = '../../';
-const PAGE_SIZE = 20;
-const POLL_MS = 400;
+// A search shows at most this many studies (sorted and paged in the page); more are announced.
+const MAX_RESULTS = 1000;
+const CHOSEN_SERVER = 'dicomweb-client.server'; // localStorage
 
 const TAG = {
   StudyInstanceUID: '0020000D',
@@ -15,6 +19,7 @@ const TAG = {
   PatientID: '00100020',
   PatientName: '00100010',
   StudyDate: '00080020',
+  StudyTime: '00080030',
   StudyDescription: '00081030',
   AccessionNumber: '00080050',
   ModalitiesInStudy: '00080061',
@@ -31,7 +36,7 @@ const TAG = {
 const TAG_NAMES = Object.fromEntries([
   ...Object.entries(TAG).map(([name, tag]) => [tag, name]),
   ['00080005', 'SpecificCharacterSet'], ['00080016', 'SOPClassUID'],
-  ['00080030', 'StudyTime'], ['00080090', 'ReferringPhysicianName'],
+  ['00080090', 'ReferringPhysicianName'],
   ['00081190', 'RetrieveURL'], ['00100030', 'PatientBirthDate'], ['00100040', 'PatientSex'],
   ['00200010', 'StudyID'], ['00080056', 'InstanceAvailability'],
   ['00080054', 'RetrieveAETitle'], ['00080021', 'SeriesDate'], ['00080031', 'SeriesTime'],
@@ -45,115 +50,38 @@ const STUDY_EXTRA_FIELD = '00081030';
 const state = {
   info: null,
   orthancRoot: '../../../',
-  page: 0,
-  query: {},
   study: null,
   frames: [],
   frameIndex: 0,
   previewUrl: null,
+  picked: new Set(), // StudyInstanceUIDs ticked in the Send tab, across pages
 };
+let jobs = null;
+let remoteStudies = null;
+let localStudies = null;
 
 const $ = (selector) => document.querySelector(selector);
 
-// --- errors in plain words ---------------------------------------------------------------
-
-class ApiError extends Error {
-  constructor(message, details) {
-    super(message);
-    this.details = details;
-  }
-}
-
-function plainWords(status, body, server) {
-  const remote = body && body.Details && body.Details.RemoteStatus;
-  const who = server ? `The DICOMweb server "${server}"` : 'The DICOMweb server';
-  if (remote === 401 || remote === 403) {
-    return `${who} refused access (HTTP ${remote}): check its username, password or headers.`;
-  }
-  if (remote === 404) return `${who} does not know this resource (HTTP 404).`;
-  if (remote === 405 || remote === 501) {
-    return `${who} does not support this operation (HTTP ${remote}).`;
-  }
-  if (remote >= 500) return `${who} failed with an internal error (HTTP ${remote}).`;
-  if (remote) return `${who} refused the request (HTTP ${remote}).`;
-  const message = (body && body.Message) || '';
-  if (status === 502 && /unreachable|connection/i.test(message)) {
-    return `${who} cannot be reached: is it running, and is its URL right?`;
-  }
-  if (status === 504) return `${who} did not answer in time.`;
-  if (status === 404 && /Unknown DICOMweb server/.test(message)) {
-    return `${who} is not configured in Orthanc any more.`;
-  }
-  return message || `Orthanc answered HTTP ${status}.`;
-}
-
-async function api(method, url, body, server) {
-  let response;
-  try {
-    response = await fetch(url, {
-      method,
-      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
-      cache: 'no-store',
-    });
-  } catch (error) {
-    throw new ApiError('Orthanc cannot be reached: check that it is running.', String(error));
-  }
-  if (!response.ok) {
-    const text = await response.text();
-    let parsed = null;
-    try {
-      parsed = JSON.parse(text);
-    } catch (ignored) {
-      // Not JSON: the raw text goes to the details.
-    }
-    throw new ApiError(plainWords(response.status, parsed, server), text || `HTTP ${response.status}`);
-  }
-  return response;
-}
-
-async function apiJson(method, url, body, server) {
-  const response = await api(method, url, body, server);
-  const text = await response.text();
-  return text ? JSON.parse(text) : null;
-}
-
-function showError(error) {
-  $('#error-text').textContent = error.message || String(error);
-  $('#error-details').textContent = error.details || '';
-  $('#error').querySelector('details').hidden = !error.details;
-  $('#error').hidden = false;
-}
-
-function showNotice(text) {
-  $('#notice').textContent = text;
-  $('#notice').hidden = false;
-}
-
-function clearMessages() {
-  $('#error').hidden = true;
-  $('#notice').hidden = true;
-}
-
-// Runs an action of the user; any failure becomes the error banner, never a blank page.
-function guarded(action) {
-  return async (...args) => {
-    clearMessages();
-    try {
-      await action(...args);
-    } catch (error) {
-      showError(error);
-    }
-  };
-}
-
-// --- DICOM JSON --------------------------------------------------------------------------
+// --- DICOM JSON values, raw and readable ---------------------------------------------------
 
 function valueOf(dataset, tag) {
   const element = dataset[tag];
   if (!element || !element.Value) return '';
   return element.Value.map((v) => (v && typeof v === 'object' && 'Alphabetic' in v ? v.Alphabetic
     : typeof v === 'object' ? JSON.stringify(v) : String(v))).join('\\');
+}
+
+// "DOE^JOHN^^DR" reads "DOE, JOHN DR"; several values read "CT, US".
+function readable(dataset, tag) {
+  const element = dataset[tag];
+  if (!element || !element.Value) return '';
+  if (element.vr === 'DA') return element.Value.map((v) => formatDate(String(v))).join(', ');
+  if (element.vr !== 'PN') return valueOf(dataset, tag).split('\\').join(', ');
+  return element.Value.map((v) => {
+    const [family = '', ...rest] = ((v && v.Alphabetic) || '').split('^');
+    const given = rest.filter(Boolean).join(' ');
+    return given ? `${family}, ${given}` : family;
+  }).join('; ');
 }
 
 function formatDate(value) {
@@ -170,37 +98,15 @@ function dateRange(from, to) {
   return `${dicomDate(from || '')}-${dicomDate(to || '')}`;
 }
 
-// Names and descriptions match anywhere unless the user wrote wildcards.
+// Names and descriptions match anywhere unless the user wrote wildcards. Spaces and "^" become
+// "?" (any one character): servers that do not percent-decode queries (the official plugin
+// 1.7) could not match them otherwise.
 function contains(value) {
-  return /[*?]/.test(value) ? value : `*${value}*`;
+  const portable = value.replace(/[\s^]/g, '?');
+  return /[*?]/.test(value) ? portable : `*${portable}*`;
 }
 
-// --- DOM helpers -------------------------------------------------------------------------
-
-function cell(text) {
-  const td = document.createElement('td');
-  td.textContent = text;
-  td.title = text;
-  return td;
-}
-
-function button(label, onClick, className) {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.textContent = label;
-  if (className) b.className = className;
-  b.addEventListener('click', guarded(onClick));
-  return b;
-}
-
-function actionsCell(...buttons) {
-  const td = document.createElement('td');
-  td.className = 'row-actions';
-  const group = document.createElement('div');
-  group.append(...buttons.filter(Boolean));
-  td.append(group);
-  return td;
-}
+// --- dialogs -------------------------------------------------------------------------------
 
 function confirmAction(text, confirmLabel) {
   const dialog = $('#confirm-dialog');
@@ -218,14 +124,14 @@ function showDetails(title, dataset) {
   const body = $('#details-table tbody');
   body.replaceChildren(...Object.keys(dataset).sort().map((tag) => {
     const row = document.createElement('tr');
-    row.append(cell(`(${tag.slice(0, 4)},${tag.slice(4)})`), cell(TAG_NAMES[tag.toUpperCase()] || ''),
-      cell(dataset[tag].vr || ''), cell(valueOf(dataset, tag)));
+    row.append(cell(`(${tag.slice(0, 4)},${tag.slice(4)})`, 'Tag'), cell(TAG_NAMES[tag.toUpperCase()] || '', 'Name'),
+      cell(dataset[tag].vr || '', 'VR'), cell(valueOf(dataset, tag), 'Value'));
     return row;
   }));
   $('#details-dialog').showModal();
 }
 
-// --- servers -----------------------------------------------------------------------------
+// --- servers -------------------------------------------------------------------------------
 
 function server() {
   return $('#server').value;
@@ -235,12 +141,17 @@ function serverInfo(name = server()) {
   return state.info.Servers.find((s) => s.Name === name);
 }
 
-function serverUrl(name, operation) {
-  return `${DICOMWEB_ROOT}servers/${encodeURIComponent(name)}${operation ? `/${operation}` : ''}`;
-}
-
 function qido(uri, args) {
   return apiJson('POST', serverUrl(server(), 'qido'), { Uri: uri, Arguments: args }, server());
+}
+
+function noServerNotice(info) {
+  if (info.ServersInDatabase && !info.ReadOnly) {
+    return 'No DICOMweb server is configured yet: add one in the "Servers" tab.';
+  }
+  return 'No DICOMweb server is configured. Add one to "DicomWeb.Servers" in the Orthanc '
+    + 'configuration file and restart Orthanc (e.g. "Servers": {"pacs": ["http://pacs:8042/dicom-web/"]}), '
+    + 'or set "DicomWeb.ServersInDatabase" to true to manage servers in the "Servers" tab.';
 }
 
 async function loadInfo() {
@@ -248,127 +159,48 @@ async function loadInfo() {
   state.orthancRoot = DICOMWEB_ROOT + state.info.OrthancApiRoot.replace(/^\.\//, '');
   $('#explorer-link').href = `${state.orthancRoot}app/explorer.html`;
   $('#version').textContent = `plugin ${state.info.Version}`;
-  const previous = server();
+  const previous = server() || localStorage.getItem(CHOSEN_SERVER);
   $('#server').replaceChildren(...state.info.Servers.map((s) => new Option(s.Name, s.Name)));
   if (serverInfo(previous)) $('#server').value = previous;
-  if (state.info.Servers.length === 0) {
-    showNotice('No DICOMweb server is configured: add one in the "Servers" tab or in the configuration.');
-  }
-  renderServers();
+  if (state.info.Servers.length === 0) showNotice(noServerNotice(state.info));
+  renderServers(state.info, confirmAction, loadInfo);
+  updateSendButton();
 }
 
-function renderServers() {
-  const editable = state.info.ServersInDatabase && !state.info.ReadOnly;
-  $('#server-form').hidden = !editable;
-  $('#servers-fixed').hidden = editable;
-  $('#servers-table tbody').replaceChildren(...state.info.Servers.map((s) => {
-    const row = document.createElement('tr');
-    row.dataset.name = s.Name;
-    row.append(cell(s.Name), cell(s.Url), cell(s.HasDelete ? 'yes' : 'no'), actionsCell(
-      button('Test', () => testServer(s.Name)),
-      editable && button('Edit', () => editServer(s)),
-      editable && button('Remove', () => removeServer(s.Name), 'danger'),
-    ));
-    return row;
-  }));
+// --- jobs ----------------------------------------------------------------------------------
+
+// A button whose job must not start twice: disabled while that job runs.
+function jobButton(label, key, onClick, className) {
+  const b = button(label, onClick, className);
+  b.dataset.jobKey = key;
+  b.disabled = jobs.isRunning(key);
+  return b;
 }
 
-async function testServer(name) {
-  const found = await apiJson('POST', serverUrl(name, 'qido'),
-    { Uri: '/studies', Arguments: { limit: '1' } }, name);
-  showNotice(`The DICOMweb server "${name}" answers QIDO-RS (${found.length ? 'it has studies' : 'no study found'}).`);
-}
-
-function editServer(definition) {
-  const form = $('#server-form');
-  form.elements.Name.value = definition.Name;
-  form.elements.Url.value = definition.Url;
-  form.elements.Username.value = '';
-  form.elements.Password.value = '';
-  form.elements.HasDelete.checked = definition.HasDelete;
-  form.elements.Name.focus();
-}
-
-async function saveServer(event) {
-  event.preventDefault();
-  const form = event.target;
-  const name = form.elements.Name.value.trim();
-  const definition = { Url: form.elements.Url.value.trim(), HasDelete: form.elements.HasDelete.checked };
-  if (form.elements.Username.value) {
-    definition.Username = form.elements.Username.value;
-    definition.Password = form.elements.Password.value;
-  }
-  await apiJson('PUT', serverUrl(name), definition);
-  form.reset();
-  await loadInfo();
-  showNotice(`The DICOMweb server "${name}" is saved.`);
-}
-
-async function removeServer(name) {
-  if (!await confirmAction(`Remove the DICOMweb server "${name}" from Orthanc?`, 'Remove')) return;
-  await apiJson('DELETE', serverUrl(name));
-  await loadInfo();
-  showNotice(`The DICOMweb server "${name}" is removed.`);
-}
-
-// --- jobs --------------------------------------------------------------------------------
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-// Shows a job's progress until it ends; `onSuccess(item)` may add a link to the result.
-async function followJob(label, job, onSuccess) {
-  $('#jobs-panel').hidden = false;
-  const item = document.createElement('li');
-  item.className = 'job';
-  item.dataset.job = job.ID;
-  const progress = document.createElement('progress');
-  progress.max = 100;
-  progress.value = 0;
-  const status = document.createElement('span');
-  status.className = 'job-state';
-  status.textContent = 'Pending';
-  item.append(Object.assign(document.createElement('span'), { textContent: label }), progress, status);
-  $('#jobs').prepend(item);
-  for (;;) {
-    const described = await apiJson('GET', `${state.orthancRoot}jobs/${job.ID}`);
-    progress.value = described.Progress;
-    status.textContent = `${described.State} ${described.Progress}%`;
-    if (described.State === 'Success') {
-      status.textContent = 'Success';
-      item.classList.add('success');
-      if (onSuccess) await onSuccess(item, described);
-      return;
-    }
-    if (described.State === 'Failure') {
-      item.classList.add('failure');
-      status.textContent = `Failure: ${described.ErrorDescription || 'unknown error'}`;
-      if (described.ErrorDetails) status.title = described.ErrorDetails;
-      return;
-    }
-    await sleep(POLL_MS);
-  }
-}
-
-async function linkToLocal(item, uid, level) {
-  const found = await apiJson('POST', `${state.orthancRoot}tools/lookup`, uid);
-  const match = (found || []).find((r) => r.Type === level);
+async function linkToLocal(item, meta) {
+  if (!meta.link) return;
+  item.querySelector('a.open-local')?.remove();
+  const found = await apiJson('POST', `${state.orthancRoot}tools/lookup`, meta.link.uid);
+  const match = (found || []).find((r) => r.Type === meta.link.level);
   if (match) {
     const link = document.createElement('a');
-    link.href = `${state.orthancRoot}app/explorer.html#${level.toLowerCase()}?uuid=${match.ID}`;
+    link.href = `${state.orthancRoot}app/explorer.html#${meta.link.level.toLowerCase()}?uuid=${match.ID}`;
     link.target = '_blank';
     link.className = 'open-local';
-    link.textContent = `Open in Orthanc Explorer`;
+    link.textContent = 'Open in Orthanc Explorer';
     item.append(link);
   }
 }
 
+function retrieveKey(name, uid) {
+  return `retrieve:${name}:${uid}`;
+}
+
 async function retrieve(resource, label, uid, level) {
   const name = server();
-  const job = await apiJson('POST', serverUrl(name, 'retrieve'),
-    { Resources: [resource], Synchronous: false }, name);
-  await followJob(`Retrieve ${label} from ${name}`, job, (item) => linkToLocal(item, uid, level));
+  const meta = { label: `Retrieve ${label} from ${name}`, key: retrieveKey(name, uid), server: name, link: { uid, level } };
+  await jobs.start(meta, () => apiJson('POST', serverUrl(name, 'retrieve'),
+    { Resources: [resource], Synchronous: false }, name));
 }
 
 async function deleteRemote(body, label, refresh) {
@@ -380,69 +212,86 @@ async function deleteRemote(body, label, refresh) {
   showNotice(`Deleted ${label} on "${name}".`);
 }
 
-// --- remote studies ----------------------------------------------------------------------
+// --- study lists (remote search and local studies share them) ------------------------------
+
+const STUDY_COLUMNS = [
+  { key: 'PatientID', label: 'Patient ID', value: (s) => valueOf(s, TAG.PatientID) },
+  { key: 'PatientName', label: 'Patient name', value: (s) => readable(s, TAG.PatientName) },
+  {
+    key: 'StudyDate', label: 'Study date', descendingFirst: true,
+    value: (s) => formatDate(valueOf(s, TAG.StudyDate)),
+    sortValue: (s) => valueOf(s, TAG.StudyDate) + valueOf(s, TAG.StudyTime),
+  },
+  { key: 'StudyDescription', label: 'Description', value: (s) => valueOf(s, TAG.StudyDescription) },
+  { key: 'AccessionNumber', label: 'Accession', value: (s) => valueOf(s, TAG.AccessionNumber) },
+  { key: 'ModalitiesInStudy', label: 'Modalities', value: (s) => readable(s, TAG.ModalitiesInStudy) },
+  { key: 'Series', label: 'Series', value: (s) => valueOf(s, TAG.NumberOfStudyRelatedSeries) },
+  { key: 'Instances', label: 'Instances', value: (s) => valueOf(s, TAG.NumberOfStudyRelatedInstances) },
+];
+const NEWEST_FIRST = { key: 'StudyDate', descending: true };
+
+function studyTable(prefix, extra) {
+  return new PagedTable({
+    table: $(`#${prefix}-table`),
+    count: $(`#${prefix}-count`),
+    pagers: [...document.querySelectorAll(`#${prefix}-panel .pager`)],
+    noun: ['study', 'studies'],
+    columns: STUDY_COLUMNS,
+    sort: { ...NEWEST_FIRST },
+    idOf: (s) => valueOf(s, TAG.StudyInstanceUID),
+    ...extra,
+  });
+}
 
 function searchArguments(form) {
   const f = form.elements;
   const args = {};
   for (const key of ['PatientID', 'AccessionNumber', 'StudyID', 'ModalitiesInStudy']) {
-    if (f[key].value.trim()) args[key] = f[key].value.trim();
+    if (f[key] && f[key].value.trim()) args[key] = f[key].value.trim();
   }
   for (const key of ['PatientName', 'StudyDescription']) {
     if (f[key].value.trim()) args[key] = contains(f[key].value.trim());
   }
   const dates = dateRange(f.StudyDateFrom.value, f.StudyDateTo.value);
   if (dates) args.StudyDate = dates;
-  return args;
+  return { ...args, limit: String(MAX_RESULTS + 1), includefield: STUDY_EXTRA_FIELD };
 }
+
+function tooMany(studies) {
+  if (studies.length <= MAX_RESULTS) return false;
+  showNotice(`More than ${MAX_RESULTS} studies match: the first ${MAX_RESULTS} are listed. `
+    + 'Narrow the search (dates, patient, modality) to see the others.');
+  return true;
+}
+
+// --- remote studies ------------------------------------------------------------------------
 
 async function search(event) {
   event.preventDefault();
   if (!server()) throw new ApiError('Choose a DICOMweb server first.');
   state.query = searchArguments(event.target);
-  state.page = 0;
   await showStudies();
 }
 
 async function showStudies() {
-  // One more than a page tells whether a next page exists.
-  const args = { ...state.query, limit: String(PAGE_SIZE + 1), offset: String(state.page * PAGE_SIZE) };
-  args.includefield = STUDY_EXTRA_FIELD;
-  const studies = await qido('/studies', args);
-  const shown = studies.slice(0, PAGE_SIZE);
+  const studies = await qido('/studies', state.query);
   $('#series-panel').hidden = true;
   $('#preview-panel').hidden = true;
   $('#studies-panel').hidden = false;
-  const first = state.page * PAGE_SIZE;
-  $('#studies-count').textContent = shown.length
-    ? `(${first + 1}–${first + shown.length}${studies.length > PAGE_SIZE ? ', more available' : ''})`
-    : '(none found)';
-  $('#studies-page').textContent = `Page ${state.page + 1}`;
-  $('#studies-previous').disabled = state.page === 0;
-  $('#studies-next').disabled = studies.length <= PAGE_SIZE;
-  $('#studies-table tbody').replaceChildren(...shown.map(studyRow));
+  const overflow = tooMany(studies);
+  remoteStudies.show(studies.slice(0, MAX_RESULTS), overflow);
 }
 
-function studyRow(study) {
+function studyActions(study) {
   const uid = valueOf(study, TAG.StudyInstanceUID);
-  const label = `study ${valueOf(study, TAG.StudyDescription) || uid}`;
-  const row = document.createElement('tr');
-  row.dataset.uid = uid;
-  row.append(
-    cell(valueOf(study, TAG.PatientID)), cell(valueOf(study, TAG.PatientName)),
-    cell(formatDate(valueOf(study, TAG.StudyDate))), cell(valueOf(study, TAG.StudyDescription)),
-    cell(valueOf(study, TAG.AccessionNumber)), cell(valueOf(study, TAG.ModalitiesInStudy)),
-    cell(valueOf(study, TAG.NumberOfStudyRelatedSeries)),
-    cell(valueOf(study, TAG.NumberOfStudyRelatedInstances)),
-    actionsCell(
-      button('Series', () => showSeries(study)),
-      button('Details', () => showDetails(`Study ${uid}`, study)),
-      button('Retrieve', () => retrieve({ Study: uid }, label, uid, 'Study'), 'primary'),
-      serverInfo().HasDelete && button('Delete', () => deleteRemote(
-        { Level: 'Study', StudyInstanceUID: uid }, label, showStudies), 'danger'),
-    ),
+  const label = `study "${valueOf(study, TAG.StudyDescription) || uid}"`;
+  return actionsCell(
+    button('Series', () => showSeries(study)),
+    button('Details', () => showDetails(`Study ${uid}`, study)),
+    jobButton('Retrieve', retrieveKey(server(), uid), () => retrieve({ Study: uid }, label, uid, 'Study'), 'primary'),
+    serverInfo().HasDelete && button('Delete', () => deleteRemote(
+      { Level: 'Study', StudyInstanceUID: uid }, label, showStudies), 'danger'),
   );
-  return row;
 }
 
 async function showSeries(study) {
@@ -450,7 +299,7 @@ async function showSeries(study) {
   const uid = valueOf(study, TAG.StudyInstanceUID);
   const series = await qido(`/studies/${uid}/series`, {});
   series.sort((a, b) => Number(valueOf(a, TAG.SeriesNumber)) - Number(valueOf(b, TAG.SeriesNumber)));
-  $('#series-title').textContent = `${valueOf(study, TAG.PatientName) || valueOf(study, TAG.PatientID)}, `
+  $('#series-title').textContent = `${readable(study, TAG.PatientName) || valueOf(study, TAG.PatientID)}, `
     + `${valueOf(study, TAG.StudyDescription) || uid}`;
   $('#series-table tbody').replaceChildren(...series.map((s) => seriesRow(uid, s)));
   $('#preview-panel').hidden = true;
@@ -460,16 +309,18 @@ async function showSeries(study) {
 
 function seriesRow(studyUid, series) {
   const uid = valueOf(series, TAG.SeriesInstanceUID);
-  const label = `series ${valueOf(series, TAG.SeriesDescription) || uid}`;
+  const label = `series "${valueOf(series, TAG.SeriesDescription) || uid}"`;
   const row = document.createElement('tr');
   row.dataset.uid = uid;
   row.append(
-    cell(valueOf(series, TAG.SeriesNumber)), cell(valueOf(series, TAG.Modality)),
-    cell(valueOf(series, TAG.SeriesDescription)), cell(valueOf(series, TAG.NumberOfSeriesRelatedInstances)),
+    cell(valueOf(series, TAG.SeriesNumber), 'Number'), cell(valueOf(series, TAG.Modality), 'Modality'),
+    cell(valueOf(series, TAG.SeriesDescription), 'Description'),
+    cell(valueOf(series, TAG.NumberOfSeriesRelatedInstances), 'Instances'),
     actionsCell(
       button('Preview', () => preview(studyUid, series)),
       button('Details', () => showDetails(`Series ${uid}`, series)),
-      button('Retrieve', () => retrieve({ Study: studyUid, Series: uid }, label, uid, 'Series'), 'primary'),
+      jobButton('Retrieve', retrieveKey(server(), uid),
+        () => retrieve({ Study: studyUid, Series: uid }, label, uid, 'Series'), 'primary'),
       serverInfo().HasDelete && button('Delete', () => deleteRemote(
         { Level: 'Series', StudyInstanceUID: studyUid, SeriesInstanceUID: uid }, label,
         () => showSeries(state.study)), 'danger'),
@@ -478,7 +329,7 @@ function seriesRow(studyUid, series) {
   return row;
 }
 
-// --- preview -----------------------------------------------------------------------------
+// --- preview -------------------------------------------------------------------------------
 
 async function preview(studyUid, series) {
   const seriesUid = valueOf(series, TAG.SeriesInstanceUID);
@@ -530,62 +381,87 @@ async function moveFrame(step) {
   await showFrame();
 }
 
-// --- local studies, sent by STOW-RS ------------------------------------------------------
+// --- local studies, sent by STOW-RS --------------------------------------------------------
 
-function localQuery(form) {
-  const f = form.elements;
-  const query = {};
-  for (const key of ['PatientID', 'PatientName', 'StudyDescription']) {
-    if (f[key].value.trim()) query[key] = key === 'PatientID' ? f[key].value.trim() : contains(f[key].value.trim());
-  }
-  const dates = dateRange(f.StudyDateFrom.value, f.StudyDateTo.value);
-  if (dates) query.StudyDate = dates;
-  return query;
-}
-
+// This Orthanc's own QIDO-RS: the same columns (modalities, counts) as the remote list.
 async function searchLocal(event) {
   event.preventDefault();
-  const studies = await apiJson('POST', `${state.orthancRoot}tools/find`,
-    { Level: 'Study', Query: localQuery(event.target), Expand: true, Limit: 200 });
+  const query = new URLSearchParams(searchArguments(event.target));
+  const studies = await apiJson('GET', `${DICOMWEB_ROOT}studies?${query}`);
+  state.picked.clear();
   $('#local-panel').hidden = false;
   $('#local-all').checked = false;
-  $('#local-table tbody').replaceChildren(...studies.map((study) => {
-    const row = document.createElement('tr');
-    const pick = Object.assign(document.createElement('input'), { type: 'checkbox', value: study.ID });
-    pick.setAttribute('aria-label', 'Select this study');
-    pick.addEventListener('change', updateSendButton);
-    const select = document.createElement('td');
-    select.append(pick);
-    const patient = study.PatientMainDicomTags || {};
-    const tags = study.MainDicomTags || {};
-    row.append(select, cell(patient.PatientID || ''), cell(patient.PatientName || ''),
-      cell(formatDate(tags.StudyDate || '')), cell(tags.StudyDescription || ''),
-      cell(String((study.Series || []).length)));
-    return row;
-  }));
-  if (studies.length === 0) showNotice('No study of this Orthanc matches.');
+  const overflow = tooMany(studies);
+  localStudies.show(studies.slice(0, MAX_RESULTS), overflow);
   updateSendButton();
 }
 
-function pickedStudies() {
-  return [...document.querySelectorAll('#local-table tbody input:checked')].map((c) => c.value);
+const PICK_COLUMN = {
+  head() {
+    const th = Object.assign(document.createElement('th'), { className: 'pick' });
+    const all = Object.assign(document.createElement('input'), { type: 'checkbox', id: 'local-all' });
+    all.setAttribute('aria-label', 'Select every study found');
+    all.title = 'Select every study found';
+    all.addEventListener('change', () => {
+      for (const study of localStudies.records) {
+        const uid = valueOf(study, TAG.StudyInstanceUID);
+        if (all.checked) state.picked.add(uid); else state.picked.delete(uid);
+      }
+      localStudies.render();
+      updateSendButton();
+    });
+    th.append(all);
+    return th;
+  },
+  cell(study) {
+    const uid = valueOf(study, TAG.StudyInstanceUID);
+    const pick = Object.assign(document.createElement('input'), { type: 'checkbox', value: uid });
+    pick.checked = state.picked.has(uid);
+    pick.setAttribute('aria-label', 'Select this study');
+    pick.addEventListener('change', () => {
+      if (pick.checked) state.picked.add(uid); else state.picked.delete(uid);
+      updateSendButton();
+    });
+    const td = document.createElement('td');
+    td.className = 'pick';
+    td.append(pick);
+    return td;
+  },
+};
+
+function sendKey(name) {
+  return `send:${name}:${[...state.picked].sort().join(',')}`;
 }
 
 function updateSendButton() {
-  const count = pickedStudies().length;
-  $('#send-button').disabled = count === 0 || !server();
-  $('#send-button').textContent = `Send ${count} stud${count === 1 ? 'y' : 'ies'} to ${server() || '…'}`;
+  const count = state.picked.size;
+  const send = $('#send-button');
+  send.dataset.jobKey = sendKey(server());
+  send.dataset.unavailable = String(count === 0 || !server());
+  send.disabled = send.dataset.unavailable === 'true' || jobs.isRunning(send.dataset.jobKey);
+  send.textContent = `Send ${count} stud${count === 1 ? 'y' : 'ies'} to ${server() || '…'}`;
+}
+
+async function orthancStudyId(uid) {
+  const found = await apiJson('POST', `${state.orthancRoot}tools/lookup`, uid);
+  const match = (found || []).find((r) => r.Type === 'Study');
+  if (!match) throw new ApiError(`The study ${uid} is no longer stored in this Orthanc.`);
+  return match.ID;
 }
 
 async function sendPicked() {
   const name = server();
-  const resources = pickedStudies();
-  const job = await apiJson('POST', serverUrl(name, 'stow'),
-    { Resources: resources, Synchronous: false }, name);
-  await followJob(`Send ${resources.length} stud${resources.length === 1 ? 'y' : 'ies'} to ${name}`, job);
+  const uids = [...state.picked];
+  const meta = {
+    label: `Send ${uids.length} stud${uids.length === 1 ? 'y' : 'ies'} to ${name}`, key: sendKey(name), server: name,
+  };
+  await jobs.start(meta, async () => {
+    const resources = await Promise.all(uids.map(orthancStudyId));
+    return apiJson('POST', serverUrl(name, 'stow'), { Resources: resources, Synchronous: false }, name);
+  });
 }
 
-// --- wiring ------------------------------------------------------------------------------
+// --- wiring --------------------------------------------------------------------------------
 
 function selectTab(name) {
   for (const tab of document.querySelectorAll('[data-tab]')) {
@@ -594,31 +470,37 @@ function selectTab(name) {
   }
 }
 
+function chooseServer() {
+  localStorage.setItem(CHOSEN_SERVER, server());
+  $('#studies-panel').hidden = true;
+  $('#series-panel').hidden = true;
+  $('#preview-panel').hidden = true;
+  updateSendButton();
+}
+
 function wire() {
   document.querySelectorAll('[data-tab]').forEach((tab) => tab.addEventListener('click', () => selectTab(tab.dataset.tab)));
   $('#error-close').addEventListener('click', () => { $('#error').hidden = true; });
   $('#search-form').addEventListener('submit', guarded(search));
-  $('#studies-previous').addEventListener('click', guarded(async () => { state.page -= 1; await showStudies(); }));
-  $('#studies-next').addEventListener('click', guarded(async () => { state.page += 1; await showStudies(); }));
   $('#preview-previous').addEventListener('click', guarded(() => moveFrame(-1)));
   $('#preview-next').addEventListener('click', guarded(() => moveFrame(1)));
   $('#local-form').addEventListener('submit', guarded(searchLocal));
-  $('#local-all').addEventListener('change', (event) => {
-    document.querySelectorAll('#local-table tbody input').forEach((c) => { c.checked = event.target.checked; });
-    updateSendButton();
-  });
   $('#send-button').addEventListener('click', guarded(sendPicked));
-  $('#server-form').addEventListener('submit', guarded(saveServer));
-  $('#server').addEventListener('change', () => {
-    $('#studies-panel').hidden = true;
-    $('#series-panel').hidden = true;
-    $('#preview-panel').hidden = true;
-    updateSendButton();
-  });
+  $('#server-form').addEventListener('submit', guarded((event) => saveServer(event, state.info, loadInfo)));
+  $('#server-form').addEventListener('reset', resetServerForm);
+  $('#server').addEventListener('change', chooseServer);
+  remoteStudies = studyTable('studies', { after: studyActions });
+  localStudies = studyTable('local', { before: PICK_COLUMN });
 }
 
 document.addEventListener('DOMContentLoaded', async () => {
+  jobs = new Jobs('../../../', linkToLocal);
   wire();
   await guarded(loadInfo)();
+  if (state.info) {
+    jobs.orthancRoot = state.orthancRoot;
+    // Jobs started before a reload are shown again; a failure here must not hide the page.
+    await jobs.restore().catch(showError);
+  }
   document.body.dataset.ready = 'true';
 });
