@@ -208,6 +208,24 @@ def test_matching_keys_and_paging_go_to_the_core(core: FakeCore) -> None:
     assert (request["Since"], request["Limit"], request["CaseSensitive"]) == (1, 5, True)
 
 
+def test_keys_the_core_cannot_match_exactly_are_checked_here_then_paged(core: FakeCore) -> None:
+    # The core would also find empty dates: every candidate is checked, the page made here.
+    query = {"StudyDate": "-20200601", "PatientName": "*", "limit": "1"}
+    found = datasets(search(core, "/dicom-web/studies", query))
+    assert [value(d, "0020000D") for d in found] == [["1.1"]]
+    request = finds(core)[0]
+    assert request["Query"] == {"0008,0020": "-20200601"}
+    assert "Limit" not in request and "Since" not in request
+    assert request["CaseSensitive"]  # no PN key: every VR is matched case-sensitively
+    found = datasets(search(core, "/dicom-web/studies", {"StudyDate": "-20200601", "offset": "1"}))
+    assert found == []
+
+
+def test_a_reversed_range_finds_nothing_without_asking_the_core(core: FakeCore) -> None:
+    assert datasets(search(core, "/dicom-web/studies", {"StudyDate": "20211231-20200101"})) == []
+    assert finds(core) == []
+
+
 def test_paging_without_matching_keys_goes_to_the_core_listing(core: FakeCore) -> None:
     core.answers[("GET", "/studies?expand&since=1&limit=5")] = STUDIES[1:]
     core.answers[("GET", f"/studies?expand&since=1&limit={2**31 - 1}")] = STUDIES[1:]
