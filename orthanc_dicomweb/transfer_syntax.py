@@ -166,7 +166,9 @@ class FrameTarget:
 def frame_targets(accept: str | None, stored: str) -> list[FrameTarget]:
     """What `Accept` allows for the frames of an instance stored in `stored`, best first."""
     ranges = parse_accept(accept)
-    targets = _distinct(_frame_target_of(media, stored) for media in ranges if media.q > 0)
+    targets = _distinct(
+        target for media in ranges if media.q > 0 for target in _frame_targets_of(media, stored)
+    )
     if not targets:
         raise _refusal(
             ranges, 'multipart/related; type="application/octet-stream" (or an image media type)'
@@ -181,11 +183,17 @@ def stored_frame_target(stored: str) -> FrameTarget:
     return FrameTarget(frame_media_type(stored), stored)
 
 
-def _frame_target_of(media: MediaType, stored: str) -> FrameTarget | None:
+def _frame_targets_of(media: MediaType, stored: str) -> list[FrameTarget]:
     if media.essence == "*/*":
         # No preference (also no Accept at all): uncompressed, as the official plugin answers
-        # (PS3.18 would allow the stored compressed media type; README, compatibility).
-        return FrameTarget(OCTET_STREAM, EXPLICIT_LITTLE_ENDIAN)
+        # (PS3.18 would allow the stored compressed media type; README, compatibility), else
+        # as stored when the core cannot decode it (JPEG 2000 without GDCM).
+        return [FrameTarget(OCTET_STREAM, EXPLICIT_LITTLE_ENDIAN), stored_frame_target(stored)]
+    target = _frame_target_of(media, stored)
+    return [] if target is None else [target]
+
+
+def _frame_target_of(media: MediaType, stored: str) -> FrameTarget | None:
     if media.essence != "multipart/related":
         return None
     part = multipart_type(media) or OCTET_STREAM

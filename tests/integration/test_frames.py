@@ -28,6 +28,7 @@ ROLES = (
     "mr_bigendian",
     "mr_jpeg_ls",
     "jpeg_baseline_rgb",
+    "jpeg2000",
     "multiframe_rgb",
     "multiframe_dose",
     "ybr",
@@ -135,6 +136,14 @@ def test_without_accept_compressed_frames_come_decoded(orthanc, files) -> None:
         # Decoded by the core (DCMTK), to RGB: pydicom's decoder differs by rounding only.
         decoded = numpy.frombuffer(frame, numpy.uint8).reshape(dataset.Rows, dataset.Columns, 3)
         assert numpy.abs(decoded.astype(int) - dataset.pixel_array).max() <= 3
+
+
+def test_without_accept_frames_the_core_cannot_decode_come_as_stored(orthanc, files) -> None:
+    """JPEG 2000: Orthanc 1.10.1 cannot decode it without GDCM."""
+    _, [(part_type, frame)] = get_frames(orthanc, files["jpeg2000"], "1")
+    assert part_type == "image/jp2; transfer-syntax=1.2.840.10008.1.2.4.91"
+    dataset = pydicom.dcmread(BytesIO(files["jpeg2000"]))
+    assert [frame] == list(generate_frames(dataset.PixelData, number_of_frames=1))
 
 
 def test_a_single_frame_has_its_content_location(orthanc, files) -> None:

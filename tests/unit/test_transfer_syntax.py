@@ -131,6 +131,17 @@ def test_frame_accept_forms(accept: str | None, stored: str, expected: FrameTarg
     assert frame_targets(accept, stored)[0] == expected
 
 
+def test_any_frame_is_uncompressed_else_as_stored() -> None:
+    for accept in (None, "*/*"):
+        assert frame_targets(accept, JPEG_2000) == [
+            FrameTarget(OCTET, EXPLICIT_LITTLE_ENDIAN),
+            FrameTarget("image/jp2", JPEG_2000),
+        ]
+    assert frame_targets(None, EXPLICIT_LITTLE_ENDIAN) == [
+        FrameTarget(OCTET, EXPLICIT_LITTLE_ENDIAN)
+    ]
+
+
 def test_frame_targets_keep_the_q_order() -> None:
     accept = (
         "multipart/related; type=application/octet-stream; q=0.2, "
