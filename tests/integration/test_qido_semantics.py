@@ -94,6 +94,9 @@ NAMES = [
     "José^García",
     "Lee^Min-Ho",
     "Øster^Åse",
+    "Wang^XiaoDong=王^小東",
+    "Yamada^Tarou=山田^太郎=やまだ^たろう",
+    "Гусева^Анна",
     "",
 ]
 DESCRIPTIONS = ["Chest CT", "chest ct", "Brain MRI w/o", "BRAIN MRI", "Abdomen pelvis", "", "Knee?"]
