@@ -6,7 +6,8 @@ from it, larger files give their frames one at a time through the core
 (`/instances/{id}/frames/{n}/raw`, native pixel data already little endian). RLE Lossless frames
 asked uncompressed are decoded here (pylibjpeg-rle, ~1 ms for 512x512), so the usual requests
 cost no transcoding at all. Any other syntax comes from the instance transcoded by the core,
-cut into frames with pydicom.
+cut into frames with pydicom; compressed frames the core cannot decode (JPEG 2000 without GDCM)
+are decoded by pydicom's decoders (Pillow's OpenJPEG) when asked uncompressed.
 
 Without an `Accept` header, or with `*/*`, frames come uncompressed (Explicit VR Little Endian),
 as the official plugin sends them (README, compatibility).
@@ -35,7 +36,7 @@ from pydicom.pixels.utils import get_expected_length
 from . import pixel_data, rendering
 from .config import Configuration
 from .core import Core, CoreError
-from .errors import bad_request
+from .errors import HttpError, bad_request
 from .multipart import encode_multipart, multipart_content_type, new_boundary
 from .resources import ResourcePath
 from .stored_instances import Instance, InstanceReader, ParsedFiles
@@ -193,7 +194,27 @@ class RetrieveFrames:
             # e.g. YBR_FULL_422, whose frame size the core gets wrong, or an RLE layout
             # pylibjpeg-rle does not decode: the core's transcoder knows more.
             log.info("Frames of %s: %s; transcoding", instance.orthanc_id, error)
-        return frames_of_file(transcode(self.core, instance.orthanc_id, wanted), numbers)
+        try:
+            return frames_of_file(transcode(self.core, instance.orthanc_id, wanted), numbers)
+        except HttpError as refusal:
+            if stored in NATIVE or wanted not in _LITTLE_ENDIAN:
+                raise
+            return self._decoded_here(instance, numbers, refusal)
+
+    def _decoded_here(
+        self, instance: Instance, numbers: Sequence[int], refusal: HttpError
+    ) -> list[bytes]:
+        """Compressed frames the core cannot decode (JPEG 2000 without GDCM) decoded by
+        pydicom's decoders; the core's refusal when they cannot either."""
+        stored, fmt = stored_syntax(instance), instance.format
+        try:
+            return [
+                pixel_data.decode_to_native(frame, fmt, stored)
+                for frame in self._stored_frames(instance, numbers)
+            ]
+        except (CoreError, ValueError) as error:
+            log.info("Frames of %s: %s", instance.orthanc_id, error)
+            raise refusal from None
 
     def _stored_frames(self, instance: Instance, numbers: Sequence[int]) -> list[bytes]:
         """The frames as stored (native ones little endian): cut from the file when it was

@@ -1,7 +1,8 @@
-"""Frames of stored pixel data: cut from a Pixel Data value, and RLE Lossless decoded.
+"""Frames of stored pixel data: cut from a Pixel Data value, RLE Lossless decoded, and other
+compressed frames decoded by pydicom's decoders.
 
-Pure (pydicom, NumPy, pylibjpeg-rle): no Orthanc here. Shared by Retrieve Frames and the
-rendering of images.
+Pure (pydicom, NumPy, pylibjpeg-rle, Pillow): no Orthanc here. Shared by Retrieve Frames and
+the rendering of images.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import rle
-from pydicom.encaps import get_frame
+from pydicom.encaps import encapsulate, get_frame
+from pydicom.pixels import get_decoder
 
 if TYPE_CHECKING:
     from .rendering import PixelFormat
@@ -53,3 +55,33 @@ def rle_to_native(encoded: bytes, fmt: PixelFormat) -> bytes:
     dtype = np.dtype(f"<u{fmt.bits_allocated // 8}")
     samples = np.frombuffer(planes, dtype).reshape(fmt.samples, fmt.rows * fmt.columns)
     return samples.T.tobytes()
+
+
+def decode_frame(encoded: bytes, fmt: PixelFormat, syntax: str) -> np.ndarray:
+    """One compressed frame as (rows, columns[, samples]) stored values, colour as RGB, by the
+    decoders pydicom has here (Pillow's OpenJPEG for JPEG 2000: the core of Orthanc 1.10.1
+    cannot decode it without GDCM); signedness follows PixelRepresentation even where the code
+    stream says otherwise. ValueError when no decoder can."""
+    try:
+        array, _ = get_decoder(syntax).as_array(
+            encapsulate([encoded]),
+            rows=fmt.rows,
+            columns=fmt.columns,
+            samples_per_pixel=fmt.samples,
+            bits_allocated=fmt.bits_allocated,
+            bits_stored=fmt.bits_stored,
+            pixel_representation=int(fmt.signed),
+            photometric_interpretation=fmt.photometric,
+            planar_configuration=int(fmt.planar),
+            number_of_frames=1,
+        )
+    except (NotImplementedError, RuntimeError, ValueError) as error:
+        raise ValueError(f"Cannot decode a frame in transfer syntax {syntax}: {error}") from None
+    return array
+
+
+def decode_to_native(encoded: bytes, fmt: PixelFormat, syntax: str) -> bytes:
+    """One compressed frame as the native frame Explicit VR Little Endian would hold (colour
+    pixel by pixel, as RGB); ValueError when no decoder can."""
+    array = decode_frame(encoded, fmt, syntax)
+    return array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()

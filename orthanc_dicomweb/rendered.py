@@ -6,8 +6,8 @@ An instance file up to `stored_instances.WHOLE_FILE_LIMIT` is read once and pars
 for the rendering tags only: header, LUTs, native and RLE pixels then come from that one call
 (about half the cost of the core's `/tags` JSON); larger files are read through `/tags?short`
 and `/frames/{n}/raw`.
-Other compressed pixels are decoded by the core (`/frames/{n}/numpy`), by Pillow when the core
-cannot (JPEG 2000).
+Other compressed pixels are decoded by the core (`/frames/{n}/numpy`), by pydicom's decoders
+(Pillow's OpenJPEG) when the core cannot (JPEG 2000 without GDCM).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .core import Core, CoreError, get_json
 from .errors import HttpError, bad_request, not_acceptable, not_found
 from .image_output import RenderOptions
 from .negotiation import choose, parse_accept
+from .pixel_data import decode_frame
 from .rendering import PixelFormat, tag_text
 from .resources import ResourcePath, locate
 from .stored_instances import Instance, InstanceReader, ParsedFiles
@@ -140,8 +141,8 @@ class Renderer:
         try:
             return decoded, np.load(io.BytesIO(self.core.get(base + "/numpy?rescale=0")))
         except CoreError as error:
-            log.info("Core cannot decode %s (%s), trying Pillow", base, error.message)
-        return decoded, self._decode_with_pillow(instance, base)
+            log.info("Core cannot decode %s (%s), trying pydicom", base, error.message)
+        return decoded, self._decoded_by_pydicom(instance, base)
 
     def _decoded_here(self, instance: Instance, frame: int) -> np.ndarray | None:
         """The frame decoded in the plugin: native syntaxes, and RLE Lossless of a file read
@@ -178,11 +179,13 @@ class Renderer:
         uri = "/".join(str(step).replace(",", "-") for step in path)
         return self.core.get(f"/instances/{instance.orthanc_id}/content/{uri}")
 
-    def _decode_with_pillow(self, instance: Instance, base: str) -> np.ndarray:
+    def _decoded_by_pydicom(self, instance: Instance, base: str) -> np.ndarray:
+        """A frame the core cannot decode (JPEG 2000 without GDCM), by pydicom's decoders
+        (Pillow's OpenJPEG, with the signedness PixelRepresentation gives); else 415."""
+        encoded = self.core.get(base + "/raw")
         try:
-            with Image.open(io.BytesIO(self.core.get(base + "/raw"))) as image:
-                return np.asarray(image)
-        except (OSError, ValueError, Image.DecompressionBombError):
+            return decode_frame(encoded, instance.format, instance.transfer_syntax)
+        except ValueError:
             raise HttpError(
                 415,
                 f"Cannot decode pixel data in transfer syntax {instance.transfer_syntax}",

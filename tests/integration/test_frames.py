@@ -13,7 +13,7 @@ from pydicom.encaps import generate_frames
 from pydicom.uid import generate_uid
 
 from orthanc_dicomweb.multipart import boundary_of, parse_multipart
-from tests.harness import Orthanc
+from tests.harness import PYDICOM_FILES, Orthanc
 from tests.integration.test_wado_retrieve import derived, uids, upload
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -138,11 +138,20 @@ def test_without_accept_compressed_frames_come_decoded(orthanc, files) -> None:
         assert numpy.abs(decoded.astype(int) - dataset.pixel_array).max() <= 3
 
 
-def test_without_accept_frames_the_core_cannot_decode_come_as_stored(orthanc, files) -> None:
-    """JPEG 2000: Orthanc 1.10.1 cannot decode it without GDCM."""
-    _, [(part_type, frame)] = get_frames(orthanc, files["jpeg2000"], "1")
-    assert part_type == "image/jp2; transfer-syntax=1.2.840.10008.1.2.4.91"
-    dataset = pydicom.dcmread(BytesIO(files["jpeg2000"]))
+def test_jpeg_2000_frames_asked_uncompressed_are_decoded_by_the_plugin(orthanc, files) -> None:
+    """Orthanc 1.10.1 cannot decode JPEG 2000 without GDCM: pydicom and Pillow's OpenJPEG do."""
+    for accept in (OCTET, None):
+        _, [(part_type, frame)] = get_frames(orthanc, files["jpeg2000"], "1", accept)
+        assert part_type == f"application/octet-stream; transfer-syntax={EXPLICIT_LE}"
+        assert frame == pixels(files["jpeg2000"])
+
+
+def test_without_accept_frames_nothing_decodes_come_as_stored(orthanc) -> None:
+    dicom = derived(PYDICOM_FILES / "GDCMJ2K_TextGBR.dcm", generate_uid())
+    upload(orthanc, [dicom])
+    _, [(part_type, frame)] = get_frames(orthanc, dicom, "1")
+    assert part_type == "image/jp2; transfer-syntax=1.2.840.10008.1.2.4.90"
+    dataset = pydicom.dcmread(BytesIO(dicom))
     assert [frame] == list(generate_frames(dataset.PixelData, number_of_frames=1))
 
 

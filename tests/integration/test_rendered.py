@@ -208,6 +208,21 @@ def test_compressed_and_big_endian_syntaxes_render(orthanc: Orthanc, test_files,
         assert np.abs(np.asarray(image, float) - expected).max() <= 1
 
 
+def test_signed_jpeg_2000_renders_as_its_uncompressed_pixels(orthanc: Orthanc, test_files) -> None:
+    """Orthanc 1.10.1 cannot decode JPEG 2000 without GDCM: pydicom's decoders do, signed."""
+    compressed = _with_new_uids(test_files["jpeg2000"])
+    uncompressed = _with_new_uids(test_files["jpeg2000"])
+    uncompressed.PixelData = compressed.pixel_array.tobytes()
+    uncompressed.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    for dataset in (compressed, uncompressed):
+        dataset.WindowCenter, dataset.WindowWidth = 100, 200  # min-max would hide an offset
+    rendered = [
+        _pixels(orthanc.get(_store(orthanc, d) + "/rendered", headers={"Accept": "image/png"}))
+        for d in (compressed, uncompressed)
+    ]
+    assert np.array_equal(rendered[0], rendered[1])
+
+
 def test_multiframe_frames_and_animated_gif(orthanc: Orthanc, test_files) -> None:
     dataset = _with_new_uids(test_files["multiframe_rgb"])
     url = _store(orthanc, dataset)

@@ -241,6 +241,24 @@ def test_other_syntaxes_are_transcoded_by_the_core() -> None:
     assert json.loads(core.calls[-1][2] or b"")["Transcode"] == EXPLICIT_LE
 
 
+def test_frames_the_core_cannot_decode_are_decoded_by_pydicom() -> None:
+    j2k = _file("JPEG2000.dcm")  # signed 16-bit JPEG 2000; this fake core cannot transcode
+    for accept in (OCTET, None):
+        content_type, [(_, frame)] = _frames(_core(j2k), "1", accept)
+        assert content_type == f"application/octet-stream; transfer-syntax={EXPLICIT_LE}"
+        assert frame == _dataset(j2k).pixel_array.tobytes()
+
+
+def test_frames_nothing_decodes_are_406_or_as_stored_for_any_type() -> None:
+    j2k = _file("GDCMJ2K_TextGBR.dcm")  # a code stream Pillow's OpenJPEG refuses
+    with pytest.raises(HttpError) as error:
+        _frames(_core(j2k), "1", OCTET)
+    assert error.value.status == 406
+    content_type, [(_, frame)] = _frames(_core(j2k), "1")
+    assert content_type == "image/jp2; transfer-syntax=1.2.840.10008.1.2.4.90"
+    assert frame == next(generate_frames(_dataset(j2k).PixelData, number_of_frames=1))
+
+
 def test_undecodable_rle_falls_back_to_the_cores_transcoder() -> None:
     rle = _dataset(_file("MR_small_RLE.dcm"))
     rle.BitsAllocated = 12  # a layout pylibjpeg-rle refuses
