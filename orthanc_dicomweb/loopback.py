@@ -5,24 +5,33 @@ overlap, while the core (a multi-threaded C++ server) could run them side by sid
 call sent over HTTP to the core's own port releases the GIL while it waits on the socket.
 Errors are mapped to `core.CoreError` from the core's JSON error body, with the same code the
 SDK would give, so callers cannot tell the two paths apart.
+
+When the core's HTTP server cannot be reached, or does not answer in time (every HTTP thread
+held by slow uploads, say), the loopback rests: callers store through the SDK meanwhile and
+the loopback is tried again after `RETRY_AFTER` seconds. One slow moment must not make every
+later STOW-RS store one instance at a time.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import logging
 import ssl
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .core import CoreError
 
+log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 # HTTP threads kept free for other clients while nested calls hold theirs: a request that waits
 # on nested calls which wait for a free HTTP thread would deadlock.
 THREADS_HEADROOM = 4
 DEFAULT_TIMEOUT = 60.0
+RETRY_AFTER = 30.0
 # A kept-alive connection that the server closed meanwhile (Orthanc's KeepAliveTimeout is 1 s
 # by default) fails on first use with one of these: the request never reached the core.
 _STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
@@ -57,20 +66,43 @@ class Loopback:
         https: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         host: str = HOST,
+        retry_after: float = RETRY_AFTER,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.port = port
         self.https = https
         self.timeout = timeout
         self.host = host
+        self.retry_after = retry_after
+        self._clock = clock
+        self._resting_until = 0.0
         self._headers = {"Authorization": authorization} if authorization else {}
         self._local = threading.local()
 
+    def available(self) -> bool:
+        """False while resting after a failure (callers use the SDK meanwhile)."""
+        return self._clock() >= self._resting_until
+
     def post(self, uri: str, body: bytes | memoryview) -> bytes:
-        """The core's answer to `POST uri`; CoreError when the core refuses it."""
-        status, answer = self._exchange("POST", uri, body)
-        if status == 200:
-            return answer
-        raise self._error_of(status, answer, uri)
+        """The core's answer to `POST uri`; CoreError when the core refuses it, and
+        LoopbackUnavailable (the loopback then rests) when it could not be asked."""
+        try:
+            status, answer = self._exchange("POST", uri, body)
+            if status == 200:
+                return answer
+            raise self._error_of(status, answer, uri)
+        except LoopbackUnavailable as error:
+            self._rest(error)
+            raise
+
+    def _rest(self, error: LoopbackUnavailable) -> None:
+        if self.available():  # logged once per failure, however many threads saw it
+            log.warning(
+                "STOW-RS stores through the SDK (one at a time) for %.0f s: %s",
+                self.retry_after,
+                error,
+            )
+        self._resting_until = self._clock() + self.retry_after
 
     def _exchange(self, method: str, uri: str, body: bytes | memoryview) -> tuple[int, bytes]:
         reused = getattr(self._local, "connection", None) is not None

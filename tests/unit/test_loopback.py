@@ -108,6 +108,27 @@ def test_no_server_is_unavailability() -> None:
         Loopback(free_port(), "").post("/instances", b"x")
 
 
+def test_after_a_failure_the_loopback_rests_then_is_available_again() -> None:
+    now = [100.0]
+    loopback = Loopback(free_port(), "", retry_after=30, clock=lambda: now[0])
+    assert loopback.available()
+    with pytest.raises(LoopbackUnavailable):
+        loopback.post("/instances", b"x")
+    assert not loopback.available()
+    now[0] += 29
+    assert not loopback.available()
+    now[0] += 1
+    assert loopback.available()
+
+
+def test_core_errors_do_not_make_the_loopback_rest(server: Any) -> None:
+    loopback = client(server)
+    server.answers.append((500, orthanc_error(15, "Bad file format"), False))
+    with pytest.raises(CoreError):
+        loopback.post("/instances", b"x")
+    assert loopback.available()
+
+
 def test_a_silent_server_times_out() -> None:
     with socket.socket() as listening:  # accepts connections, never answers
         listening.bind(("127.0.0.1", 0))

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from orthanc_dicomweb.core import ConcurrentStores
-from orthanc_dicomweb.loopback import LoopbackUnavailable
 
 
 def fake_orthanc(configuration: dict[str, Any], sdk_calls: list[tuple[str, Any]]) -> Any:
@@ -62,24 +61,22 @@ def test_too_few_http_threads_store_one_at_a_time(runtime_with: Any) -> None:
     assert sdk_calls == [("/instances", b"DICM")]
 
 
-def test_a_failing_loopback_falls_back_to_the_sdk_for_good(
+def test_a_failing_loopback_rests_then_is_tried_again(
     runtime_with: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    runtime, sdk_calls = runtime_with({"HttpPort": 8042})
+    runtime, sdk_calls = runtime_with({"HttpPort": 9})  # nothing listens there
     core = runtime.OrthancCore()
-    attempts: list[bytes] = []
-
-    def unavailable(uri: str, body: Any) -> bytes:
-        attempts.append(bytes(body))
-        raise LoopbackUnavailable("connection refused")
-
-    core._loopback.post = unavailable
-    for body in (b"1", b"2"):
+    now = [0.0]
+    core._loopback._clock = lambda: now[0]
+    for body in (b"1", b"2"):  # the first fails over to the SDK, the second goes there at once
         assert core.post("/instances", body, after_plugins=True) == b'{"Status": "Success"}'
-    assert attempts == [b"1"]
     assert sdk_calls == [("/instances", b"1"), ("/instances", b"2")]
     assert core.concurrent_stores() == 1
-    assert caplog.text.count("one at a time from now on") == 1
+    assert caplog.text.count("through the SDK (one at a time) for 30 s") == 1
+    now[0] += 31  # was: one at a time until Orthanc restarts
+    assert core.concurrent_stores() == runtime.LOOPBACK_STORES
+    core._loopback.post = lambda uri, body: b'{"Status": "Loopback"}'
+    assert core.post("/instances", b"3", after_plugins=True) == b'{"Status": "Loopback"}'
 
 
 def test_only_plugin_aware_stores_use_the_loopback(runtime_with: Any) -> None:
