@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 import orthanc
 
 from .core import CoreError
-from .loopback import Loopback, LoopbackUnavailable, unusable_reason
+from .loopback import DEFAULT_TIMEOUT, Loopback, LoopbackUnavailable, unusable_reason
 from .routes import Route
 from .shared_state import SHARED_PROPERTIES, open_store
 from .web import Answer, MultipartResponse, Redirect, Request, Response, handle
@@ -76,6 +76,8 @@ def _loopback_for(configuration: Mapping[str, Any]) -> Loopback | None:
         port=int(configuration.get("HttpPort", 8042)),
         authorization=orthanc.GenerateRestApiAuthorizationToken(),
         https=bool(configuration.get("SslEnabled", False)),
+        # The timeout of the HTTP requests Orthanc issues (0 would mean none: never that long).
+        timeout=float(configuration.get("HttpTimeout") or DEFAULT_TIMEOUT),
     )
 
 
@@ -84,7 +86,6 @@ class OrthancCore:
 
     def __init__(self) -> None:
         self._loopback = _loopback_for(self.configuration())
-        self._loopback_lock = threading.Lock()
         self._shared = open_store(self.configuration())
 
     def get(self, uri: str) -> bytes:
@@ -92,24 +93,18 @@ class OrthancCore:
 
     def post(self, uri: str, body: bytes | memoryview, after_plugins: bool = False) -> bytes:
         loopback = self._loopback
-        if loopback and after_plugins and uri == "/instances":
+        if loopback and after_plugins and uri == "/instances" and loopback.available():
             try:
                 return loopback.post(uri, body)
-            except LoopbackUnavailable as error:
-                self._stop_loopback(error)
+            except LoopbackUnavailable:
+                pass  # the loopback rests a while (and says so): this store goes through the SDK
         function = orthanc.RestApiPostAfterPlugins if after_plugins else orthanc.RestApiPost
         return _call_core(function, uri, body)
 
     # core.ConcurrentStores: stores sent over HTTP release the GIL while the core works.
     def concurrent_stores(self) -> int:
-        return LOOPBACK_STORES if self._loopback else 1
-
-    def _stop_loopback(self, error: LoopbackUnavailable) -> None:
-        """Store through the SDK from now on (this call included): the loopback failed."""
-        with self._loopback_lock:
-            if self._loopback:
-                self._loopback = None
-                log.warning("STOW-RS stores instances one at a time from now on: %s", error)
+        loopback = self._loopback
+        return LOOPBACK_STORES if loopback and loopback.available() else 1
 
     def put(self, uri: str, body: bytes) -> bytes:
         return _call_core(orthanc.RestApiPut, uri, body)
