@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import http.client
+import re
 from collections.abc import Callable
 
 import pytest
 
-from tests.harness import Orthanc
+from tests.harness import REPO, Orthanc
 
 APP = "/dicom-web/app/client/"
 
@@ -125,3 +126,14 @@ def test_explorer_extension_is_installed(orthanc: Orthanc) -> None:
     script = orthanc.get("/plugins/explorer.js").text
     assert "'..' + \"/dicom-web/\"" in script
     assert "__DICOMWEB_ROOT__" not in script
+
+
+def test_the_links_run_orthanc_prints_answer_in_a_browser(orthanc: Orthanc) -> None:
+    script = (REPO / "scripts" / "run-orthanc.sh").read_text()
+    links = re.findall(r"(http://localhost:\$port(/[^\s\"]*))", script)
+    assert any(path.startswith("/dicom-web/") for _, path in links)
+    for link, path in links:
+        if path == "/instances":  # the upload endpoint: POST only
+            continue
+        answer = orthanc.get(path, headers={"Accept": "text/html,*/*"})
+        assert answer.status_code == 200, f"{link} answers {answer.status_code}"
