@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .dicom_json import parse_tag, tag_key, vr_of
+from .dicom_json import TEXT_VRS, parse_tag, tag_key, vr_of
 from .errors import HttpError, bad_request
 from .resources import validate_uid
 
@@ -100,7 +100,7 @@ class Matcher:
             return True
         fold = self.vr == "PN" and not case_sensitive
         # No value is matched as "": only wildcards like "**" match it (PS3.4 C.2.2.2.4).
-        values = [value for text in candidates if (value := text.strip(" "))] or [""]
+        values = [value for text in candidates if (value := _unpadded(self.vr, text))] or [""]
         return any(self._matches_one(_normalize(value, fold), fold) for value in values)
 
     def _matches_one(self, value: str, fold: bool) -> bool:
@@ -221,6 +221,7 @@ def parse_matcher(name: str, value: str) -> Matcher:
         if value:
             raise bad_request(f"Sequence {name!r} can only be asked with an empty value")
         return Matcher(path, vr, MatchKind.UNIVERSAL)
+    value = _unpadded(vr, value)
     if value in ("", "*"):
         return Matcher(path, vr, MatchKind.UNIVERSAL)
     if vr in _LIST_VRS and ("," in value or "\\" in value):
@@ -291,6 +292,11 @@ def _temporal_digits(vr: str, text: str) -> str | None:
     if dot and not fraction.isdigit():
         return None
     return main + fraction
+
+
+def _unpadded(vr: str, text: str) -> str:
+    """Padding is not significant (PS3.5 6.2), but the leading spaces of texts are."""
+    return text.rstrip(" ") if vr in TEXT_VRS else text.strip(" ")
 
 
 def wildcard_regex(pattern: str) -> re.Pattern[str]:

@@ -450,3 +450,11 @@ def test_case_sensitive_person_names_on_random_queries(
     finally:
         data.orthanc.stop()
     assert not mismatches, f"{len(mismatches)} of 150:\n" + "\n".join(mismatches[:15])
+
+
+def test_padding_of_a_key_is_not_significant(stored: Stored) -> None:
+    entity = next(e for e in stored.entities if e.values["AccessionNumber"])
+    accession = entity.values["AccessionNumber"]
+    expected = found_uids(stored.orthanc, "studies", {"AccessionNumber": accession})
+    assert expected
+    assert found_uids(stored.orthanc, "studies", {"AccessionNumber": f" {accession}  "}) == expected

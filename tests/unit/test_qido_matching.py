@@ -114,6 +114,9 @@ def test_limit_zero_means_no_limit_as_in_the_core() -> None:
         ("StudyInstanceUID", "1.2.3,1.2.4", MatchKind.LIST, ("1.2.3", "1.2.4")),
         ("StudyInstanceUID", "1.2.3\\1.2.4", MatchKind.LIST, ("1.2.3", "1.2.4")),
         ("ModalitiesInStudy", "CT,MR", MatchKind.LIST, ("CT", "MR")),
+        ("PatientName", " Doe^John  ", MatchKind.SINGLE_VALUE, ("Doe^John",)),  # padding
+        ("PatientName", "  ", MatchKind.UNIVERSAL, ()),
+        ("ImageComments", " indented ", MatchKind.SINGLE_VALUE, (" indented",)),  # LT
     ],
 )  # fmt: skip
 def test_matching_kinds(name: str, value: str, kind: MatchKind, values: tuple) -> None:
@@ -193,6 +196,8 @@ def test_only_sequence_keys_are_matched_here() -> None:
         ("AccessionNumber", "A*", "", True, False),
         ("AccessionNumber", "ACC", "acc", True, False),
         ("AccessionNumber", "ACC", "ACC ", True, True),  # padding is not significant
+        ("ImageComments", " x", " x ", True, True),  # but leading spaces of texts are
+        ("ImageComments", " x", "x", True, False),
         ("StudyInstanceUID", "1.2,1.3", "1.3", True, True),
         ("StudyInstanceUID", "1.2,1.3", "1.4", True, False),
         ("PatientName", "", "", True, True),
