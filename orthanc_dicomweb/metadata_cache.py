@@ -9,7 +9,8 @@ An entry is only used while it matches the series: its key is a digest of the se
 instances, each with the uuid of its stored file, and of the options that shape the JSON. An
 added or removed instance, or one stored again with new content (its file uuid changes), even
 one this process was not told about, makes the entry stale, and it is rebuilt. One core call
-(`/series/{id}/instances`) gives the uuids of the whole series. BulkDataURIs
+(`/series/{id}/instances`) gives the uuids of the whole series, and is saved while the change
+log shows no store (`series_members`). BulkDataURIs
 depend on the host the client used: entries hold them relative (`studies/...`), and
 `absolute_bulk_data_uris` completes them per request. Fresh and cached answers go through the
 same bytes, so they are identical.
@@ -33,7 +34,7 @@ import hashlib
 import json
 import logging
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,6 +48,7 @@ from .core import (
     read_attachment,
     write_attachment,
 )
+from .series_members import MemberMemo, Members, list_members
 from .urls import instance_url
 
 log = logging.getLogger(__name__)
@@ -86,16 +88,8 @@ def json_array(datasets: Iterable[bytes]) -> bytes:
     return b"[" + b",".join(datasets) + b"]"
 
 
-Members = Sequence[tuple[str, str]]
-"""A series' instances as (instance id, uuid of its stored file) pairs, in the core's order."""
-
 SeriesList = Sequence[tuple[str, Members]]
 """(series id, its members) pairs, in the order of the answer."""
-
-
-def member(instance: dict[str, Any]) -> tuple[str, str]:
-    """The member of an instance as the core describes it (`/instances/{id}`)."""
-    return instance["ID"], instance["FileUuid"]
 
 
 def series_key(config: Configuration, members: Members) -> str:
@@ -232,17 +226,14 @@ class SeriesMetadataCache:
         self.config = config
         self.core = core
         self.instances = InstanceMetadata(config, core)
+        self.memo = MemberMemo(core)
 
-    def series_members(self, series_id: str) -> list[tuple[str, str]]:
-        """The series' members, in the core's order (404 if the series is unknown)."""
-        return [member(i) for i in get_json(self.core, f"/series/{series_id}/instances")]
-
-    def study_series(self, study_id: str) -> list[tuple[str, list[tuple[str, str]]]]:
-        """The study's series with their members, in the core's order: one call."""
-        series: dict[str, list[tuple[str, str]]] = {}
-        for instance in get_json(self.core, f"/studies/{study_id}/instances"):
-            series.setdefault(instance["ParentSeries"], []).append(member(instance))
-        return list(series.items())
+    def series_members(self, series_id: str, ids: Collection[str] | None = None) -> Members:
+        """The series' members (404 if the series is unknown); given the series' instance ids
+        as just located, those listed before are reused while still right (`MemberMemo`)."""
+        if ids is None:
+            return list_members(self.core, series_id)
+        return self.memo.members(series_id, ids)
 
     def series_json(self, series_id: str, members: Members | None = None) -> bytes:
         """The series' metadata as a JSON array: from the cache when valid, else computed."""
@@ -277,7 +268,7 @@ class SeriesMetadataCache:
     def rebuild(self, series_id: str) -> None:
         """Compute the series' entry and its instances' datasets again and store them,
         whatever the stored ones say."""
-        members = self.series_members(series_id)
+        members = list_members(self.core, series_id)
         key = series_key(self.config, members)
         datasets = self.instances.encoded([instance for instance, _ in members])
         self._write_entry(series_id, key, datasets)

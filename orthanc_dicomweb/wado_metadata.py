@@ -31,7 +31,14 @@ from .metadata_cache import (
     join_json_arrays,
     resource_uids,
 )
-from .resources import ResourcePath, is_orthanc_id, locate, lookup_ids
+from .resources import (
+    ResourcePath,
+    find_resources,
+    is_orthanc_id,
+    locate_resource,
+    lookup_ids,
+    only_one,
+)
 from .stored_instances import InstanceReader
 from .urls import dicomweb_base
 from .web import Answer, MultipartResponse, Request, Response
@@ -110,9 +117,10 @@ class RetrieveMetadata:
         if self.config.studies_metadata != "Full":
             body = self._indexed_metadata(path, self.config.studies_metadata, self.study_tags)
             return self._answer(request, body, xml)
-        study_id = locate(self.core, path)
-        # The study's series with their instances and files: one index call for the study.
-        series = self.cache.study_series(study_id)
+        # The study's series with their instance ids: one index call for the whole study.
+        found = find_resources(self.core, path, "Series")
+        study_id = only_one([series["ParentStudy"] for series in found], path)
+        series = [(s["ID"], self.cache.series_members(s["ID"], s["Instances"])) for s in found]
         return self._full_answer(request, f"/studies/{study_id}", series, xml)
 
     def series_metadata(self, request: Request) -> Answer:
@@ -122,9 +130,9 @@ class RetrieveMetadata:
         if self.config.series_metadata != "Full":
             body = self._indexed_metadata(path, self.config.series_metadata, self.series_tags)
             return self._answer(request, body, xml)
-        series_id = locate(self.core, path)
-        series = [(series_id, self.cache.series_members(series_id))]
-        return self._full_answer(request, f"/series/{series_id}", series, xml)
+        found = locate_resource(self.core, path)
+        series = [(found["ID"], self.cache.series_members(found["ID"], found["Instances"]))]
+        return self._full_answer(request, f"/series/{found['ID']}", series, xml)
 
     def instance_metadata(self, request: Request) -> Answer:
         """Retrieve Instance Metadata (always Full)."""

@@ -34,6 +34,7 @@ from orthanc_dicomweb.metadata_cache import (
     unpack_entry,
     unpack_instance,
 )
+from orthanc_dicomweb.series_members import CHANGES_PAGE, MemberMemo
 
 STUDY, SERIES = "1.2.3", "1.2.3.4"
 ATTACHMENT = f"/series/s1/attachments/{SERIES_METADATA}"
@@ -65,10 +66,20 @@ class FakeCore:
         self.stored: dict[str, int] = {}  # times an instance was stored again
         self.attachments: dict[str, bytes] = {}
         self.calls: list[str] = []
+        self.changes: list[str] = []  # the change log: change types, Seq = position + 1
 
     def store_again(self, instance_id: str) -> None:
-        """As the core does for an overwritten instance: same id, new file uuid."""
+        """As the core does for an overwritten instance: same id, new file uuid, a change."""
         self.stored[instance_id] = self.stored.get(instance_id, 0) + 1
+        self.changes.append("NewInstance")
+
+    def changes_since(self, since: int, limit: int) -> dict[str, Any]:
+        logged = [
+            {"Seq": seq, "ChangeType": change}
+            for seq, change in enumerate(self.changes, start=1)
+            if seq > since
+        ]
+        return {"Changes": logged[:limit], "Done": len(logged) <= limit, "Last": len(self.changes)}
 
     def described(self) -> list[dict[str, Any]]:
         return [
@@ -80,8 +91,13 @@ class FakeCore:
         self.calls.append(uri)
         if uri == "/series/s1":
             return json.dumps({"Instances": self.instances, "ParentStudy": "t1"}).encode()
-        if uri in ("/series/s1/instances", "/studies/t1/instances"):
+        if uri == "/series/s1/instances":
             return json.dumps(self.described()).encode()
+        if uri == "/changes?last":
+            return json.dumps({"Last": len(self.changes)}).encode()
+        if uri.startswith("/changes?since="):
+            since, limit = (int(part.split("=")[1]) for part in uri.split("?")[1].split("&"))
+            return json.dumps(self.changes_since(since, limit)).encode()
         if uri == "/studies/t1":
             return json.dumps({"Series": ["s1"]}).encode()
         if uri.endswith("/tags"):
@@ -97,6 +113,7 @@ class FakeCore:
     def put(self, uri: str, body: bytes) -> bytes:
         self.calls.append("PUT " + uri)
         self.attachments[uri] = body
+        self.changes.append("UpdatedAttachment")
         return b"{}"
 
     def delete(self, uri: str) -> None:
@@ -196,21 +213,30 @@ def test_an_instance_stored_again_makes_the_entry_stale() -> None:
     assert core.tags_calls() == 4  # the rebuilt entry is valid
 
 
-def test_a_warm_hit_costs_one_index_call_and_one_attachment_read() -> None:
+def test_members_are_listed_again_only_after_a_store() -> None:
     core = FakeCore([f"i{n}" for n in range(300)])
     cache = SeriesMetadataCache(Configuration(), core)
-    cache.series_json("s1")
+    ids = list(core.instances)
+    first = cache.series_members("s1", ids)
+    cache.series_json("s1", first)  # writes the entry: an UpdatedAttachment change
     core.calls.clear()
-    cache.series_json("s1")
-    assert core.calls == ["/series/s1/instances", f"{ATTACHMENT}/data"]
+    assert cache.series_members("s1", ids) == first
+    assert "/series/s1/instances" not in core.calls  # only harmless changes since
+    core.store_again("i7")
+    again = cache.series_members("s1", ids)
+    assert dict(again)["i7"] == "i7-file-1"
+    core.instances.remove("i9")  # deletions are not logged: the ids show them
+    assert "i9" not in dict(cache.series_members("s1", core.instances))
 
 
-def test_study_series_groups_members_by_series_in_one_call() -> None:
-    core = FakeCore(["i1", "i2"])
-    assert SeriesMetadataCache(Configuration(), core).study_series("t1") == [
-        ("s1", [("i1", "i1-file-0"), ("i2", "i2-file-0")])
-    ]
-    assert core.calls == ["/studies/t1/instances"]
+def test_a_warm_hit_costs_one_attachment_read_and_change_log_calls() -> None:
+    core = FakeCore([f"i{n}" for n in range(300)])
+    cache = SeriesMetadataCache(Configuration(), core)
+    cache.series_json("s1", cache.series_members("s1", core.instances))
+    core.calls.clear()
+    cache.series_json("s1", cache.series_members("s1", core.instances))
+    assert f"{ATTACHMENT}/data" in core.calls
+    assert not [call for call in core.calls if call.endswith(("/instances", "/tags"))]
 
 
 def test_the_official_plugins_attachment_number_is_not_ours() -> None:
@@ -389,8 +415,33 @@ def test_prepared_answer_of_a_series_with_an_instance_stored_again_is_not_served
     core = FakeCore(["i1"])
     cache = SeriesMetadataCache(Configuration(), core)
     answers = PreparedAnswers(Configuration(), core)
-    key = answer_key(Configuration(), [("s1", cache.series_members("s1"))])
+    key = answer_key(Configuration(), [("s1", cache.series_members("s1", ["i1"]))])
     answers.write("/series/s1", key, "http://h/", b"[1]")
     core.store_again("i1")
-    fresh_key = answer_key(Configuration(), [("s1", cache.series_members("s1"))])
+    fresh_key = answer_key(Configuration(), [("s1", cache.series_members("s1", ["i1"]))])
     assert answers.read("/series/s1", fresh_key, "http://h/") is None
+
+
+def test_members_are_listed_again_after_more_changes_than_a_page() -> None:
+    core = FakeCore(["i1"])
+    memo = MemberMemo(core)
+    memo.members("s1", ["i1"])
+    core.changes += ["UpdatedMetadata"] * (CHANGES_PAGE + 1)  # harmless, but not all read
+    core.calls.clear()
+    memo.members("s1", ["i1"])
+    assert "/series/s1/instances" in core.calls
+
+
+def test_member_memo_keeps_a_bounded_number_of_series() -> None:
+    class TwoSeriesCore(FakeCore):
+        def get(self, uri: str) -> bytes:
+            return b"[]" if uri == "/series/s2/instances" else super().get(uri)
+
+    core = TwoSeriesCore(["i1"])
+    memo = MemberMemo(core, capacity=1)
+    memo.members("s1", ["i1"])
+    memo.members("s1", ["i1"])
+    assert core.calls.count("/series/s1/instances") == 1
+    memo.members("s2", [])  # pushes s1 out
+    memo.members("s1", ["i1"])
+    assert core.calls.count("/series/s1/instances") == 2

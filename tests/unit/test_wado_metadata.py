@@ -270,20 +270,17 @@ def test_instance_metadata_without_cache_reads_no_attachment() -> None:
 
 
 class FindCore(LookupCore):
-    """The series `s1` of study `t1`, also found by the core's `/tools/find` (ids only)."""
+    """The series `s1` of study `t1`, also found by the core's `/tools/find`."""
 
     def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
         if uri != "/tools/find":
             return super().post(uri, body, after_plugins)
         self.calls.append(uri)
-        request = json.loads(body)
-        query = request["Query"]
+        query = json.loads(body)["Query"]
         wanted = query.get("StudyInstanceUID") == STUDY
         wanted = wanted and query.get("SeriesInstanceUID", SERIES) == SERIES
-        assert request["Expand"] is False
-        return json.dumps(
-            [{"Study": "t1", "Series": "s1"}[request["Level"]]] if wanted else []
-        ).encode()
+        series = {"ID": "s1", "ParentStudy": "t1", "Instances": self.instances}
+        return json.dumps([series] if wanted else []).encode()
 
 
 def reads(core: FindCore, attachment: int) -> int:
@@ -352,7 +349,8 @@ def test_unknown_study_or_series_is_404_in_full_mode(groups: tuple[str, ...]) ->
 def test_one_study_uid_in_two_orthanc_studies_is_409() -> None:
     class TwinCore(FindCore):
         def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
-            return json.dumps(["t1", "t2"]).encode()
+            twins = [{"ID": "s1", "ParentStudy": "t1"}, {"ID": "s2", "ParentStudy": "t2"}]
+            return json.dumps(twins).encode()
 
     with pytest.raises(HttpError) as raised:
         RetrieveMetadata(Configuration(), TwinCore([])).study_metadata(request(STUDY))
