@@ -2,13 +2,13 @@
 """QIDO-RS: search the studies of a DICOMweb server and print them as a table.
 
 Usage:
-    python qido_search.py [--url http://localhost:8042/dicom-web] [--user NAME --password SECRET]
-                          [--patient-id ID] [--patient-name "DOE*"] [--date 20240101-20241231]
-                          [--modality CT] [--accession NUMBER] [--limit 50] [--json]
+    .venv/bin/python samples/qido_search.py [--url http://localhost:8042/dicom-web]
+        [--user NAME --password SECRET] [--patient-id ID] [--patient-name "DOE*"]
+        [--date 20240101-20241231] [--modality CT] [--accession NUMBER] [--limit 50] [--json]
 
 Every filter is optional; `*` and `?` are wildcards, dates accept ranges (`20240101-`).
 `--json` prints the server's DICOM JSON instead of the table.
-Needs: requests.
+Needs: requests; the project's virtual environment (.venv, made by scripts/setup.sh) has it.
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 """WADO-RS Retrieve Rendered: save one frame of an instance as a PNG image.
 
 Usage:
-    python rendered_frame_png.py STUDY_UID SERIES_UID INSTANCE_UID OUTPUT.png
+    .venv/bin/python samples/rendered_frame_png.py STUDY_UID SERIES_UID INSTANCE_UID OUTPUT.png
                                  [--frame 1] [--url http://localhost:8042/dicom-web]
                                  [--user NAME --password SECRET] [--viewport 512,512]
 
 The server renders the frame (windowing, color) and answers image/png.
-Needs: requests.
+Needs: requests; the project's virtual environment (.venv, made by scripts/setup.sh) has it.
 """
 
 from __future__ import annotations

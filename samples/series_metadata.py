@@ -2,13 +2,13 @@
 """WADO-RS: fetch the metadata of a series and summarize its instances (or print the JSON).
 
 Usage:
-    python series_metadata.py STUDY_INSTANCE_UID SERIES_INSTANCE_UID
+    .venv/bin/python samples/series_metadata.py STUDY_INSTANCE_UID SERIES_INSTANCE_UID
                               [--url http://localhost:8042/dicom-web]
                               [--user NAME --password SECRET] [--json]
 
 Prints one line per instance (instance number, SOP Instance UID, rows x columns, frames),
 sorted by instance number; `--json` prints the server's DICOM JSON instead.
-Needs: dicomweb-client (pip install dicomweb-client).
+Needs: dicomweb-client; the project's virtual environment (.venv, made by scripts/setup.sh) has it.
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 """STOW-RS: upload every DICOM file of a folder to a DICOMweb server, in batches.
 
 Usage:
-    python stow_upload_folder.py FOLDER [--url http://localhost:8042/dicom-web]
+    .venv/bin/python samples/stow_upload_folder.py FOLDER [--url http://localhost:8042/dicom-web]
                                         [--user NAME --password SECRET] [--batch 20]
 
 Files that are not DICOM (no "DICM" preamble) are skipped. Each batch is one
 `POST {url}/studies` request with a `multipart/related; type="application/dicom"` body;
 the server's answer says which instances were stored and which failed.
-Needs: requests.
+Needs: requests; the project's virtual environment (.venv, made by scripts/setup.sh) has it.
 """
 
 from __future__ import annotations

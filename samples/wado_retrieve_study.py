@@ -2,13 +2,13 @@
 """WADO-RS: retrieve a whole study and save each instance as a DICOM file.
 
 Usage:
-    python wado_retrieve_study.py STUDY_INSTANCE_UID OUTPUT_FOLDER
+    .venv/bin/python samples/wado_retrieve_study.py STUDY_INSTANCE_UID OUTPUT_FOLDER
                                   [--url http://localhost:8042/dicom-web]
                                   [--user NAME --password SECRET]
 
 Files are written as OUTPUT_FOLDER/{SeriesInstanceUID}/{SOPInstanceUID}.dcm, in the transfer
 syntax the server stores them in.
-Needs: dicomweb-client (pip install dicomweb-client).
+Needs: dicomweb-client; the project's virtual environment (.venv, made by scripts/setup.sh) has it.
 """
 
 from __future__ import annotations
