@@ -187,7 +187,7 @@ class ServersService:
         """`POST {root}servers/{name}`: change some fields, rename; answers the new definition."""
         self._refuse_when_read_only()
         try:
-            changes = json.loads(request.body or b"null")
+            changes = loads_json(request.body or b"null", "The body")
         except ValueError as error:
             raise bad_request("The body must be a JSON object of changes", str(error)) from None
         if not isinstance(changes, dict):
