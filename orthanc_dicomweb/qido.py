@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import islice
 from typing import Any
@@ -27,10 +27,34 @@ from .config import Configuration
 from .core import Core, get_if_exists, get_json, loads, post_json
 from .dicom_xml import to_native_xml
 from .errors import HttpError, not_found
-from .index_cache import RESOURCE, IndexCache
+from .index_cache import IndexCache
 from .metadata_cache import SeriesMetadataCache
 from .negotiation import DICOM_XML, dicom_model_format
+from .qido_attributes import (
+    COMPUTED,
+    CONSTANT_ELEMENTS,
+    INDEXED,
+    INSTANCE,
+    LEVELS,
+    MODALITIES_IN_STUDY,
+    NUMBER_OF_SERIES_RELATED_INSTANCES,
+    NUMBER_OF_STUDY_RELATED_INSTANCES,
+    NUMBER_OF_STUDY_RELATED_SERIES,
+    PLURAL,
+    RETRIEVE_URL,
+    SERIES,
+    SERIES_INSTANCE_UID,
+    SOP_CLASSES_IN_STUDY,
+    SOP_INSTANCE_UID,
+    STUDY,
+    STUDY_INSTANCE_UID,
+    SUMMARY,
+    available_without_tags,
+    default_tags,
+    levels_down_to,
+)
 from .qido_core import CoreQuery, core_query
+from .qido_index import IndexEntries, uri_of
 from .qido_matching import MAX_PAGE_NUMBER, Matcher, SearchQuery, parse_search, values_at
 from .qido_summary import InstanceSummaries
 from .resources import ResourcePath, find_orthanc_ids
@@ -38,125 +62,6 @@ from .urls import dicomweb_base, instance_url, series_url, study_url
 from .web import MultipartResponse, Request, Response
 
 log = logging.getLogger(__name__)
-
-STUDY, SERIES, INSTANCE = "Study", "Series", "Instance"
-PLURAL = {STUDY: "studies", SERIES: "series", INSTANCE: "instances"}
-STATISTICS_COUNT = {STUDY: "CountStudies", SERIES: "CountSeries", INSTANCE: "CountInstances"}
-# Below this many resources, reading them one by one is cheap enough whatever the database.
-BULK_MINIMUM = 50
-
-
-def _tags(*keywords: str) -> frozenset[int]:
-    return frozenset(dicom_json.parse_tag(keyword) for keyword in keywords)
-
-
-def _tag(keyword: str) -> int:
-    return dicom_json.parse_tag(keyword)
-
-
-STUDY_INSTANCE_UID = _tag("StudyInstanceUID")
-SERIES_INSTANCE_UID = _tag("SeriesInstanceUID")
-SOP_INSTANCE_UID = _tag("SOPInstanceUID")
-SPECIFIC_CHARACTER_SET = _tag("SpecificCharacterSet")
-RETRIEVE_URL = _tag("RetrieveURL")
-INSTANCE_AVAILABILITY = _tag("InstanceAvailability")
-MODALITIES_IN_STUDY = _tag("ModalitiesInStudy")
-SOP_CLASSES_IN_STUDY = _tag("SOPClassesInStudy")
-NUMBER_OF_STUDY_RELATED_SERIES = _tag("NumberOfStudyRelatedSeries")
-NUMBER_OF_STUDY_RELATED_INSTANCES = _tag("NumberOfStudyRelatedInstances")
-NUMBER_OF_SERIES_RELATED_INSTANCES = _tag("NumberOfSeriesRelatedInstances")
-
-# The main DICOM tags Orthanc 1.10.1 indexes (measured: /tools/find Expand on a full dataset).
-INDEXED = {
-    STUDY: _tags(
-        "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "OtherPatientIDs",
-        "StudyDate", "StudyTime", "StudyID", "StudyDescription", "AccessionNumber",
-        "StudyInstanceUID", "RequestedProcedureDescription", "InstitutionName",
-        "RequestingPhysician", "ReferringPhysicianName",
-    ),
-    SERIES: _tags(
-        "SeriesDate", "SeriesTime", "Modality", "Manufacturer", "StationName",
-        "SeriesDescription", "BodyPartExamined", "SequenceName", "ProtocolName", "SeriesNumber",
-        "CardiacNumberOfImages", "ImagesInAcquisition", "NumberOfTemporalPositions",
-        "NumberOfSlices", "NumberOfTimeSlices", "SeriesInstanceUID", "ImageOrientationPatient",
-        "SeriesType", "OperatorsName", "PerformedProcedureStepDescription",
-        "AcquisitionDeviceProcessingDescription", "ContrastBolusAgent",
-    ),
-    INSTANCE: _tags(
-        "InstanceCreationDate", "InstanceCreationTime", "AcquisitionNumber", "ImageIndex",
-        "InstanceNumber", "NumberOfFrames", "TemporalPositionIdentifier", "SOPInstanceUID",
-        "ImagePositionPatient", "ImageComments", "ImageOrientationPatient",
-    ),
-}  # fmt: skip
-
-# Attributes computed here, by the level they describe.
-COMPUTED = {
-    STUDY: frozenset(
-        {
-            MODALITIES_IN_STUDY,
-            SOP_CLASSES_IN_STUDY,
-            NUMBER_OF_STUDY_RELATED_SERIES,
-            NUMBER_OF_STUDY_RELATED_INSTANCES,
-        }
-    ),
-    SERIES: frozenset({NUMBER_OF_SERIES_RELATED_INSTANCES}),
-    INSTANCE: frozenset(),
-}
-ALWAYS_AVAILABLE = frozenset({SPECIFIC_CHARACTER_SET, RETRIEVE_URL, INSTANCE_AVAILABILITY})
-
-# Default return attributes (PS3.18 table 6.7.1-2, -2a, -2b), without RetrieveURL.
-DEFAULTS = {
-    STUDY: _tags(
-        "StudyDate", "StudyTime", "AccessionNumber", "InstanceAvailability",
-        "ModalitiesInStudy", "ReferringPhysicianName", "TimezoneOffsetFromUTC", "PatientName",
-        "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID",
-        "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances",
-    ),
-    SERIES: _tags(
-        "Modality", "TimezoneOffsetFromUTC", "SeriesDescription", "SeriesInstanceUID",
-        "SeriesNumber", "NumberOfSeriesRelatedInstances", "PerformedProcedureStepStartDate",
-        "PerformedProcedureStepStartTime", "RequestAttributesSequence",
-    ),
-    INSTANCE: _tags(
-        "SOPClassUID", "SOPInstanceUID", "InstanceAvailability", "TimezoneOffsetFromUTC",
-        "InstanceNumber", "Rows", "Columns", "BitsAllocated", "NumberOfFrames",
-    ),
-}  # fmt: skip
-LEVELS = (STUDY, SERIES, INSTANCE)
-UID_TAGS = {STUDY: STUDY_INSTANCE_UID, SERIES: SERIES_INSTANCE_UID, INSTANCE: SOP_INSTANCE_UID}
-# Shared by every dataset of an answer: the JSON model is Unicode, sent as UTF-8.
-CONSTANT_ELEMENTS = {
-    dicom_json.tag_key(SPECIFIC_CHARACTER_SET): dicom_json.utf8_charset_element(),
-    dicom_json.tag_key(INSTANCE_AVAILABILITY): dicom_json.element("CS", ["ONLINE"]),
-}
-
-
-def levels_down_to(level: str) -> tuple[str, ...]:
-    return LEVELS[: LEVELS.index(level) + 1]
-
-
-def default_tags(level: str, matched: frozenset[int] = frozenset()) -> frozenset[int]:
-    """The level's defaults plus, as the official plugin, the non-computed ones of its parents:
-    those of each parent level whose UID is not a matching key (`matched`). PS3.18 tables
-    6.7.1-2a/2b leave them out when "{StudyInstanceUID} is specified"; the official plugin
-    reads that as a matching key, not the path, and so does Orthanc's suite."""
-    tags = set(DEFAULTS[level])
-    for parent in levels_down_to(level)[:-1]:
-        if UID_TAGS[parent] not in matched:
-            tags |= DEFAULTS[parent] - COMPUTED[parent]
-    return frozenset(tags | {SPECIFIC_CHARACTER_SET, RETRIEVE_URL})
-
-
-def available_without_tags(level: str) -> frozenset[int]:
-    """What an answer can hold without reading an instance: indexed or computed attributes."""
-    tags = set(ALWAYS_AVAILABLE | COMPUTED[level])
-    for each in levels_down_to(level):
-        tags |= INDEXED[each]
-    return frozenset(tags)
-
-
-# What instance summaries hold: the instance defaults the core does not index.
-SUMMARY = default_tags(INSTANCE) - available_without_tags(INSTANCE)
 
 
 @dataclass
@@ -231,9 +136,11 @@ class Search:
     level: str
     parent: ResourcePath | None
     query: SearchQuery
-    # What this request read or converted, by key: kept even if the index cache drops it.
-    _memo: dict[tuple[str, Hashable], Any] = field(default_factory=dict)
     _warm: bool = False
+
+    @cached_property
+    def entries(self) -> IndexEntries:
+        return IndexEntries(self.core, self.index)
 
     @cached_property
     def wanted(self) -> frozenset[int]:
@@ -265,11 +172,11 @@ class Search:
     def run(self, base: str) -> list[dicom_json.Dataset]:
         self._warm = self.index.validate()
         hits = self._page()
-        self._load_parents(hits)
+        self.entries.load_parents([hit.resource for hit in hits], self.level)
         if self.level == STUDY and self._needs_series_of_studies():
-            self._load_series_of_studies(hit.resource for hit in hits)
+            self.entries.load_series_of_studies(hit.resource for hit in hits)
         keys = [self._answer_key(hit, base) for hit in hits]
-        kept = [None if key is None else self._cached(*key) for key in keys]
+        kept = [None if key is None else self.entries.cached(*key) for key in keys]
         if self.reads_tags:
             self._read_all([hit for hit, answer in zip(hits, kept, strict=True) if answer is None])
         return [
@@ -339,18 +246,20 @@ class Search:
         if not self._ids_suffice:
             if self.level != INSTANCE:
                 for resource in found:
-                    self._remember(self._uri(self.level, resource["ID"]), resource)
+                    self.entries.remember(uri_of(self.level, resource["ID"]), resource)
             return found
-        uris = [self._uri(self.level, orthanc_id) for orthanc_id in found]
-        self._read_missing(self.level, [uri for uri in uris if self._cached(uri) is None])
-        return [resource for uri in uris if (resource := self._resource(uri)) is not None]
+        uris = [uri_of(self.level, orthanc_id) for orthanc_id in found]
+        missing = [uri for uri in uris if self.entries.cached(uri) is None]
+        self.entries.read_missing(self.level, missing)
+        return [resource for uri in uris if (resource := self.entries.resource(uri)) is not None]
 
     def _list_children(self) -> Iterator[dict[str, Any]]:
         """The results below the path's study or series (several if its UIDs are repeated)."""
         assert self.parent is not None
         parent_level = self.parent.level
         for parent_id in find_orthanc_ids(self.core, self.parent):
-            yield from self._children(f"/{PLURAL[parent_level]}/{parent_id}/{PLURAL[self.level]}")
+            uri = f"{uri_of(parent_level, parent_id)}/{PLURAL[self.level]}"
+            yield from self.entries.children(uri)
 
     @cached_property
     def _core_query(self) -> CoreQuery | None:
@@ -380,9 +289,11 @@ class Search:
     def _values(self, hit: Hit, matcher: Matcher) -> list[str]:
         """The values a key is checked against: from the index entries where they are."""
         if matcher.tag == MODALITIES_IN_STUDY and self.level == STUDY:
-            return [s["MainDicomTags"].get("Modality", "") for s in self._series_of(hit.resource)]
+            series = self.entries.series_of(hit.resource)
+            return [s["MainDicomTags"].get("Modality", "") for s in series]
         if not matcher.in_sequence and matcher.tag in self._indexed_here:
-            text = _main_tags(self._chain(hit.resource)).get(dicom_json.keyword_of(matcher.tag))
+            tags = _main_tags(self.entries.chain(hit.resource))
+            text = tags.get(dicom_json.keyword_of(matcher.tag))
             return [] if text is None else str(text).split("\\")
         return values_at(self._read(hit), matcher.path)
 
@@ -394,83 +305,9 @@ class Search:
         """Read at once what checking the candidates needs: their parents, the series of
         studies (ModalitiesInStudy, and the first instance of a study to read)."""
         if self.level != STUDY:
-            self._load_parents(candidates)
+            self.entries.load_parents([hit.resource for hit in candidates], self.level)
         elif any(m.tag not in self._indexed_here for m in matchers):
-            self._load_series_of_studies(hit.resource for hit in candidates)
-
-    # --- Index entries (the index cache, then the core) -----------------------------------
-
-    @staticmethod
-    def _uri(level: str, orthanc_id: str) -> str:
-        return f"/{PLURAL[level]}/{orthanc_id}"
-
-    def _cached(self, uri: str, aspect: Hashable = RESOURCE) -> Any | None:
-        """A resource (or another aspect of it) from this request's memo or the index cache."""
-        key = (uri, aspect)
-        if key not in self._memo:
-            value = self.index.get(uri, aspect)
-            if value is None:
-                return None
-            self._memo[key] = value
-        return self._memo[key]
-
-    def _remember(self, uri: str, value: Any, aspect: Hashable = RESOURCE) -> Any:
-        self._memo[(uri, aspect)] = value
-        self.index.put(uri, value, aspect)
-        return value
-
-    def _resource(self, uri: str) -> dict[str, Any] | None:
-        """An expanded study or series (None if deleted since it was found)."""
-        cached = self._cached(uri)
-        if cached is not None:
-            return cached
-        data = get_if_exists(self.core, uri)
-        return None if data is None else self._remember(uri, loads(data))
-
-    def _children(self, uri: str) -> list[dict[str, Any]]:
-        """The expanded children listed by the core (`/studies/{id}/series`), remembered."""
-        children = loads(get_if_exists(self.core, uri) or b"[]")
-        for child in children:
-            if child["Type"] != INSTANCE:
-                self._remember(self._uri(child["Type"], child["ID"]), child)
-        return children
-
-    def _read_missing(self, level: str, uris: Sequence[str]) -> None:
-        """Read index entries not cached: all the level's at once when they are most of the
-        database, else one by one as they are needed."""
-        if self._worth_listing_all(level, len(uris)):
-            for resource in get_json(self.core, f"/{PLURAL[level]}?expand"):
-                self._remember(self._uri(level, resource["ID"]), resource)
-
-    def _load_parents(self, hits: Sequence[Hit]) -> None:
-        """Read the parents of the results that are not cached: all at once when they are most
-        of the database."""
-        resources = [hit.resource for hit in hits]
-        for level in levels_down_to(self.level)[-2::-1]:
-            key = "ParentStudy" if level == STUDY else "ParentSeries"
-            parents = {self._uri(level, resource[key]) for resource in resources}
-            self._read_missing(level, [uri for uri in parents if self._cached(uri) is None])
-            resources = [self._parent_of(resource) for resource in resources]
-
-    def _worth_listing_all(self, level: str, count: int) -> bool:
-        """Whether `count` resources of the level cost less listed all than one by one
-        (measured: ~0.1 ms per resource read, ~0.06 ms per resource of the database listed)."""
-        return count >= BULK_MINIMUM and 2 * count >= self._statistics[STATISTICS_COUNT[level]]
-
-    @cached_property
-    def _statistics(self) -> dict[str, Any]:
-        return get_json(self.core, "/statistics")
-
-    def _parent_of(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """The parent series or study."""
-        if resource["Type"] == INSTANCE:
-            uri = self._uri(SERIES, resource["ParentSeries"])
-        else:
-            uri = self._uri(STUDY, resource["ParentStudy"])
-        parent = self._resource(uri)
-        if parent is None:  # deleted since its child was found
-            raise not_found(f"{uri} was deleted during the search")
-        return parent
+            self.entries.load_series_of_studies(hit.resource for hit in candidates)
 
     # --- Instances' attributes ----------------------------------------------------------------
 
@@ -535,7 +372,7 @@ class Search:
     def _read_from_series_cache(self, series_id: str, hits: Sequence[Hit]) -> None:
         """Take instances' attributes from their series' metadata (one read for the series)
         where they are more than half of the series: cheaper than reading each one."""
-        instances = self._parent_of(hits[0].resource)["Instances"]
+        instances = self.entries.parent_of(hits[0].resource)["Instances"]
         if 2 * len(hits) <= len(instances):
             return
         metadata = loads(self._series_cache.series_json(series_id))
@@ -561,38 +398,12 @@ class Search:
             return hit.orthanc_id
         if self.level == SERIES:
             return next(iter(hit.resource.get("Instances", ())), None)
-        series = self._series_of(hit.resource)
+        series = self.entries.series_of(hit.resource)
         return next((i for s in series for i in s.get("Instances", ())), None)
-
-    # --- Series of studies (computed study attributes) ---------------------------------------
 
     def _needs_series_of_studies(self) -> bool:
         computed = COMPUTED[STUDY] - {NUMBER_OF_STUDY_RELATED_SERIES}
         return self.reads_tags or bool(self.wanted & computed)
-
-    def _load_series_of_studies(self, studies: Iterable[dict[str, Any]]) -> None:
-        """The expanded series of these studies that are not cached, in as few core calls as
-        possible: every series of the database when they are most of them, else the series of
-        each study (a `/tools/find` on a list of UIDs costs far more: ~0.4 ms per UID)."""
-        missing = {
-            study["ID"]: uris
-            for study in studies
-            if (uris := [u for u in self._series_uris(study) if self._cached(u) is None])
-        }
-        self._read_missing(SERIES, [uri for uris in missing.values() for uri in uris])
-        for study_id, uris in missing.items():
-            if any(self._cached(uri) is None for uri in uris):
-                self._children(f"/studies/{study_id}/series")
-
-    def _series_uris(self, study: dict[str, Any]) -> list[str]:
-        return [self._uri(SERIES, series_id) for series_id in study.get("Series", ())]
-
-    def _series_of(self, study: dict[str, Any]) -> list[dict[str, Any]]:
-        """The expanded series of a study (those deleted since it was found left out)."""
-        uris = self._series_uris(study)
-        if any(self._cached(uri) is None for uri in uris):
-            self._load_series_of_studies([study])
-        return [s for uri in uris if (s := self._resource(uri)) is not None]
 
     # --- Datasets -----------------------------------------------------------------------------
 
@@ -604,19 +415,19 @@ class Search:
         if self.query.include_all or self.query.sequence_matchers:
             return None
         if self.level == INSTANCE:
-            series = self._uri(SERIES, hit.resource["ParentSeries"])
+            series = uri_of(SERIES, hit.resource["ParentSeries"])
             return series, ("answer", hit.orthanc_id, base, self.wanted_keys)
         if self.reads_tags:
             return None
-        return self._uri(self.level, hit.orthanc_id), ("answer", base, self.wanted_keys)
+        return uri_of(self.level, hit.orthanc_id), ("answer", base, self.wanted_keys)
 
     def _dataset(self, hit: Hit, base: str, key: tuple[str, Hashable] | None) -> dicom_json.Dataset:
         """A new dataset for the result, kept under its answer key if it has one."""
         dataset = self._new_dataset(hit, base)
-        return dataset if key is None else self._remember(key[0], dataset, key[1])
+        return dataset if key is None else self.entries.remember(key[0], dataset, key[1])
 
     def _new_dataset(self, hit: Hit, base: str) -> dicom_json.Dataset:
-        chain = self._chain(hit.resource)
+        chain = self.entries.chain(hit.resource)
         attributes = dict(hit.read) if hit.read else {}
         if self.query.include_all:
             attributes.update(dicom_json.from_main_dicom_tags(_main_tags(chain)))
@@ -628,25 +439,18 @@ class Search:
             return dict(sorted(attributes.items()))
         return {key: attributes[key] for key in self.wanted_keys if key in attributes}
 
-    def _chain(self, resource: dict[str, Any]) -> list[dict[str, Any]]:
-        """The resource and its parents, study first."""
-        chain = [resource]
-        while chain[-1].get("Type") != STUDY:
-            chain.append(self._parent_of(chain[-1]))
-        return chain[::-1]
-
     def _indexed_attributes(self, resource: dict[str, Any]) -> dicom_json.Dataset:
         """A resource's index entry as DICOM JSON: all its attributes for studies and series,
         converted once and cached (results and parents share them), the wanted ones for
         instances."""
         if resource["Type"] == INSTANCE:
             return _converted_main_tags(resource, self.indexed_fields)
-        uri = self._uri(resource["Type"], resource["ID"])
-        converted = self._cached(uri, "DICOM JSON")
+        uri = uri_of(resource["Type"], resource["ID"])
+        converted = self.entries.cached(uri, "DICOM JSON")
         if converted is None:
             fields = [_field(keyword) for keyword in _main_tags([resource])]
             converted = _converted_main_tags(resource, [f for f in fields if f is not None])
-            self._remember(uri, converted, "DICOM JSON")
+            self.entries.remember(uri, converted, "DICOM JSON")
         return converted
 
     def _computed(
@@ -673,7 +477,7 @@ class Search:
         }
         if not self.wanted & (COMPUTED[STUDY] - {NUMBER_OF_STUDY_RELATED_SERIES}):
             return values
-        series = self._series_of(hit.resource)
+        series = self.entries.series_of(hit.resource)
         modalities = sorted({s["MainDicomTags"].get("Modality", "") for s in series} - {""})
         instances = [i for s in series for i in s.get("Instances", ())]
         values[MODALITIES_IN_STUDY] = ("CS", modalities)

@@ -21,10 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .dicom_json import parse_tag
+from .qido_attributes import MODALITIES_IN_STUDY
 from .qido_matching import Matcher, MatchKind
 
-MODALITIES_IN_STUDY = parse_tag("ModalitiesInStudy")
 # After the digits: a text bound `HH~` is beyond every time of hour HH, whatever its form.
 _AFTER_DIGITS = "~"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from orthanc_dicomweb import qido
+from orthanc_dicomweb import qido, qido_index
 from orthanc_dicomweb.attachments import INSTANCE_SUMMARIES
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.dicom_json import encode_datasets, from_orthanc_tags
@@ -420,7 +420,7 @@ def test_a_small_part_of_a_series_is_read_instance_by_instance(
 def test_studies_holding_most_series_take_every_series_in_one_listing(
     core: FakeCore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(qido, "BULK_MINIMUM", 1)
+    monkeypatch.setattr(qido_index, "BULK_MINIMUM", 1)
     first = datasets(search(core, "/dicom-web/studies"))[0]
     assert gets(core) == ["/studies?expand", "/statistics", "/series?expand"]
     assert value(first, "00201208") == [3]
@@ -429,7 +429,7 @@ def test_studies_holding_most_series_take_every_series_in_one_listing(
 def test_a_few_studies_among_many_take_the_series_of_each(
     core: FakeCore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(qido, "BULK_MINIMUM", 1)
+    monkeypatch.setattr(qido_index, "BULK_MINIMUM", 1)
     core.answers[("GET", "/statistics")] = {"CountSeries": 1000}
     first, second = datasets(search(core, "/dicom-web/studies"))
     assert gets(core)[-2:] == ["/studies/st1/series", "/studies/st2/series"]
@@ -439,7 +439,7 @@ def test_a_few_studies_among_many_take_the_series_of_each(
 def test_parents_that_are_most_of_the_database_are_listed_at_once(
     core: FakeCore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(qido, "BULK_MINIMUM", 1)
+    monkeypatch.setattr(qido_index, "BULK_MINIMUM", 1)
     found = datasets(search(core, "/dicom-web/series"))
     assert gets(core) == ["/series?expand", "/statistics", "/studies?expand"]
     assert [value(d, "00100020") for d in found] == [["P1"], ["P1"], ["P2"]]
