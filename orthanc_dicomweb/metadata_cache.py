@@ -49,9 +49,13 @@ from .core import (
     write_attachment,
 )
 from .series_members import MemberMemo, Members, list_members
+from .shared_state import claim
 from .urls import instance_url
 
 log = logging.getLogger(__name__)
+
+REBUILD_CLAIM_SECONDS = 600
+"""How long the node that builds a series' entry (for one set of instances) has it to itself."""
 
 # 3: keys over file uuids; BulkDataURIs and SpecificCharacterSet as the official plugin's.
 FORMAT_VERSION = 3
@@ -351,10 +355,15 @@ def change_listener(
     cache = SeriesMetadataCache(config, core)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dicomweb-metadata-cache")
 
+    def claim_name(series_id: str) -> str:
+        return f"series-metadata:{series_id}:{series_key(config, cache.series_members(series_id))}"
+
     def rebuild_quietly(series_id: str) -> None:
         wait_until_idle()
         try:
-            cache.rebuild(series_id)
+            # Nodes sharing a database are each told the series is stable: one builds it.
+            if claim(core, lambda: claim_name(series_id), REBUILD_CLAIM_SECONDS):
+                cache.rebuild(series_id)
         except Exception as error:  # the worker must survive whatever a rebuild meets
             if isinstance(error, CoreError) and error.status == 404:
                 # The core reports series stable even after their deletion.

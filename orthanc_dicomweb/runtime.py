@@ -103,6 +103,11 @@ class OrthancCore:
 
     # core.ConcurrentStores: stores sent over HTTP release the GIL while the core works.
     def concurrent_stores(self) -> int:
+        if self._shared is not None:
+            # On PostgreSQL, overlapping stores conflict on the index's counters and are
+            # retried with back-off: one at a time per request, as the official plugin does
+            # (concurrent requests still overlap; measured in README, "Several Orthancs").
+            return 1
         loopback = self._loopback
         return LOOPBACK_STORES if loopback and loopback.available() else 1
 

@@ -8,7 +8,7 @@ that database (`postgres_store`): global properties would be kept per node there
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -42,8 +42,8 @@ def store_of(core: object) -> PostgresStore | None:
     return core.shared_store() if isinstance(core, SharedStoreAccess) else None
 
 
-def claim(core: object, name: str, seconds: float) -> bool:
-    """True when this node should do the work `name` (always, without a shared store): on a
-    shared database, one node gets it for `seconds`."""
+def claim(core: object, name: Callable[[], str], seconds: float) -> bool:
+    """True when this node should do the work `name()` names (always, without a shared store;
+    `name` is only computed then): on a shared database, one node gets it for `seconds`."""
     store = store_of(core)
-    return True if store is None else store.claim(name, seconds)
+    return True if store is None else store.claim(name(), seconds)
