@@ -111,12 +111,15 @@ def site_config(listen: str, dist: Path, app_config: Path, orthanc: str) -> str:
     return text
 
 
-def write_configuration(run: Path, listen: str, dist: Path, orthanc: str) -> Path:
-    """nginx.conf, site.conf and app-config.js in `run`; returns the nginx.conf path."""
+def write_configuration(
+    run: Path, listen: str, dist: Path, orthanc: str, app_config_text: str | None = None
+) -> Path:
+    """nginx.conf, site.conf and app-config.js (`app_config_text`, default the one beside this
+    file) in `run`; returns the nginx.conf path."""
     for folder in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
         (run / folder).mkdir(parents=True, exist_ok=True)
     app_config = run / "app-config.js"
-    shutil.copyfile(APP_CONFIG, app_config)
+    app_config.write_text(app_config_text or APP_CONFIG.read_text())
     (run / "site.conf").write_text(site_config(listen, dist, app_config, orthanc))
     # Started by root, nginx's workers would run as 'nobody' and could not read a private run
     # folder (pytest's temp folders are 0700): they run as root too, as Orthanc does then.
@@ -130,11 +133,19 @@ def write_configuration(run: Path, listen: str, dist: Path, orthanc: str) -> Pat
 class Nginx:
     """A private nginx serving the viewer and proxying DICOMweb to one Orthanc."""
 
-    def __init__(self, run: Path, listen: str, orthanc: str, dist: Path | None = None) -> None:
+    def __init__(
+        self,
+        run: Path,
+        listen: str,
+        orthanc: str,
+        dist: Path | None = None,
+        app_config_text: str | None = None,
+    ) -> None:
         self.run = run
         self.listen = listen
         self.url = f"http://{listen}"
-        self.config = write_configuration(run, listen, dist or fetch_viewer(), orthanc)
+        dist = dist or fetch_viewer()
+        self.config = write_configuration(run, listen, dist, orthanc, app_config_text)
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
