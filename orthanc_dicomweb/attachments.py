@@ -3,15 +3,17 @@
 Attachment numbers from 1024 up are free for plugins to use. A site may switch between this
 plugin and the official C++ plugin on one database, so the two must not share a number: the
 official plugin (from release 1.15) keeps its series metadata cache in series attachment 4301,
-in a format of its own. This plugin never reads nor writes that attachment, and its own are
-elsewhere, so that neither plugin takes the other's cache for its own. Whatever a number of
-ours holds in another format is ignored and replaced (each reader checks the format first).
+in a format of its own. This plugin never writes that attachment, and its own are elsewhere,
+so that neither plugin takes the other's cache for its own; it only reads it when it rebuilds
+a series, to remove an entry in its own old format (versions before 2026-12 used 4301 to
+4304). Whatever a number of ours holds in another format is ignored and replaced (each reader
+checks the format first).
 """
 
 from __future__ import annotations
 
 OFFICIAL_SERIES_METADATA = 4301
-"""The official plugin's series metadata cache (gzipped DICOM JSON): left alone here."""
+"""The official plugin's series metadata cache: left alone, unless it holds our old format."""
 
 SERIES_METADATA = 4391
 """Of a series: its DICOM JSON, one gzip member per instance (`metadata_cache`)."""

@@ -39,11 +39,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import dicom_json
-from .attachments import INSTANCE_METADATA, PREPARED_ANSWER, SERIES_METADATA
+from .attachments import (
+    INSTANCE_METADATA,
+    OFFICIAL_SERIES_METADATA,
+    PREPARED_ANSWER,
+    SERIES_METADATA,
+)
 from .config import Configuration
 from .core import (
     Core,
     CoreError,
+    delete_attachment,
     get_json,
     read_attachment,
     write_attachment,
@@ -150,6 +156,17 @@ def unpack_entry(data: bytes, key: str) -> bytes | None:
     except (zlib.error, ValueError, KeyError, TypeError):
         return None  # a corrupt or foreign attachment: treat as missing, it gets replaced
     return opening + b"".join(pieces)
+
+
+def is_legacy_entry(data: bytes) -> bool:
+    """Whether an attachment holds a series entry as this plugin wrote them before format 3,
+    in series attachment 4301: gzip, its first member our JSON header."""
+    try:
+        header = zlib.decompressobj(_GZIP).decompress(data).partition(b"\n")[0]
+        fields = json.loads(header)
+    except (zlib.error, ValueError):
+        return False
+    return isinstance(fields, dict) and {"Key", "Mode", "Instances"} <= fields.keys()
 
 
 def _members(header: dict[str, Any]) -> list[tuple[int, int]]:
@@ -278,6 +295,15 @@ class SeriesMetadataCache:
         self._write_entry(series_id, key, datasets)
         for instance_id, dataset in datasets:
             self.keep_instance(instance_id, dataset)
+        self._retire_legacy_entry(series_id)
+
+    def _retire_legacy_entry(self, series_id: str) -> None:
+        """Remove an entry this plugin wrote before format 3 in 4301, the official plugin's
+        number, where a newer official plugin would take it for its own cache."""
+        resource = f"/series/{series_id}"
+        data = read_attachment(self.core, resource, OFFICIAL_SERIES_METADATA)
+        if data is not None and is_legacy_entry(data):
+            delete_attachment(self.core, resource, OFFICIAL_SERIES_METADATA)
 
     def rebuild_study(self, study_id: str) -> list[str]:
         """Rebuild the entries of every series of a study; returns the series ids."""

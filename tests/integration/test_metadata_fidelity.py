@@ -15,6 +15,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from orthanc_dicomweb.attachments import OFFICIAL_SERIES_METADATA, SERIES_METADATA
+from orthanc_dicomweb.metadata_cache import pack_entry
 from tests.harness import PYDICOM_FILES, Orthanc
 from tests.integration.test_wado_metadata import (
     Uploaded,
@@ -179,6 +180,7 @@ def test_a_database_of_the_official_plugin_is_served_and_its_cache_left_alone(
             assert [comparable(d) for d in answer] == expected
         series = f"/series/{uploaded.series_id}/attachments"
         assert str(SERIES_METADATA) in ours.get(series).json()
+        ours.post(f"/studies/{uploaded.study_id}/update-dicomweb-cache").raise_for_status()
         assert ours.get(f"{series}/{OFFICIAL_SERIES_METADATA}/data").content == theirs
     finally:
         ours.stop()
@@ -188,3 +190,15 @@ def test_a_database_of_the_official_plugin_is_served_and_its_cache_left_alone(
         assert [comparable(d) for d in answer] == expected
     finally:
         official.stop()
+
+
+def test_our_old_entry_in_the_official_plugins_number_is_removed_at_rebuild(
+    orthanc: Orthanc, test_files: dict
+) -> None:
+    """Versions before 2026-12 kept entries in 4301, where a newer official plugin would read
+    them as its own cache."""
+    uploaded = store([orthanc], series_of(test_files["mr"]))
+    legacy = f"/series/{uploaded.series_id}/attachments/{OFFICIAL_SERIES_METADATA}"
+    orthanc.put(legacy, data=pack_entry("old key", "BulkDataURI", [])).raise_for_status()
+    orthanc.post(f"/studies/{uploaded.study_id}/update-dicomweb-cache").raise_for_status()
+    assert orthanc.get(legacy + "/data").status_code == 404

@@ -24,6 +24,7 @@ from orthanc_dicomweb.metadata_cache import (
     absolute_bulk_data_uris,
     answer_key,
     change_listener,
+    is_legacy_entry,
     join_json_arrays,
     pack_answer,
     pack_entry,
@@ -445,3 +446,32 @@ def test_member_memo_keeps_a_bounded_number_of_series() -> None:
     memo.members("s2", [])  # pushes s1 out
     memo.members("s1", ["i1"])
     assert core.calls.count("/series/s1/instances") == 2
+
+
+OFFICIAL = f"/series/s1/attachments/{OFFICIAL_SERIES_METADATA}"
+
+
+@pytest.mark.parametrize(
+    ("data", "ours"),
+    [
+        (pack_entry("k", "BulkDataURI", [("i1", b"{}")]), True),  # as 4301 held it before
+        (b"2;" + b"0" * 32 + b";" + gzip.compress(b'[{"00080018":{}}]'), False),
+        (gzip.compress(b'[{"00080018":{}}]'), False),
+        (gzip.compress(b'{"Key": "k"}\n[]'), False),
+        (b"garbage", False),
+    ],
+)
+def test_legacy_entries_are_told_from_the_official_plugins_cache(data: bytes, ours: bool) -> None:
+    assert is_legacy_entry(data) is ours
+
+
+def test_rebuild_removes_only_our_old_entry_from_the_official_plugins_number() -> None:
+    core = FakeCore(["i1"])
+    cache = SeriesMetadataCache(Configuration(), core)
+    theirs = gzip.compress(b'[{"00080018":{}}]')
+    core.attachments[OFFICIAL] = theirs
+    cache.rebuild("s1")
+    assert core.attachments[OFFICIAL] == theirs
+    core.attachments[OFFICIAL] = pack_entry("k", "BulkDataURI", [])
+    cache.rebuild("s1")
+    assert OFFICIAL not in core.attachments
