@@ -2,7 +2,8 @@
 
 Real clients are sloppy: unquoted `type=application/dicom`, spaces anywhere, upper case,
 quoted strings holding commas or semicolons. The parser accepts all of these and only rejects
-what cannot be read as `type/subtype` at all.
+what cannot be read as `type/subtype` at all: a `Content-Type` so is a 400, an `Accept` item
+so is skipped (it names nothing a route could produce).
 """
 
 from __future__ import annotations
