@@ -137,6 +137,17 @@ class PostgresStore:
             )
         self._schema_ready = True
 
+    @contextmanager
+    def advisory_lock(self, name: str) -> Iterator[None]:
+        """Hold a lock named `name` that excludes every node (PostgreSQL drops it with the
+        connection, should this process die holding it)."""
+        with self._connection() as connection:
+            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
+            try:
+                yield
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
+
     # --- properties: the plugin's global properties, shared by every node --------------
 
     def get_property(self, key: int) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ from .bounded import loads_json
 from .config import Configuration, ConfigurationError, ServerDefinition, parse_server
 from .core import Core, GlobalProperties
 from .errors import HttpError, bad_request, not_found
+from .shared_state import SharedLock
 from .web import Request, Response, json_response
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,10 @@ class ServerRegistry:
         if config.servers_in_database and self.properties is None:
             log.error("ServersInDatabase is on but this runtime offers no global properties")
         self._memory = {server.name: server for server in config.servers}
-        self._lock = threading.RLock()  # put() and remove() call all()
+        # Changes read, change and write the whole list: one at a time, on every node of a
+        # shared database too (reentrant: put() and remove() call all()).
+        shared = core if config.servers_in_database else None
+        self._lock = SharedLock(shared, "dicomweb-servers")
         self._adoption_checked = False
 
     @property

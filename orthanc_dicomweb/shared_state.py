@@ -8,7 +8,9 @@ that database (`postgres_store`): global properties would be kept per node there
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -47,3 +49,37 @@ def claim(core: object, name: Callable[[], str], seconds: float) -> bool:
     `name` is only computed then): on a shared database, one node gets it for `seconds`."""
     store = store_of(core)
     return True if store is None else store.claim(name(), seconds)
+
+
+class SharedLock:
+    """A reentrant lock of this process that, on a shared database, also excludes the other
+    nodes while held (outermost level only): for read-modify-write of shared state."""
+
+    def __init__(self, core: object, name: str) -> None:
+        self._local = threading.RLock()
+        self._store = store_of(core)
+        self._name = name
+        self._depth = 0
+        self._held: AbstractContextManager[None] | None = None
+
+    def __enter__(self) -> SharedLock:
+        self._local.acquire()
+        if self._depth == 0 and self._store is not None:
+            held = self._store.advisory_lock(self._name)
+            try:
+                held.__enter__()
+            except BaseException:
+                self._local.release()
+                raise
+            self._held = held
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._held is not None:
+                held, self._held = self._held, None
+                held.__exit__(None, None, None)
+        finally:
+            self._local.release()

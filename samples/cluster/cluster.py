@@ -1,6 +1,6 @@
 """Several Orthancs with this plugin on one PostgreSQL index, behind nginx, on loopback.
 
-One command starts everything in a temporary folder and stops it on Ctrl-C::
+Usage (one command starts everything in a temporary folder, Ctrl-C stops it)::
 
     .venv/bin/python samples/cluster/cluster.py --nodes 3          # this plugin
     .venv/bin/python samples/cluster/cluster.py --nodes 2 --official  # the official plugin

@@ -95,12 +95,41 @@ def test_every_node_gives_the_same_answers(cluster: Cluster, tmp_path: Path, tes
     assert len(metadata[0]) == 4 and metadata[0] == metadata[1]
 
 
+def test_one_node_builds_the_metadata_cache_of_a_series_stored_through_both(
+    cluster: Cluster, tmp_path: Path, test_files
+) -> None:
+    _, series, paths = make_study(tmp_path, 4, test_files["ct"])
+    stow(cluster.nodes[0].url, paths[:2])
+    stow(cluster.nodes[1].url, paths[2:])  # both nodes are told the series is stable
+    name = f"series-metadata:{lookup(cluster.nodes[0], series)}:%"
+    claims = "SELECT count(*) FROM dicomweb_claims WHERE name LIKE %s"
+    deadline = time.monotonic() + 15
+    while query(cluster, claims, name) == [(0,)]:
+        assert time.monotonic() < deadline, "no node built the series' metadata cache"
+        time.sleep(0.1)
+    time.sleep(2)  # the other node's attempt, had it been allowed, would be there by now
+    assert query(cluster, claims, name) == [(1,)]
+
+
 def test_servers_changed_through_one_node_are_seen_by_the_other(cluster: Cluster) -> None:
     first, second = cluster.nodes
     assert requests.put(f"{first.url}/dicom-web/servers/peer", json={"Url": "http://a/"}).ok
     assert "peer" in get_json(second.url, "/dicom-web/servers")
     assert requests.delete(f"{second.url}/dicom-web/servers/peer").ok
     assert "peer" not in get_json(first.url, "/dicom-web/servers")
+
+
+def test_servers_added_at_once_through_both_nodes_are_all_kept(cluster: Cluster) -> None:
+    def put(number: int) -> bool:
+        url = f"{cluster.nodes[number % 2].url}/dicom-web/servers/many{number}"
+        return requests.put(url, json={"Url": f"http://h{number}/"}, timeout=30).ok
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(put, range(20)))
+    names = get_json(cluster.nodes[0].url, "/dicom-web/servers")
+    assert {f"many{n}" for n in range(20)} <= set(names)
+    for number in range(20):
+        assert requests.delete(f"{cluster.url}/dicom-web/servers/many{number}", timeout=30).ok
 
 
 def test_a_deletion_through_one_node_changes_the_other_nodes_searches(
@@ -159,14 +188,22 @@ def test_jobs_submitted_at_once_through_both_nodes_run_once_each(
     assert set(ids) <= listed
 
 
-def owner_of(cluster: Cluster, job_id: str) -> Node:
+def query(cluster: Cluster, sql: str, *values: Any) -> list[tuple[Any, ...]]:
+    """Rows of a query on the cluster's database (the plugin's shared tables)."""
     section = cluster.postgres.section()
     with psycopg.connect(
         host=section["Host"], port=section["Port"], user=section["Username"], dbname="postgres"
     ) as connection:
-        row = connection.execute("SELECT owner FROM dicomweb_jobs WHERE id = %s", (job_id,))
-        owner = row.fetchone()[0]
+        return connection.execute(sql, values).fetchall()
+
+
+def owner_of(cluster: Cluster, job_id: str) -> Node:
+    [(owner,)] = query(cluster, "SELECT owner FROM dicomweb_jobs WHERE id = %s", job_id)
     return next(n for n in cluster.nodes if owner.startswith(n.config["Name"] + "-"))
+
+
+def lookup(node: Node, uid: str) -> str:
+    return requests.post(f"{node.url}/tools/lookup", data=uid, timeout=10).json()[0]["ID"]
 
 
 def slow_stow(seconds: float) -> Any:
@@ -183,7 +220,7 @@ def test_a_job_whose_node_is_killed_is_finished_by_the_other_node(
     counting_remote.routes["/dicom-web/studies"] = slow_stow(0.5)
     _, series, paths = make_study(tmp_path, 6, test_files["ct"])
     stow(cluster.nodes[0].url, paths)
-    series_id = requests.post(f"{cluster.nodes[0].url}/tools/lookup", data=series).json()[0]["ID"]
+    series_id = lookup(cluster.nodes[0], series)
     job_id = push(cluster.nodes[0], [series_id])  # 6 requests of 0.5 s (StowMaxInstances 1)
     wait_job(cluster.nodes[1], job_id, ("Running",))
     while len(counting_remote.requests) < 2:
@@ -200,3 +237,24 @@ def test_a_job_whose_node_is_killed_is_finished_by_the_other_node(
         assert 6 <= len(counting_remote.requests) <= 7
     finally:
         victim.start()
+
+
+def test_a_restart_of_every_node_resumes_each_job_once(
+    cluster: Cluster, counting_remote: Remote, tmp_path: Path, test_files
+) -> None:
+    counting_remote.routes["/dicom-web/studies"] = slow_stow(0.3)
+    _, series, paths = make_study(tmp_path, 4, test_files["ct"])
+    stow(cluster.nodes[0].url, paths)
+    series_id = lookup(cluster.nodes[0], series)
+    ids = [push(cluster.nodes[number], [series_id]) for number in (0, 1)]  # 4 requests each
+    while len(counting_remote.requests) < 2:
+        time.sleep(0.05)
+    for node in cluster.nodes:
+        node.stop()
+    for node in cluster.nodes:
+        node.start()
+    for job_id in ids:
+        job = wait_job(cluster.nodes[0], job_id, ("Success", "Failure"), timeout=60)
+        assert job["State"] == "Success" and len(job["Content"]["Instances"]) == 4
+    # Each instance went out once per job, except those in flight when the nodes stopped.
+    assert 8 <= len(counting_remote.requests) <= 10
