@@ -125,8 +125,8 @@ class ClusterJobEngine:
         job = self.get(job_id)
         if job is None:
             raise not_found(f"Unknown job: {job_id}")
-        with self._changed:
-            return job.describe()
+        with self._changed:  # a copy: the running job's content changes meanwhile
+            return json.loads(json.dumps(job.describe()))
 
     # --- control, through any node --------------------------------------------------------
 
