@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from .cors import DEFAULT_HEADERS, DEFAULT_MAX_AGE, DEFAULT_METHODS, CorsOptions
+
 log = logging.getLogger(__name__)
 
 METADATA_MODES = ("Full", "MainDicomTags", "Extrapolate")
@@ -161,6 +163,10 @@ class Configuration:
     jobs_history_size: int = 10
     save_jobs: bool = True
     concurrent_jobs: int = 2
+    # Features beyond the official plugin (README: "HTTP features").
+    enable_delete: bool = False
+    cors: CorsOptions = field(default_factory=CorsOptions)
+    cache_max_age: int = 0
 
     @property
     def wado_root_path(self) -> str:
@@ -332,6 +338,23 @@ def parse_servers(value: Any) -> tuple[ServerDefinition, ...]:
     return tuple(servers)
 
 
+def parse_cors(value: Any) -> CorsOptions:
+    """`DicomWeb.Cors`; no `AllowedOrigins` (the default) leaves CORS off."""
+    reader = _Reader(value, "DicomWeb.Cors.")
+    try:
+        return CorsOptions(
+            allowed_origins=reader.string_list("AllowedOrigins"),
+            allowed_methods=reader.string_list("AllowedMethods") or DEFAULT_METHODS,
+            allowed_headers=reader.string_list("AllowedHeaders") or DEFAULT_HEADERS,
+            allow_credentials=reader.boolean("AllowCredentials", False),
+            max_age=reader.integer("MaxAge", DEFAULT_MAX_AGE),
+        )
+    except ConfigurationError:
+        raise
+    except ValueError as error:  # the options disagree with each other
+        raise ConfigurationError("DicomWeb.Cors", str(error)) from None
+
+
 def parse_configuration(orthanc: Mapping[str, Any]) -> Configuration:
     """Build the configuration from the whole Orthanc configuration (a JSON object)."""
     top = _Reader(orthanc, "")
@@ -370,4 +393,7 @@ def parse_configuration(orthanc: Mapping[str, Any]) -> Configuration:
         jobs_history_size=top.integer("JobsHistorySize", 10),
         save_jobs=top.boolean("SaveJobs", True),
         concurrent_jobs=top.integer("ConcurrentJobs", 2, 1),
+        enable_delete=section.boolean("EnableDelete", False),
+        cors=parse_cors(orthanc.get("DicomWeb", {}).get("Cors", {})),
+        cache_max_age=section.integer("CacheMaxAge", 0),
     )

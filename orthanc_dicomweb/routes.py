@@ -6,15 +6,18 @@ One line per URI pattern; the configuration decides which lines exist.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 from . import identity
 from .bulkdata import RetrieveBulkdata
 from .client import DicomWebClient
 from .config import Configuration
 from .core import Core
+from .delete import DeleteResources
 from .frames import RetrieveFrames
+from .http_caching import HttpCaching
+from .http_layer import HttpLayer
 from .index_cache import IndexCache
 from .jobs import JobEngine, engine_for
 from .jobs_api import JobsApi
@@ -26,8 +29,9 @@ from .stow import StoreInstances
 from .wado_metadata import MetadataCacheUpdate, RetrieveMetadata
 from .wado_retrieve import RetrieveInstances
 from .wado_uri import WadoUri
-from .web import Handler
+from .web import Answer, Handler, Request, handle
 from .webapp import WebApplication
+from .zip_retrieve import ZipRetrieve
 
 ANY_UID = r"([^/]+)"
 """A DICOM UID in a path: anything up to the next slash, so handlers report malformed ones."""
@@ -37,6 +41,7 @@ ANY_UID = r"([^/]+)"
 class Route:
     pattern: str
     handlers: Mapping[str, Handler]
+    respond: Callable[[Mapping[str, Handler], Request], Answer] = handle
 
 
 def route_table(
@@ -63,20 +68,21 @@ def route_table(
     ]
     # QIDO-RS: Search for Studies / Series / Instances
     search = SearchService(config, core, index)
+    caching = HttpCaching(config, core)  # ETags, 304s (instance-level and collection answers)
+    studies, series_search = (
+        caching.collection(search.search_for_studies),
+        caching.collection(search.search_for_series),
+    )
+    instances_search = caching.collection(search.search_for_instances)
     routes += [
-        Route(dicomweb_path(config, "studies"), {"GET": search.search_for_studies}),
-        Route(dicomweb_path(config, "series"), {"GET": search.search_for_series}),
-        Route(dicomweb_path(config, "instances"), {"GET": search.search_for_instances}),
-        Route(
-            dicomweb_path(config, f"studies/{ANY_UID}/series"), {"GET": search.search_for_series}
-        ),
-        Route(
-            dicomweb_path(config, f"studies/{ANY_UID}/instances"),
-            {"GET": search.search_for_instances},
-        ),
+        Route(dicomweb_path(config, "studies"), {"GET": studies}),
+        Route(dicomweb_path(config, "series"), {"GET": series_search}),
+        Route(dicomweb_path(config, "instances"), {"GET": instances_search}),
+        Route(dicomweb_path(config, f"studies/{ANY_UID}/series"), {"GET": series_search}),
+        Route(dicomweb_path(config, f"studies/{ANY_UID}/instances"), {"GET": instances_search}),
         Route(
             dicomweb_path(config, f"studies/{ANY_UID}/series/{ANY_UID}/instances"),
-            {"GET": search.search_for_instances},
+            {"GET": instances_search},
         ),
     ]
     # WADO-RS: Retrieve Study / Series / Instance, Retrieve Frames
@@ -86,29 +92,55 @@ def route_table(
     study = f"studies/{ANY_UID}"
     series = f"{study}/series/{ANY_UID}"
     instance = f"{series}/instances/{ANY_UID}"
+    zipped = ZipRetrieve(retrieve).handler(retrieve.retrieve)  # Accept: application/zip
     routes += [
-        Route(dicomweb_path(config, study), {"GET": retrieve.retrieve}),
-        Route(dicomweb_path(config, series), {"GET": retrieve.retrieve}),
-        Route(dicomweb_path(config, instance), {"GET": retrieve.retrieve}),
-        Route(dicomweb_path(config, f"{instance}/frames/([^/]+)"), {"GET": frames.retrieve_frames}),
+        Route(dicomweb_path(config, study), {"GET": zipped}),
+        Route(dicomweb_path(config, series), {"GET": zipped}),
+        Route(dicomweb_path(config, instance), {"GET": caching.instance(retrieve.retrieve)}),
+        Route(
+            dicomweb_path(config, f"{instance}/frames/([^/]+)"),
+            {"GET": caching.instance(frames.retrieve_frames)},
+        ),
     ]
+    if config.enable_delete:
+        delete = {"DELETE": DeleteResources(config, core).delete}
+        routes += [
+            Route(dicomweb_path(config, level), delete) for level in (study, series, instance)
+        ]
     # WADO-RS: Retrieve Metadata (and its cache), Retrieve Bulkdata
     metadata = RetrieveMetadata(config, core)
     bulkdata = RetrieveBulkdata(config, core)
     cache = MetadataCacheUpdate(config, core)
     routes += [
-        Route(dicomweb_path(config, f"{study}/metadata"), {"GET": metadata.study_metadata}),
-        Route(dicomweb_path(config, f"{series}/metadata"), {"GET": metadata.series_metadata}),
-        Route(dicomweb_path(config, f"{instance}/metadata"), {"GET": metadata.instance_metadata}),
-        Route(dicomweb_path(config, f"{instance}/bulk/(.+)"), {"GET": bulkdata.retrieve_bulkdata}),
+        Route(
+            dicomweb_path(config, f"{study}/metadata"),
+            {"GET": caching.collection(metadata.study_metadata)},
+        ),
+        Route(
+            dicomweb_path(config, f"{series}/metadata"),
+            {"GET": caching.collection(metadata.series_metadata)},
+        ),
+        Route(
+            dicomweb_path(config, f"{instance}/metadata"),
+            {"GET": caching.instance(metadata.instance_metadata)},
+        ),
+        Route(
+            dicomweb_path(config, f"{instance}/bulk/(.+)"),
+            {"GET": caching.instance(bulkdata.retrieve_bulkdata)},
+        ),
         Route(r"^/studies/([^/]+)/update-dicomweb-cache$", {"POST": cache.update_study}),
     ]
     # WADO-RS: Retrieve Rendered and Retrieve Thumbnail; WADO-URI
     rendered = RetrieveRendered(config, core, files)
     for resource in (study, series, instance, f"{instance}/frames/([^/]+)"):
+        tagged = caching.instance if resource.startswith(instance) else caching.collection
         routes += [
-            Route(dicomweb_path(config, f"{resource}/rendered"), {"GET": rendered.rendered}),
-            Route(dicomweb_path(config, f"{resource}/thumbnail"), {"GET": rendered.thumbnail}),
+            Route(
+                dicomweb_path(config, f"{resource}/rendered"), {"GET": tagged(rendered.rendered)}
+            ),
+            Route(
+                dicomweb_path(config, f"{resource}/thumbnail"), {"GET": tagged(rendered.thumbnail)}
+            ),
         ]
     if config.enable_wado:
         wado_root = "^" + re.escape(config.wado_root_path) + "$"
@@ -147,7 +179,8 @@ def route_table(
         Route(dicomweb_path(config, "app/client(?:/(.*))?"), {"GET": webapp.static_file}),
         Route(dicomweb_path(config, "info"), {"GET": webapp.info}),
     ]
-    return merge_same_patterns(routes)
+    layer = HttpLayer(config)  # `accept` parameter, CORS (http_layer.py)
+    return [replace(route, respond=layer.respond) for route in merge_same_patterns(routes)]
 
 
 def merge_same_patterns(routes: list[Route]) -> list[Route]:

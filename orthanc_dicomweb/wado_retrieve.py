@@ -119,9 +119,14 @@ class RetrieveInstances:
         """The handler of the three routes: the path's depth decides the level."""
         path = ResourcePath.from_groups(request.groups)
         targets = accepted_targets(request.header("accept"))
+        return MultipartResponse(DICOM, self.files(path, targets))
+
+    def files(self, path: ResourcePath, targets: list[InstanceTarget]) -> Iterator[bytes]:
+        """The files below the path in the best target that works, one at a time (also for
+        the ZIP form, `zip_retrieve.py`)."""
         ids = instance_ids(self.core, path)
         first, target = self._first_part(targets, ids)
-        return MultipartResponse(DICOM, self._stream(first, ids[1:], target))
+        return self._stream(first, ids[1:], target)
 
     def _first_part(
         self, targets: list[InstanceTarget], ids: list[str]

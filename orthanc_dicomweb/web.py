@@ -32,7 +32,7 @@ class Request:
 class Response:
     """A complete answer held in memory."""
 
-    body: bytes | str = b""
+    body: bytes | str | memoryview = b""  # memoryview: a file mapped in memory (zip_retrieve)
     content_type: str = "application/json"
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)

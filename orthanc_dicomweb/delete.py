@@ -1,0 +1,52 @@
+"""Server-side DELETE of studies, series and instances (`DicomWeb.EnableDelete`, off by default).
+
+`DELETE {Root}studies/{study}[/series/{series}[/instances/{instance}]]` removes the resources
+through the core (`DELETE /studies/{id}` and the like), the parent UIDs of the path checked;
+204 when done, 404 when unknown. Without the option the routes have no DELETE: 405. After an
+instance is removed, its series' metadata cache is built again, so that the next series or study
+metadata is read from the cache rather than computed (its key would no longer match).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .config import Configuration
+from .core import Core, CoreError
+from .errors import HttpError
+from .metadata_cache import SeriesMetadataCache
+from .resources import ResourcePath, find_resources, only_one
+from .web import Request, Response
+
+log = logging.getLogger(__name__)
+CORE_URIS = {"Study": "/studies", "Series": "/series", "Instance": "/instances"}
+
+
+class DeleteResources:
+    """The DELETE handler of the study, series and instance routes."""
+
+    def __init__(self, config: Configuration, core: Core) -> None:
+        self.config = config
+        self.core = core
+        self.cache = SeriesMetadataCache(config, core)
+
+    def delete(self, request: Request) -> Response:
+        if self.config.read_only:
+            raise HttpError(403, "Orthanc is read-only (ReadOnly): nothing can be deleted")
+        path = ResourcePath.from_groups(request.groups)
+        found = find_resources(self.core, path)
+        resource_id = only_one([resource["ID"] for resource in found], path)
+        self.core.delete(f"{CORE_URIS[path.level]}/{resource_id}")
+        log.info("DELETE %s: Orthanc %s %s removed", request.path, path.level, resource_id)
+        if path.level == "Instance":
+            self._update_series_cache(found[0]["ParentSeries"])
+        return Response(b"", "text/plain", 204)
+
+    def _update_series_cache(self, series_id: str) -> None:
+        if not self.config.enable_metadata_cache:
+            return
+        try:
+            self.cache.rebuild(series_id)
+        except CoreError as error:
+            if error.status != 404:  # 404: the series went with its last instance
+                raise

@@ -1,0 +1,157 @@
+"""HTTP caching: `ETag`, `Cache-Control` and `If-None-Match` (304) on retrieve and search.
+
+Instance-level answers (instance retrieve, frames, bulk data, instance metadata, rendered images
+and thumbnails of an instance or frame) never change while the stored file is the same: their
+strong ETag hashes the core's `FileUuid` of the instance (a file stored again under the same
+SOP Instance UID, `OverwriteInstances`, gets a new one) with what selects the representation
+(path, query, `Accept`). A 304 costs one `/tools/find`, never reading the file.
+
+Collection answers (QIDO-RS, study and series metadata, study and series rendered images) get a
+weak ETag from the database's revision: the sequence number of the last change of the core's
+change log that can alter an answer (not attachments, metadata, stability: the metadata cache's
+own writes must not change it), with the number of instances (Orthanc 1.10.1 does not log
+deletions). It changes when any instance is added or removed anywhere: conservative, and a 304
+costs two cheap core calls instead of the search or the metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from . import __version__
+from .config import Configuration
+from .core import Core, get_json
+from .errors import bad_request
+from .index_cache import HARMLESS_CHANGES
+from .resources import ResourcePath
+from .wado_retrieve import find_instance
+from .web import Answer, Handler, MultipartResponse, Request, Response
+
+CHANGES_PAGE = 100
+CHANGES_PAGES = 5  # pages read at most; beyond, the last change counts (a new revision)
+_ENTITY_TAG = re.compile(r'\s*((?:W/)?"[\x21\x23-\x7e\x80-\xff]*")\s*')
+
+
+def parse_if_none_match(value: str | None) -> list[str] | None:
+    """The entity tags of `If-None-Match` (["*"] for any), None without it; 400 if malformed."""
+    if value is None:
+        return None
+    if value.strip() == "*":
+        return ["*"]
+    tags = []
+    for item in value.split(","):
+        match = _ENTITY_TAG.fullmatch(item)
+        if not match:
+            raise bad_request(f'Malformed If-None-Match (expected "tag", W/"tag" or *): {value!r}')
+        tags.append(match.group(1))
+    return tags
+
+
+def weakly_matches(tags: Iterable[str], etag: str) -> bool:
+    """RFC 9110 13.1.2: If-None-Match compares entity tags weakly."""
+    opaque = etag.removeprefix("W/")
+    return any(tag == "*" or tag.removeprefix("W/") == opaque for tag in tags)
+
+
+def representation_key(request: Request) -> str:
+    """What selects the representation of a resource at a path: query and `Accept`."""
+    query = "&".join(f"{k}={v}" for k, v in sorted(request.query.items()))
+    return f"{request.path}?{query}|{request.header('accept') or ''}"
+
+
+def entity_tag(weak: bool, *parts: str) -> str:
+    digest = hashlib.sha256("\x00".join((__version__, *parts)).encode()).hexdigest()[:32]
+    return f'W/"{digest}"' if weak else f'"{digest}"'
+
+
+class DatabaseRevision:
+    """The revision of the database that collection answers depend on (module doc)."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._lock = threading.Lock()
+        self._seen: int | None = None
+        self._significant = 0
+
+    def current(self) -> str:
+        last = int(get_json(self.core, "/changes?last")["Last"])
+        with self._lock:
+            seen, significant = self._seen, self._significant
+        if seen is None or last < seen:  # first call, or a log cleared: start from here
+            significant = last
+        elif last > seen:
+            significant = self._latest_significant(seen, last, significant)
+        with self._lock:
+            self._seen, self._significant = last, significant
+        instances = get_json(self.core, "/statistics")["CountInstances"]
+        return f"{significant}.{instances}"
+
+    def _latest_significant(self, seen: int, last: int, significant: int) -> int:
+        since = seen
+        for _ in range(CHANGES_PAGES):
+            page = get_json(self.core, f"/changes?since={since}&limit={CHANGES_PAGE}")
+            for change in page.get("Changes", []):
+                if change.get("ChangeType") not in HARMLESS_CHANGES:
+                    significant = int(change["Seq"])
+            since = int(page.get("Last", last))
+            if page.get("Done"):
+                return significant
+        return last
+
+
+class HttpCaching:
+    """Wraps handlers so that their answers carry ETags and honour `If-None-Match`."""
+
+    def __init__(self, config: Configuration, core: Core) -> None:
+        self.core = core
+        self.revision = DatabaseRevision(core)
+        self.config_key = repr(config)  # a changed configuration may change every answer
+        max_age = config.cache_max_age
+        # "private": answers hold patient data, never for shared caches.
+        self.instance_cache_control = (
+            f"private, max-age={max_age}, immutable" if max_age else "private, no-cache"
+        )
+
+    def instance(self, handler: Handler) -> Handler:
+        """For routes below an instance: a strong ETag from the stored file."""
+        return self._conditional(handler, self._instance_tag, self.instance_cache_control)
+
+    def collection(self, handler: Handler) -> Handler:
+        """For searches and study/series answers: a weak ETag from the database revision."""
+        return self._conditional(handler, self._collection_tag, "private, no-cache")
+
+    def _instance_tag(self, request: Request) -> str:
+        path = ResourcePath.from_groups(request.groups[:3])
+        file_uuid = find_instance(self.core, path).get("FileUuid", "")
+        return entity_tag(False, file_uuid, representation_key(request))
+
+    def _collection_tag(self, request: Request) -> str:
+        revision = self.revision.current()
+        return entity_tag(True, revision, self.config_key, representation_key(request))
+
+    def _conditional(
+        self, handler: Handler, tag_of: Callable[[Request], str], cache_control: str
+    ) -> Handler:
+        def answer(request: Request) -> Answer:
+            tags = parse_if_none_match(request.header("if-none-match"))
+            # Tagged before answering: a change meanwhile gives a newer body an older tag,
+            # which costs a full answer next time, never a stale one.
+            headers = {"ETag": tag_of(request), "Cache-Control": cache_control, "Vary": "Accept"}
+            if tags is not None and weakly_matches(tags, headers["ETag"]):
+                return Response(b"", "text/plain", 304, headers)
+            return with_headers(handler(request), headers)
+
+        return answer
+
+
+def with_headers(answer: Answer, headers: dict[str, str]) -> Answer:
+    """The answer with these headers added (a successful one only)."""
+    if isinstance(answer, Response) and answer.status != 200:
+        return answer
+    if isinstance(answer, Response | MultipartResponse):
+        return replace(answer, headers=answer.headers | headers)
+    return answer
