@@ -214,6 +214,32 @@ def slow_stow(seconds: float) -> Any:
     return behaviour
 
 
+def act(node: Node, job_id: str, action: str) -> None:
+    response = requests.post(f"{node.url}/jobs/{job_id}/{action}", json={}, timeout=30)
+    assert response.status_code == 200, response.text
+
+
+def test_any_node_controls_a_job_running_on_another(
+    cluster: Cluster, counting_remote: Remote, tmp_path: Path, test_files
+) -> None:
+    counting_remote.routes["/dicom-web/studies"] = slow_stow(0.6)  # each step of 6 lasts
+    _, series, paths = make_study(tmp_path, 6, test_files["ct"])
+    stow(cluster.nodes[0].url, paths)
+    job_id = push(cluster.nodes[0], [lookup(cluster.nodes[0], series)])
+    wait_job(cluster.nodes[0], job_id, ("Running",))
+    owner = owner_of(cluster, job_id)
+    other = next(node for node in cluster.nodes if node is not owner)
+    act(other, job_id, "pause")
+    wait_job(owner, job_id, ("Paused",))
+    act(owner, job_id, "resume")
+    wait_job(other, job_id, ("Running",))
+    act(other, job_id, "cancel")
+    assert wait_job(owner, job_id, ("Success", "Failure"))["State"] == "Failure"
+    act(owner, job_id, "resubmit")
+    done = wait_job(other, job_id, ("Success", "Failure"))
+    assert done["State"] == "Success" and len(done["Content"]["Instances"]) == 6
+
+
 def test_a_job_whose_node_is_killed_is_finished_by_the_other_node(
     cluster: Cluster, counting_remote: Remote, tmp_path: Path, test_files
 ) -> None:
