@@ -129,7 +129,8 @@ def local(tmp_path_factory: pytest.TempPathFactory, remote: Orthanc) -> Iterator
         "remote": {"Url": remote.url + "/dicom-web/", "HasDelete": True},
         "down": [f"http://127.0.0.1:{free_port()}/dicom-web/"],
     }
-    overrides = {"DicomWeb": {"ServersInDatabase": True, "Servers": servers}}
+    # EnableDelete: the client deletes through this plugin's own server-side DELETE too.
+    overrides = {"DicomWeb": {"ServersInDatabase": True, "Servers": servers, "EnableDelete": True}}
     instance = Orthanc(tmp_path_factory.mktemp("local"), overrides)
     instance.start()
     yield instance
@@ -387,15 +388,9 @@ def test_delete_asks_for_confirmation_and_explains_a_refusal(
     assert local_study(remote, study) is not None
 
 
-def server_side_delete_missing(orthanc: Orthanc) -> bool:
-    return orthanc.delete("/dicom-web/studies/1.2.3").status_code == 405
-
-
 def test_delete_a_study_on_a_server_that_allows_it(
     page: Any, local: Orthanc, test_files: dict[str, Path]
 ) -> None:
-    if server_side_delete_missing(local):
-        pytest.skip("this plugin's DICOMweb server offers no DELETE yet")
     patient = f"WEBDEL-{generate_uid()[-6:]}"
     study = make_study(local, test_files["mr"], patient)
     definition = {"Url": local.url + "/dicom-web/", "HasDelete": True}
