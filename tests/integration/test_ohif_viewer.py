@@ -213,7 +213,7 @@ def differs(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape != b.shape or float(np.abs(a - b).mean()) > 2
 
 
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
@@ -376,16 +376,20 @@ def test_multiframe_instance_plays(page: Any, studies: tuple, recorder: Recorder
     play = page.locator('[data-cy="cine-player-play-pause"]')
     play.click()
     seen = {position}
-    later = first
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while len(seen) < 4 and time.monotonic() < deadline:
         seen.add(image_index(page)[0])
         time.sleep(0.1)
-    later = viewport_pixels(page)
     shot(page, "09-cine-playing")
-    play.click()
     assert len(seen) >= 4, f"frames shown while playing: {sorted(seen)}"
-    assert differs(first, later)
+    # Paused on another frame than the first, the screenshot is of a known frame.
+    for _ in range(10):
+        play.click()
+        if image_index(page)[0] != 1:
+            break
+        play.click()  # paused on the first frame again: play on
+        time.sleep(0.3)
+    wait_for_drawing(page, unlike=first)
     frame_numbers = {url.rsplit("/", 1)[1] for url in recorder.urls_since(mark, r"/frames/\d+$")}
     assert len(frame_numbers) == frames
     assert_no_http_errors(recorder, mark)
