@@ -389,7 +389,9 @@ def test_jobs_started_elsewhere_are_shown_when_the_page_opens(
     body = {"Resources": [{"Study": daily["screens"]["Study"]}], "Synchronous": True}
     assert local.post("/dicom-web/servers/remote/retrieve", json=body).status_code == 200
     open_client(page, local)
+    # Only finished jobs: listed, but folded so that they do not take the screen.
+    assert page.locator("#jobs-panel details").get_attribute("open") is None
     job = page.locator("#jobs li.job").first
-    assert job.locator(".job-state").inner_text() == "Success"
-    assert job.locator(".job-counts").inner_text() == "2 of 2 instances"
+    assert job.locator(".job-state").text_content() == "Success"
+    assert job.locator(".job-counts").text_content() == "2 of 2 instances"
     wait_for(lambda: local_study(local, daily["screens"]["Study"]))

@@ -71,6 +71,7 @@ export class Jobs {
     this.running.add(meta.key);
     this.refreshButtons();
     const item = this.item(null, meta); // shown at once, before Orthanc has answered
+    $('#jobs-panel details').open = true;
     let job;
     try {
       job = await submit();
@@ -92,6 +93,8 @@ export class Jobs {
     const ours = (all || []).filter((job) => VERBS[job.Type])
       .sort((a, b) => (a.CreationTime < b.CreationTime ? 1 : -1)).slice(0, SHOWN_AT_MOST).reverse();
     const known = remembered();
+    // Jobs that ended before the page opened stay folded: they must not take the screen.
+    $('#jobs-panel details').open = ours.some((job) => !FINISHED.includes(job.State));
     for (const job of ours) {
       const meta = known[job.ID] || this.guessMeta(job);
       if (!FINISHED.includes(job.State)) this.running.add(meta.key);
