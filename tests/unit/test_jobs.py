@@ -246,6 +246,30 @@ def test_saved_jobs_survive_a_restart() -> None:
     assert second.describe(paused.id)["State"] == "Paused"
 
 
+class ClosedUntilStarted(FakeProperties):
+    """A database the core refuses to touch while plugins initialize (it logs an error)."""
+
+    started = False
+
+    def get_global_property(self, key: int) -> str:
+        assert self.started, "database read during the plugin's initialization"
+        return super().get_global_property(key)
+
+
+def test_saved_jobs_are_restored_once_orthanc_has_started() -> None:
+    properties = ClosedUntilStarted()
+    engine = JobEngine(workers=1, store=JobStore(properties))
+    engine.register("Fine", lambda context: context.content.update(Done=True))
+    engine.change_listener("NEW_INSTANCE", "INSTANCE", "x")  # not yet: nothing is read
+    properties.started = True
+    saved = Job("Fine", {})
+    JobStore(properties).save(saved)
+    engine.change_listener("ORTHANC_STARTED", "NONE", "")
+    wait_for(lambda: saved.id in engine.ids())
+    job = engine.get(saved.id)
+    assert job is not None and finished(engine, job).state is JobState.SUCCESS
+
+
 def test_another_engine_on_the_database_sees_saved_jobs() -> None:
     properties = FakeProperties()
     first = JobEngine(store=JobStore(properties))
