@@ -184,3 +184,42 @@ def test_our_saved_servers_win_over_the_official_ones() -> None:
     ServerRegistry(config, core).put(server_from_body("ours", b'["http://ours/"]'))
     core.set_global_property(OFFICIAL_SERVERS_PROPERTY, json.dumps(OFFICIAL_SAVED))
     assert set(ServerRegistry(config, core).all()) == {"ours"}
+
+
+@pytest.mark.parametrize("in_database", [False, True])
+def test_post_changes_some_fields_keeps_the_others_and_renames(in_database: bool) -> None:
+    api, _ = service(in_database=in_database)
+    answer = call(api.update_server, "POST", "secret", body={"HasDelete": False, "Name": "moved"})
+    assert answer.status == 200, answer.body
+    assert json.loads(answer.body)["Name"] == "moved"
+    assert "s3cret" not in str(answer.body)
+    moved = api.registry.find("moved")
+    assert (moved.username, moved.password, moved.has_delete) == ("alice", "s3cret", False)
+    assert (moved.certificate_key_password, moved.timeout) == ("keypass", 5)
+    assert "secret" not in api.registry.all()
+    call(api.update_server, "POST", "moved", body={"Username": None, "Password": None})
+    cleared = api.registry.find("moved")
+    assert (cleared.username, cleared.password) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status"),
+    [
+        ("plain", {"Name": "secret"}, 409),
+        ("plain", {"Name": ""}, 400),
+        ("plain", {"Url": "remote/dicom-web/"}, 400),
+        ("plain", [1], 400),
+        ("missing", {}, 404),
+    ],
+)
+def test_wrong_changes_change_nothing(name: str, body: Any, status: int) -> None:
+    api, _ = service()
+    before = api.registry.all()
+    assert call(api.update_server, "POST", name, body=body).status == status
+    assert api.registry.all() == before
+    assert call(api.update_server, "POST", "plain", body={}).status == 200
+
+
+def test_read_only_refuses_post_too() -> None:
+    api, _ = service(read_only=True)
+    assert call(api.update_server, "POST", "plain", body={"HasDelete": True}).status == 403
