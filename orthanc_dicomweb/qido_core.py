@@ -8,7 +8,9 @@ tests/integration/test_qido_semantics.py):
   stands for one byte, not one character;
 - ranges compare text: an empty value is before every date (`-20201231` matches it), and a
   partial time is not the interval it names (`-1015` excludes 101530);
-- ModalitiesInStudy is always a list of exact values: `M*` matches nothing.
+- ModalitiesInStudy is always a list of exact values: `M*` matches nothing;
+- it matches the whole text of a multi-valued attribute (`Doe` does not match
+  `Doe\\Roe`), where one value matching is enough.
 
 So each key is given to the core as a constraint whose matches include every true match (it
 may find more), and `CoreQuery.exact` says whether the core's answer is the exact one. When
@@ -20,9 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+
+from pydicom.datadict import dictionary_VM
 
 from .qido_attributes import MODALITIES_IN_STUDY
-from .qido_matching import Matcher, MatchKind
+from .qido_matching import WILDCARD_VRS, Matcher, MatchKind
 
 # After the digits: a text bound `HH~` is beyond every time of hour HH, whatever its form.
 _AFTER_DIGITS = "~"
@@ -60,18 +65,30 @@ def core_query(matchers: Iterable[Matcher], qido_case_sensitive: bool) -> CoreQu
 
 def _constraint(matcher: Matcher, fold_case: bool) -> str | None:
     """A C-FIND constraint matching at least what the key matches; None: none can."""
+    if matcher.tag == MODALITIES_IN_STUDY:  # one value per series, matched by the core
+        return None if matcher.kind is MatchKind.WILDCARD else "\\".join(matcher.values)
+    several = _may_hold_several_values(matcher.tag)
+    if several and (matcher.kind is MatchKind.LIST or matcher.vr not in WILDCARD_VRS):
+        return None
     if matcher.kind is MatchKind.RANGE or matcher.vr in ("TM", "DT"):
         return _temporal_constraint(matcher)
     if matcher.kind is MatchKind.LIST:
         return "\\".join(matcher.values)
-    if matcher.tag == MODALITIES_IN_STUDY and matcher.kind is MatchKind.WILDCARD:
-        return None
     value = matcher.values[0]
     if matcher.kind is MatchKind.WILDCARD:
         value = value.replace("?", "*")
     if matcher.vr == "PN" and fold_case:
         value = "".join("*" if _has_case_beyond_ascii(c) else c for c in value)
-    return value
+    return f"*{value}*" if several else value  # one of the values: somewhere in the text
+
+
+@lru_cache(maxsize=256)
+def _may_hold_several_values(tag: int) -> bool:
+    """Whether the dictionary lets the attribute hold several values (VM other than 1)."""
+    try:
+        return dictionary_VM(tag) != "1"
+    except KeyError:
+        return False  # private or unknown: as one value, the core's reading
 
 
 def _has_case_beyond_ascii(character: str) -> bool:
@@ -90,15 +107,17 @@ def _temporal_constraint(matcher: Matcher) -> str:
 
 def _is_exact(matcher: Matcher, constraint: str, fold_case: bool) -> bool:
     """Whether the core matches exactly what the key does with this constraint."""
-    if matcher.vr in ("TM", "DT"):
-        return False
+    if constraint != _plain_form(matcher) or matcher.vr in ("TM", "DT"):
+        return False  # widened, or partial times
     if matcher.vr == "DA":
         # A range without low bound also finds empty dates.
         return matcher.kind is MatchKind.SINGLE_VALUE or bool(matcher.values[0])
-    if matcher.kind is MatchKind.WILDCARD and "?" in matcher.values[0]:
-        return False
-    if matcher.vr == "UI":
-        return True
-    if matcher.vr == "PN":
-        return constraint == "\\".join(matcher.values)  # nothing widened for the database
-    return not fold_case
+    # PN: the core folds the case of ASCII letters as the standard's reading does.
+    return matcher.vr in ("UI", "PN") or not fold_case
+
+
+def _plain_form(matcher: Matcher) -> str:
+    """The key in C-FIND syntax, as given."""
+    if matcher.kind is MatchKind.RANGE:
+        return "-".join(matcher.values)
+    return "\\".join(matcher.values)

@@ -37,7 +37,7 @@ ROOT = "/dicom-web/"
 SEED = 20261203
 QUERIES = 400
 
-PATIENT_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
+PATIENT_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "OtherPatientIDs")
 STUDY_KEYS = (
     "StudyDate",
     "StudyTime",
@@ -54,13 +54,29 @@ SERIES_KEYS = (
     "SeriesDate",
     "SeriesTime",
     "SeriesInstanceUID",
+    "OperatorsName",
+    "BodyPartExamined",
+    "StationName",
 )
-INSTANCE_KEYS = ("InstanceNumber", "SOPInstanceUID")
+INSTANCE_KEYS = (
+    "InstanceNumber",
+    "SOPInstanceUID",
+    "InstanceCreationDate",
+    "InstanceCreationTime",
+    "ImageComments",
+)
 VR = {
     "PatientName": "PN",
     "PatientID": "LO",
     "PatientBirthDate": "DA",
     "PatientSex": "CS",
+    "OtherPatientIDs": "LO",
+    "OperatorsName": "PN",
+    "BodyPartExamined": "CS",
+    "StationName": "SH",
+    "InstanceCreationDate": "DA",
+    "InstanceCreationTime": "TM",
+    "ImageComments": "LT",
     "StudyDate": "DA",
     "StudyTime": "TM",
     "AccessionNumber": "SH",
@@ -143,6 +159,8 @@ def generate(rng: random.Random) -> list[Entity]:
             "PatientID": rng.choice(["PID", "pid", "Pid ", "P-"]) + f"{number:03d}",
             "PatientBirthDate": maybe(rng, random_date(rng).replace("20", "19", 1)),
             "PatientSex": rng.choice(SEXES),
+            # Multi-valued: a key matches when one of the values does.
+            "OtherPatientIDs": "\\".join(rng.sample(["X1", "x2", "Y3"], rng.randint(0, 2))),
         }
         for _ in range(rng.randint(1, 3)):
             study = patient | {
@@ -162,6 +180,9 @@ def generate(rng: random.Random) -> list[Entity]:
                     "SeriesDate": maybe(rng, study["StudyDate"] or random_date(rng), 0.3),
                     "SeriesTime": maybe(rng, random_time(rng), 0.3),
                     "SeriesInstanceUID": generate_uid(),
+                    "OperatorsName": "\\".join(rng.sample(NAMES[:6], rng.randint(0, 2))),
+                    "BodyPartExamined": rng.choice(["CHEST", "HEAD", "LUNG", ""]),
+                    "StationName": maybe(rng, rng.choice(["ST1", "st1", "Station 2"])),
                 }
                 for instance_number in range(1, rng.randint(2, 3)):
                     entities.append(
@@ -170,6 +191,9 @@ def generate(rng: random.Random) -> list[Entity]:
                             | {
                                 "InstanceNumber": str(instance_number),
                                 "SOPInstanceUID": generate_uid(),
+                                "InstanceCreationDate": maybe(rng, random_date(rng), 0.3),
+                                "InstanceCreationTime": maybe(rng, random_time(rng), 0.3),
+                                "ImageComments": rng.choice(DESCRIPTIONS),
                             }
                         )
                     )
@@ -235,8 +259,8 @@ class Model:
             study = entity.values["StudyInstanceUID"]
             series = (e for e in self.entities if e.values["StudyInstanceUID"] == study)
             return [e.values["Modality"] for e in series]
-        value = entity.values[key].strip(" ")
-        return [value] if value else []
+        values = (value.strip(" ") for value in entity.values[key].split("\\"))
+        return [value for value in values if value]
 
     def matches(self, entity: Entity, key: str, query: str) -> bool:
         vr = VR[key]

@@ -32,6 +32,11 @@ def query(case_sensitive: bool = False, **keys: str) -> CoreQuery:
         ("Modality", "CT", "CT", True),
         ("ModalitiesInStudy", "CT,MR", "CT\\MR", True),
         ("ModalitiesInStudy", "C*", None, False),  # a literal list for the core
+        ("ModalitiesInStudy", "CT", "CT", True),  # one Modality per series: not multi-valued
+        # Multi-valued: the core matches the whole text, one value matching is enough.
+        ("OtherPatientIDs", "X1", "*X1*", False),
+        ("OtherPatientIDs", "X?1*", "*X*1**", False),
+        ("ImagePositionPatient", "0", None, False),  # DS: no wildcard to widen with
     ],
 )
 def test_constraints_and_exactness(
