@@ -46,6 +46,7 @@ function editServer(definition) {
   $('#server-kept').textContent = `Left empty, the password stays unchanged. Other settings${kept} `
     + 'certificates, timeouts, are kept.';
   $('#server-kept').hidden = false;
+  $('#server-form').scrollIntoView({ block: 'nearest' });
   f.Name.focus();
 }
 
