@@ -16,10 +16,13 @@ nginx and the browser, and nginx's log (time spent upstream against time at the 
 the same 300 frame requests are then sent without a browser, six at a time as Chromium does
 per origin, to Orthanc directly and through nginx.
 
+nginx asks Orthanc for answers without gzip (samples/ohif/nginx-site.conf): Orthanc would gzip
+every frame for browsers, which always accept gzip. ``--orthanc-gzip`` measures that case.
+
 The official plugin 1.7 has no thumbnail route: its viewer draws thumbnails from the frames
 (``thumbnailRendering: 'wadors'``). This plugin is measured with samples/ohif/app-config.js
 (thumbnails from the plugin) and with the official side's configuration.
-Results: printed, and written to benchmarks/results/ohif.json.
+Results: printed, and written to benchmarks/results/ohif.json (ohif-orthanc-gzip.json).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from benchmarks import dataset, measure
-from samples.ohif.viewer import APP_CONFIG, Nginx, fetch_viewer
+from samples.ohif.viewer import APP_CONFIG, SITE_TEMPLATE, Nginx, fetch_viewer
 from tests.harness import REPO, Orthanc, free_port
 
 RESULTS = REPO / "benchmarks" / "results" / "ohif.json"
@@ -259,7 +262,13 @@ def direct_fetches(side: Side, repetitions: int = 3) -> dict[str, float]:
 
 
 def start_side(
-    work: Path, name: str, official: bool, data: dataset.BenchData, app_config: str, orthanc=None
+    work: Path,
+    name: str,
+    official: bool,
+    data: dataset.BenchData,
+    app_config: str,
+    site: str,
+    orthanc: Orthanc | None = None,
 ) -> Side:
     if orthanc is None:
         orthanc = Orthanc(work / name, official=official).start()
@@ -267,7 +276,8 @@ def start_side(
         for path in data.ct_files:
             orthanc.post("/instances", data=path.read_bytes()).raise_for_status()
     listen = f"127.0.0.1:{free_port()}"
-    nginx = Nginx(work / f"nginx-{name}", listen, orthanc.url, fetch_viewer(), app_config).start()
+    run = work / f"nginx-{name}"
+    nginx = Nginx(run, listen, orthanc.url, fetch_viewer(), app_config, site).start()
     return Side(name, orthanc, nginx)
 
 
@@ -278,13 +288,22 @@ def frames_thumbnails() -> str:
     return text.replace("thumbnailRendering: 'thumbnail'", "thumbnailRendering: 'wadors'")
 
 
-def start_sides(work: Path, data: dataset.BenchData) -> list[Side]:
-    python = start_side(work, "python", False, data, APP_CONFIG.read_text())
-    same_config = start_side(
-        work, "python-wadors-thumbnails", False, data, frames_thumbnails(), python.orthanc
+def site_template(orthanc_gzip: bool) -> str:
+    """The nginx site; with `orthanc_gzip`, the browser's Accept-Encoding reaches Orthanc."""
+    text = SITE_TEMPLATE.read_text()
+    line = '        proxy_set_header Accept-Encoding "";\n'
+    assert line in text
+    return text.replace(line, "") if orthanc_gzip else text
+
+
+def start_sides(work: Path, data: dataset.BenchData, orthanc_gzip: bool) -> list[Side]:
+    site = site_template(orthanc_gzip)
+    python = start_side(work, "python", False, data, APP_CONFIG.read_text(), site)
+    same = start_side(
+        work, "python-wadors-thumbnails", False, data, frames_thumbnails(), site, python.orthanc
     )
-    official = start_side(work, "official", True, data, frames_thumbnails())
-    return [python, same_config, official]
+    official = start_side(work, "official", True, data, frames_thumbnails(), site)
+    return [python, same, official]
 
 
 def capture_accept(side: Side) -> None:
@@ -336,12 +355,12 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"{label:34}" + "".join(f"{value:28.1f}" for value in values))
 
 
-def run(turns: int) -> dict[str, Any]:
+def run(turns: int, orthanc_gzip: bool) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     data = dataset.prepare()
     with tempfile.TemporaryDirectory(prefix="ohif-bench-") as work_dir:
-        sides = start_sides(Path(work_dir), data)
+        sides = start_sides(Path(work_dir), data, orthanc_gzip)
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -369,6 +388,7 @@ def run(turns: int) -> dict[str, Any]:
                 side.nginx.stop()
             for side in sides:
                 side.orthanc.stop()
+    results["orthanc_gzip"] = orthanc_gzip
     results["machine"] = {
         "cpus": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -379,12 +399,18 @@ def run(turns: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=5, help="measured openings per side")
+    parser.add_argument(
+        "--orthanc-gzip",
+        action="store_true",
+        help="let the browser's Accept-Encoding reach Orthanc (which then gzips every frame)",
+    )
     args = parser.parse_args(argv)
-    results = run(args.turns)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1))
+    results = run(args.turns, args.orthanc_gzip)
+    path = RESULTS.with_stem("ohif-orthanc-gzip") if args.orthanc_gzip else RESULTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1))
     print_table(results)
-    print(f"written to {RESULTS}")
+    print(f"written to {path}")
 
 
 if __name__ == "__main__":

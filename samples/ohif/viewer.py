@@ -98,9 +98,11 @@ def extract(archive: tarfile.TarFile, target: Path) -> None:
         archive.extractall(target)
 
 
-def site_config(listen: str, dist: Path, app_config: Path, orthanc: str) -> str:
-    """nginx-site.conf with its placeholders filled in."""
-    text = SITE_TEMPLATE.read_text()
+def site_config(
+    listen: str, dist: Path, app_config: Path, orthanc: str, template: str | None = None
+) -> str:
+    """nginx-site.conf (or `template`) with its placeholders filled in."""
+    text = template or SITE_TEMPLATE.read_text()
     for name, value in {
         "@LISTEN@": listen,
         "@OHIF_DIST@": str(dist),
@@ -112,15 +114,21 @@ def site_config(listen: str, dist: Path, app_config: Path, orthanc: str) -> str:
 
 
 def write_configuration(
-    run: Path, listen: str, dist: Path, orthanc: str, app_config_text: str | None = None
+    run: Path,
+    listen: str,
+    dist: Path,
+    orthanc: str,
+    app_config_text: str | None = None,
+    site_template: str | None = None,
 ) -> Path:
-    """nginx.conf, site.conf and app-config.js (`app_config_text`, default the one beside this
-    file) in `run`; returns the nginx.conf path."""
+    """nginx.conf, site.conf and app-config.js in `run` (`app_config_text` and `site_template`
+    default to the files beside this one); returns the nginx.conf path."""
     for folder in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
         (run / folder).mkdir(parents=True, exist_ok=True)
     app_config = run / "app-config.js"
     app_config.write_text(app_config_text or APP_CONFIG.read_text())
-    (run / "site.conf").write_text(site_config(listen, dist, app_config, orthanc))
+    site = site_config(listen, dist, app_config, orthanc, site_template)
+    (run / "site.conf").write_text(site)
     # Started by root, nginx's workers would run as 'nobody' and could not read a private run
     # folder (pytest's temp folders are 0700): they run as root too, as Orthanc does then.
     user = "user root root;\n" if os.geteuid() == 0 else ""
@@ -140,12 +148,15 @@ class Nginx:
         orthanc: str,
         dist: Path | None = None,
         app_config_text: str | None = None,
+        site_template: str | None = None,
     ) -> None:
         self.run = run
         self.listen = listen
         self.url = f"http://{listen}"
         dist = dist or fetch_viewer()
-        self.config = write_configuration(run, listen, dist, orthanc, app_config_text)
+        self.config = write_configuration(
+            run, listen, dist, orthanc, app_config_text, site_template
+        )
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
