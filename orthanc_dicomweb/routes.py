@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from . import identity
 from .bulkdata import RetrieveBulkdata
+from .capabilities import Capabilities
 from .client import DicomWebClient
 from .config import Configuration
 from .core import Core
@@ -179,6 +180,11 @@ def route_table(
         Route(dicomweb_path(config, "app/client(?:/(.*))?"), {"GET": webapp.static_file}),
         Route(dicomweb_path(config, "info"), {"GET": webapp.info}),
     ]
+    # Retrieve Capabilities: exactly the routes above, as WADL
+    served = [(route.pattern, route.handlers.keys()) for route in merge_same_patterns(routes)]
+    capabilities = Capabilities(config.root, served).answer
+    root = "^" + re.escape(config.root.rstrip("/")) + "/?$"  # the core drops a trailing slash
+    routes.append(Route(root, {"GET": capabilities, "OPTIONS": capabilities}))
     layer = HttpLayer(config)  # `accept` parameter, CORS (http_layer.py)
     return [replace(route, respond=layer.respond) for route in merge_same_patterns(routes)]
 

@@ -8,6 +8,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pydicom
 import pytest
@@ -279,3 +280,37 @@ def test_cors_options_that_disagree_leave_the_plugin_unconfigured(
     orthanc = orthanc_factory({"DicomWeb": {"Cors": cors}})
     assert orthanc.get("/dicom-web/studies").status_code == 404
     assert "AllowCredentials" in orthanc.log_text()
+
+
+def test_the_official_plugins_client_deletes_through_it(
+    server: Orthanc, orthanc_factory: Any, test_files: dict[str, Path]
+) -> None:
+    s = new_study(server, test_files["mr"], count=1)
+    definition = {"Url": server.url + "/dicom-web/", "HasDelete": True}
+    official = orthanc_factory({"DicomWeb": {"Servers": {"python": definition}}}, official=True)
+    asked = {"Level": "Study", "StudyInstanceUID": s["study"]}
+    answer = official.post("/dicom-web/servers/python/delete", json=asked)
+    assert answer.status_code == 200, answer.text
+    assert server.get(f"/dicom-web/studies/{s['study']}/metadata").status_code == 404
+
+
+# --- capabilities -------------------------------------------------------------------------
+
+
+def test_capabilities_list_the_routes_served(server: Orthanc, orthanc: Orthanc) -> None:
+    answer = server.get("/dicom-web/", headers={"Accept": "application/vnd.sun.wadl+xml"})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Content-Type"] == "application/vnd.sun.wadl+xml"
+    root = ElementTree.fromstring(answer.content)
+    ns = {"w": "http://wadl.dev.java.net/2009/02"}
+    methods = {
+        resource.get("path"): {m.get("name") for m in resource.findall("w:method", ns)}
+        for resource in root.iterfind(".//w:resource", ns)
+    }
+    assert methods["studies"] == {"GET", "POST"}
+    assert methods["studies/{study}"] == {"GET", "POST", "DELETE"}
+    assert "studies/{study}/series/{series}/instances/{instance}/frames/{frames}" in methods
+    assert b'mediaType="application/zip"' in answer.content
+    default = orthanc.get("/dicom-web/", params={"accept": "application/vnd.sun.wadl+xml"})
+    assert b'name="DELETE"' not in default.content.split(b"servers/")[0]
+    assert orthanc.get("/dicom-web/", headers={"Accept": "application/json"}).status_code == 406
