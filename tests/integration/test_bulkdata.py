@@ -173,7 +173,7 @@ def test_unsatisfiable_range_is_416(orthanc: Orthanc, stored: dict, header: str)
     [
         ("bulk/7FE0001", 400),
         ("bulk/00540016/1", 400),
-        ("bulk/00540016/0/00181072", 400),  # items are counted from 1,
+        ("bulk/00540016/0/00181072", 400),  # items are counted from 1
         ("bulk/00540016/x/00181072", 400),
         ("bulk/00540016", 400),  # a sequence
         ("bulk/00540016/5/00181072", 404),
