@@ -509,7 +509,7 @@ def test_garbage_and_truncated_answers_fail_but_keep_stored_parts(remote: Remote
     assert core.stored == [fake_dicom(1)]
     refused = call(client.retrieve, {"Resources": [{"Study": "1.3"}]})
     assert refused.status == 502
-    assert "cannot store" in message(refused)
+    assert "cannot be stored" in message(refused)
 
 
 def test_a_remote_closing_mid_transfer_fails_the_job(remote: Remote) -> None:
