@@ -62,6 +62,9 @@ def test_shipped_orthanc_json_is_valid_and_has_every_option_at_its_default() -> 
         "StowMaxSize",
         "ServersInDatabase",
         "Servers",
+        "EnableDelete",
+        "CacheMaxAge",
+        "Cors",
     }
     assert documented <= set(shipped["DicomWeb"])
 
