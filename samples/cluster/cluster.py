@@ -257,7 +257,7 @@ class Cluster:
 
 def nginx_configuration(folder: Path, port: int, nodes: list[Node]) -> str:
     """nginx in front of the nodes: least connections, no body size limit, no buffering of
-    answers (WADO-RS streams), kept-alive connections to the nodes."""
+    answers (WADO-RS streams)."""
     servers = "\n".join(f"        server 127.0.0.1:{node.port};" for node in nodes)
     return f"""
 worker_processes 1;
@@ -274,7 +274,6 @@ http {{
     upstream orthancs {{
         least_conn;
 {servers}
-        keepalive 32;
     }}
     server {{
         listen 127.0.0.1:{port};
@@ -282,7 +281,9 @@ http {{
         location / {{
             proxy_pass http://orthancs;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            # One connection per request: a node closes idle kept-alive connections after
+            # about a second, and a POST nginx sends on one being closed gets a 502.
+            proxy_set_header Connection close;
             proxy_set_header Host $http_host;
             proxy_request_buffering off;
             proxy_buffering off;
