@@ -30,7 +30,8 @@ MAX_PATTERN_LENGTH = 256
 
 _DATE = r"\d{8}"
 _TIME = r"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?"
-_DATE_TIME = r"\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?"
+# A UTC offset is -1200 to +1400: "202006-2022" is a range, not a month at offset -20:22.
+_DATE_TIME = r"\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?)?)?([+-](0\d|1[0-4])[0-5]\d)?"
 _TEMPORAL_FORMATS = {"DA": _DATE, "TM": _TIME, "DT": _DATE_TIME}
 _TEMPORAL_EXAMPLES = {"DA": "YYYYMMDD", "TM": "HHMMSS", "DT": "YYYYMMDDHHMMSS"}
 _RANGES = {vr: re.compile(f"^(?P<low>{p})?-(?P<high>{p})?$") for vr, p in _TEMPORAL_FORMATS.items()}

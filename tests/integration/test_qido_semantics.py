@@ -19,11 +19,13 @@ The model's reading of the standard, where it leaves a choice:
 from __future__ import annotations
 
 import io
+import math
 import random
 import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,7 @@ INSTANCE_KEYS = (
     "InstanceCreationDate",
     "InstanceCreationTime",
     "ImageComments",
+    "AcquisitionDateTime",  # not indexed: read from the instances
 )
 VR = {
     "PatientName": "PN",
@@ -77,6 +80,7 @@ VR = {
     "InstanceCreationDate": "DA",
     "InstanceCreationTime": "TM",
     "ImageComments": "LT",
+    "AcquisitionDateTime": "DT",
     "StudyDate": "DA",
     "StudyTime": "TM",
     "AccessionNumber": "SH",
@@ -147,6 +151,13 @@ def random_time(rng: random.Random) -> str:
     return full
 
 
+def random_date_time(rng: random.Random) -> str:
+    """A DT of any precision (YYYY to fractions), with a UTC offset sometimes."""
+    full = random_date(rng) + random_time(rng).ljust(6, "0")
+    value = full[: rng.choice([4, 6, 8, 10, 12, 14, len(full)])].rstrip(".")
+    return value + (rng.choice(["+0100", "-0500"]) if rng.random() < 0.2 else "")
+
+
 def maybe(rng: random.Random, value: str, empty: float = 0.1) -> str:
     return "" if rng.random() < empty else value
 
@@ -194,6 +205,7 @@ def generate(rng: random.Random) -> list[Entity]:
                                 "InstanceCreationDate": maybe(rng, random_date(rng), 0.3),
                                 "InstanceCreationTime": maybe(rng, random_time(rng), 0.3),
                                 "ImageComments": rng.choice(DESCRIPTIONS),
+                                "AcquisitionDateTime": maybe(rng, random_date_time(rng), 0.2),
                             }
                         )
                     )
@@ -233,9 +245,35 @@ def time_bounds(text: str) -> tuple[int, int]:
     return micros(low_digits, low_fraction), micros(high_digits, high_fraction)
 
 
+def date_time_bounds(text: str) -> tuple[int, int]:
+    """A DT value (its UTC offset ignored) as the interval of instants (microseconds since
+    year 1) its precision names, by calendar arithmetic."""
+    main, _, fraction = re.sub(r"[+-]\d{4}$", "", text).partition(".")
+    fields = [int(main[:4])] + [int(main[i : i + 2]) for i in range(4, len(main), 2)]
+    year, month, day, hour, minute, second = (fields + [1, 1, 0, 0, 0][len(fields) - 1 :])[:6]
+    first = datetime(year, month, day, hour, minute, second)
+    if fraction:
+        first += timedelta(microseconds=int(fraction.ljust(6, "0")))
+        end = first + timedelta(microseconds=10 ** (6 - len(fraction)))
+    elif len(fields) == 1:
+        end = datetime(year + 1, 1, 1)
+    elif len(fields) == 2:
+        end = datetime(year + month // 12, month % 12 + 1, 1)
+    else:
+        units = [timedelta(days=1), timedelta(hours=1), timedelta(minutes=1), timedelta(seconds=1)]
+        end = first + units[len(fields) - 3]
+
+    def micros(moment: datetime) -> int:
+        return (moment - datetime(1, 1, 1)) // timedelta(microseconds=1)
+
+    return micros(first), micros(end) - 1
+
+
 def bounds(vr: str, text: str) -> tuple[int, int]:
     if vr == "DA":
         return int(text), int(text)
+    if vr == "DT":
+        return date_time_bounds(text)
     return time_bounds(text)
 
 
@@ -271,13 +309,13 @@ class Model:
         return any(self.matches_value(vr, query, value) for value in values)
 
     def matches_value(self, vr: str, query: str, value: str) -> bool:
-        if vr in ("DA", "TM"):
+        if vr in ("DA", "TM", "DT"):
             if not value:
                 return False
             if "-" in query:
                 low, high = query.split("-")
-                lowest = bounds(vr, low)[0] if low else -1
-                highest = bounds(vr, high)[1] if high else 10**12
+                lowest = bounds(vr, low)[0] if low else -math.inf
+                highest = bounds(vr, high)[1] if high else math.inf
             else:
                 lowest, highest = bounds(vr, query)
             return lowest <= bounds(vr, value)[0] <= highest
@@ -321,6 +359,9 @@ def temporal_query(rng: random.Random, vr: str, stored: list[str]) -> str:
         value = rng.choice(stored) if stored and rng.random() < 0.7 else ""
         if vr == "DA":
             return value or random_date(rng)
+        if vr == "DT":  # without offset: "-" would make ranges ambiguous
+            value = re.sub(r"[+-]\d{4}$", "", value or random_date_time(rng))
+            return value[: rng.choice([4, 6, 8, 10, 14, len(value)])].rstrip(".")
         value = value or random_time(rng)
         return value[: rng.choice([2, 4, 6, len(value)])].rstrip(".")
 
@@ -340,7 +381,7 @@ def query_value(rng: random.Random, key: str, entities: list[Entity], model: Mod
     stored = sorted({v for e in entities for v in model.stored(e, key)})
     if rng.random() < 0.08:
         return rng.choice(["", "*"])
-    if vr in ("DA", "TM"):
+    if vr in ("DA", "TM", "DT"):
         return temporal_query(rng, vr, stored)
     if not stored:
         return "*"

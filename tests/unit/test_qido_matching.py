@@ -113,6 +113,8 @@ def test_limit_zero_means_no_limit_as_in_the_core() -> None:
         ("AcquisitionDateTime", "20200101-20200102120000+0100", MatchKind.RANGE,
          ("20200101", "20200102120000+0100")),
         ("StudyInstanceUID", "1.2.3", MatchKind.SINGLE_VALUE, ("1.2.3",)),
+        ("AcquisitionDateTime", "202006-0500", MatchKind.SINGLE_VALUE, ("202006-0500",)),
+        ("AcquisitionDateTime", "202006-2022", MatchKind.RANGE, ("202006", "2022")),  # no offset
         ("StudyInstanceUID", "1.2.3,1.2.4", MatchKind.LIST, ("1.2.3", "1.2.4")),
         ("StudyInstanceUID", "1.2.3\\1.2.4", MatchKind.LIST, ("1.2.3", "1.2.4")),
         ("ModalitiesInStudy", "CT,MR", MatchKind.LIST, ("CT", "MR")),
