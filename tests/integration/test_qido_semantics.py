@@ -1,19 +1,23 @@
 """QIDO-RS matching against an independent model of PS3.4 C.2.2.2, on random queries.
 
 A generated data set (patients, studies, series, instances with varied names, IDs, dates,
-times, numbers, UIDs) is stored in an Orthanc of its own; seeded random queries at the three
-levels (single values, case variants, wildcards, universal keys, UID lists, DA/TM ranges of
-every form, partial times) are answered by the plugin and by `Model`, a direct reading of the
-standard applied to the generated values. The result sets must be equal.
+times, date-times, numbers, UIDs, multi-valued attributes) is stored in an Orthanc of its own;
+seeded random queries at the three levels (single values, case variants, wildcards, universal
+keys, UID and code lists, DA/TM/DT ranges of every form, partial values) are answered by the
+plugin and by `Model`, a direct reading of the standard applied to the generated values. The
+result sets must be equal.
 
 The model's reading of the standard, where it leaves a choice:
 - PN matching is case-insensitive unless QidoCaseSensitive (PS3.4 C.2.2.2.1 lets it be), and
   sensitive to accents (as the core's matching): "muller" does not match "Müller";
-- a DA/TM value matches the whole interval of its precision: TM "10" is 10:00:00-10:59:59.999999,
-  in a single value as in a range bound (a bound "1015" includes 10:15:30); a stored value is the
-  instant it names (its missing components 0);
-- a reversed range matches nothing;
-- ModalitiesInStudy matches when one series of the study does.
+- a DA/TM/DT value matches the whole interval of its precision: TM "10" is 10:00:00 to
+  10:59:59.999999, in a single value as in a range bound (a bound "1015" includes 10:15:30);
+  a stored value is the instant it names (its missing components the smallest); DT offsets
+  are ignored;
+- a reversed range matches nothing; an empty value matches no range, only wildcards that
+  match "" ("**");
+- a multi-valued attribute matches when one of its values does; ModalitiesInStudy when one
+  series of the study does.
 """
 
 from __future__ import annotations
