@@ -4,7 +4,10 @@ Instance-level answers (instance retrieve, frames, bulk data, instance metadata,
 and thumbnails of an instance or frame) never change while the stored file is the same: their
 strong ETag hashes the core's `FileUuid` of the instance (a file stored again under the same
 SOP Instance UID, `OverwriteInstances`, gets a new one) with what selects the representation
-(path, query, `Accept`). A 304 costs one `/tools/find`, never reading the file.
+(path, query, `Accept`). A 304 costs a lookup in the core's UID index and `/instances/{id}`,
+never reading the file. The parent UIDs of the path need no check there: a tag that hashes
+this path can only have come from a 200 for it, with this very file. `If-None-Match: *` runs
+the handler (which checks the whole path) and answers 304 when it succeeds.
 
 Collection answers (QIDO-RS, study and series metadata, study and series rendered images) get a
 weak ETag from the database's revision: the sequence number of the last change of the core's
@@ -25,10 +28,10 @@ from dataclasses import replace
 from . import __version__
 from .config import Configuration
 from .core import Core, get_json
-from .errors import bad_request
+from .errors import bad_request, not_found
 from .index_cache import HARMLESS_CHANGES
 from .resources import ResourcePath
-from .wado_retrieve import find_instance
+from .stored_instances import InstanceReader
 from .web import Answer, Handler, MultipartResponse, Request, Response
 
 CHANGES_PAGE = 100
@@ -108,6 +111,7 @@ class HttpCaching:
 
     def __init__(self, config: Configuration, core: Core) -> None:
         self.core = core
+        self.instances = InstanceReader(core)
         self.revision = DatabaseRevision(core)
         self.config_key = repr(config)  # a changed configuration may change every answer
         max_age = config.cache_max_age
@@ -126,7 +130,10 @@ class HttpCaching:
 
     def _instance_tag(self, request: Request) -> str:
         path = ResourcePath.from_groups(request.groups[:3])
-        file_uuid = find_instance(self.core, path).get("FileUuid", "")
+        orthanc_id = self.instances.lookup(path.instance or "")
+        if orthanc_id is None:
+            raise not_found(f"No such resource in Orthanc: {path.describe()}")
+        file_uuid = get_json(self.core, f"/instances/{orthanc_id}")["FileUuid"]
         return entity_tag(False, file_uuid, representation_key(request))
 
     def _collection_tag(self, request: Request) -> str:
@@ -141,11 +148,18 @@ class HttpCaching:
             # Tagged before answering: a change meanwhile gives a newer body an older tag,
             # which costs a full answer next time, never a stale one.
             headers = {"ETag": tag_of(request), "Cache-Control": cache_control, "Vary": "Accept"}
-            if tags is not None and weakly_matches(tags, headers["ETag"]):
+            if tags is not None and tags != ["*"] and weakly_matches(tags, headers["ETag"]):
                 return Response(b"", "text/plain", 304, headers)
-            return with_headers(handler(request), headers)
+            answer = with_headers(handler(request), headers)
+            if tags == ["*"] and is_success(answer):  # "*": any current representation
+                return Response(b"", "text/plain", 304, headers)
+            return answer
 
         return answer
+
+
+def is_success(answer: Answer) -> bool:
+    return not isinstance(answer, Response) or answer.status == 200
 
 
 def with_headers(answer: Answer, headers: dict[str, str]) -> Answer:

@@ -133,6 +133,9 @@ def test_instance_answers_have_strong_etags_and_304(
         assert again.status_code == 304, suffix
         assert again.headers["ETag"] == etag and not again.content
     assert server.get(base, headers={"If-None-Match": "*"}).status_code == 304
+    elsewhere = base.replace(s["study"], generate_uid())  # right instance, wrong study
+    assert server.get(elsewhere, headers={"If-None-Match": "*"}).status_code == 404
+    assert server.get(elsewhere, headers={"If-None-Match": etag}).status_code == 404
     other = server.get(
         base, headers={"Accept": "multipart/related; type=application/dicom; transfer-syntax=*"}
     )
