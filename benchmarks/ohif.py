@@ -196,6 +196,7 @@ def open_study(side: Side, sides: list[Side], study_uid: str, images: int) -> di
         time.sleep(0.05)
     cpu_after = cpu_by_role(sides)
     side.frame_urls = progress["frameUrls"]
+    start = progress["firstRequest"]  # the viewer's code is loaded and running
     time.sleep(0.5)  # nginx writes its log line once the answer is sent
     return {
         "first_request_ms": progress["firstRequest"],
@@ -204,6 +205,8 @@ def open_study(side: Side, sides: list[Side], study_uid: str, images: int) -> di
         "first_image_ms": progress["rendered"],
         "all_loaded_ms": progress["lastLoaded"],
         "last_frame_ms": progress["lastFrame"],
+        "first_image_after_start_ms": progress["rendered"] - start,
+        "all_loaded_after_start_ms": progress["lastLoaded"] - start,
         **{f"cpu_{role}_s": cpu_after[role] - cpu_before[role] for role in cpu_after},
         **nginx_times(side, log_mark),
     }
@@ -218,14 +221,13 @@ def session_with_retries() -> requests.Session:
     return session
 
 
-def fetch_frames(urls: list[str], accept: str) -> float:
+def fetch_frames(urls: list[str], accept: str, encoding: str) -> float:
     """Seconds to fetch every URL, BROWSER_CONNECTIONS at a time, as the browser does."""
     sessions = [session_with_retries() for _ in range(BROWSER_CONNECTIONS)]
+    headers = {"Accept": accept, "Accept-Encoding": encoding}
 
     def fetch(index: int) -> None:
-        response = sessions[index % BROWSER_CONNECTIONS].get(
-            urls[index], headers={"Accept": accept}
-        )
+        response = sessions[index % BROWSER_CONNECTIONS].get(urls[index], headers=headers)
         response.raise_for_status()
 
     start = time.perf_counter()
@@ -245,15 +247,19 @@ def fetches_in_page(side: Side, repetitions: int = 3) -> float:
 
 
 def direct_fetches(side: Side, repetitions: int = 3) -> dict[str, float]:
-    """The opening's frame requests without a browser: to Orthanc, and through nginx."""
+    """The opening's frame requests without OHIF: from the page, and from Python to Orthanc
+    (without gzip, then accepting gzip as browsers do) and through nginx; medians, in ms."""
     direct = [url.replace(side.nginx.url, side.orthanc.url) for url in side.frame_urls]
     results = {"in_page_ms": fetches_in_page(side, repetitions)}
-    for name, urls in (("orthanc_direct_ms", direct), ("through_nginx_ms", side.frame_urls)):
+    for name, urls, encoding in (
+        ("orthanc_direct_ms", direct, "identity"),
+        ("orthanc_direct_gzip_ms", direct, "gzip, deflate, br"),
+        ("through_nginx_ms", side.frame_urls, "gzip, deflate, br"),
+    ):
         times = []
         for _ in range(repetitions):
-            side.orthanc.session.close()
             measure.wait_until_idle(side.orthanc.process.pid)
-            times.append(fetch_frames(urls, side.accept) * 1000)
+            times.append(fetch_frames(urls, side.accept, encoding) * 1000)
         results[name] = statistics.median(times)
     return results
 
@@ -336,29 +342,33 @@ def print_table(results: dict[str, Any]) -> None:
         ("first image drawn (ms)", "first_image_ms"),
         ("all 300 images loaded (ms)", "all_loaded_ms"),
         ("last frame fetched (ms)", "last_frame_ms"),
+        ("first image, from first request (ms)", "first_image_after_start_ms"),
+        ("all loaded, from first request (ms)", "all_loaded_after_start_ms"),
         ("CPU Orthanc (s)", "cpu_orthanc_s"),
         ("CPU nginx (s)", "cpu_nginx_s"),
         ("CPU browser (s)", "cpu_browser_s"),
         ("time upstream, summed (s)", "upstream_s"),
         ("time at the proxy, summed (s)", "proxy_s"),
     ]
-    print(f"{'median of openings':34}" + "".join(f"{name:>28}" for name in names))
+    print(f"{'median of openings':40}" + "".join(f"{name:>26}" for name in names))
     for label, key in rows:
         values = [results["sides"][name]["median"][key] for name in names]
-        print(f"{label:34}" + "".join(f"{value:28.2f}" for value in values))
+        print(f"{label:40}" + "".join(f"{value:26.2f}" for value in values))
     for label, key in (
         ("300 frames, Orthanc direct (ms)", "orthanc_direct_ms"),
+        ("300 frames, Orthanc direct, gzip (ms)", "orthanc_direct_gzip_ms"),
         ("300 frames, through nginx (ms)", "through_nginx_ms"),
         ("300 frames, fetched by the page (ms)", "in_page_ms"),
     ):
         values = [results["sides"][name]["fetch"][key] for name in names]
-        print(f"{label:34}" + "".join(f"{value:28.1f}" for value in values))
+        print(f"{label:40}" + "".join(f"{value:26.1f}" for value in values))
 
 
 def run(turns: int, orthanc_gzip: bool) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     data = dataset.prepare()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="ohif-bench-") as work_dir:
         sides = start_sides(Path(work_dir), data, orthanc_gzip)
         try:
@@ -391,6 +401,7 @@ def run(turns: int, orthanc_gzip: bool) -> dict[str, Any]:
     results["orthanc_gzip"] = orthanc_gzip
     results["machine"] = {
         "cpus": os.cpu_count(),
+        "load_average": [load_before, os.getloadavg()[0]],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     return results

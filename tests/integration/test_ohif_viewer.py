@@ -156,6 +156,13 @@ def page(viewer: Nginx, recorder: Recorder) -> Iterator[Any]:
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def last_screen(page: Any, request: pytest.FixtureRequest) -> Iterator[None]:
+    """What the page showed when each test ended: on a failure, what went wrong."""
+    yield
+    shot(page, f"end-{request.node.name}")
+
+
 def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
