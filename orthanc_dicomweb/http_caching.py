@@ -20,6 +20,7 @@ costs two cheap core calls instead of the search or the metadata.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -163,9 +164,18 @@ def is_success(answer: Answer) -> bool:
 
 
 def with_headers(answer: Answer, headers: dict[str, str]) -> Answer:
-    """The answer with these headers added (a successful one only)."""
-    if isinstance(answer, Response) and answer.status != 200:
-        return answer
-    if isinstance(answer, Response | MultipartResponse):
-        return replace(answer, headers=answer.headers | headers)
+    """The answer with these headers added (a successful one only).
+
+    A multipart answer of several parts (several frames, bulk data items) stays a stream,
+    without them: plugin 4.0 puts no header on a stream, and buffering it would hold every
+    part in memory and have the core gzip it. One part is buffered with them (`http_layer`).
+    """
+    if isinstance(answer, Response):
+        return replace(answer, headers=answer.headers | headers) if answer.status == 200 else answer
+    if isinstance(answer, MultipartResponse):
+        parts = iter(answer.parts)
+        head = list(itertools.islice(parts, 2))
+        if len(head) > 1:
+            return replace(answer, parts=itertools.chain(head, parts))
+        return replace(answer, parts=head, headers=answer.headers | headers)
     return answer

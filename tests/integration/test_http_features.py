@@ -142,6 +142,16 @@ def test_instance_answers_have_strong_etags_and_304(
     assert other.headers["ETag"] != server.get(base).headers["ETag"]
 
 
+def test_several_frames_stay_a_stream_without_etag(
+    server: Orthanc, test_files: dict[str, Path]
+) -> None:
+    s = new_study(server, test_files["multiframe_rgb"], count=1)
+    answer = server.get(instance_path(s) + "/frames/1,2")
+    assert len(parts(answer)) == 2
+    assert "ETag" not in answer.headers
+    assert "ETag" in server.get(instance_path(s) + "/frames/2").headers
+
+
 def test_instance_stored_again_gets_a_new_etag(
     server: Orthanc, test_files: dict[str, Path]
 ) -> None:
