@@ -36,6 +36,7 @@ setup(
             "playwright>=1.40",
             "docutils>=0.20",  # the README is checked as reStructuredText
             "httplib2>=0.20",  # the HTTP client of Orthanc's own integration suite
+            "hypothesis>=6.100",  # fuzzing of the parsers (tests/unit/test_fuzz_*.py)
         ],
     },
 )

@@ -501,7 +501,10 @@ def decode_text(data: bytes, specific_character_set: str | None) -> str:
     if data.isascii():
         return data.decode("ascii")
     terms = character_set_terms(specific_character_set or "")
-    encodings = pydicom_charset.convert_encodings(terms if any(terms) else ["ISO_IR 192"])
+    try:
+        encodings = pydicom_charset.convert_encodings(terms if any(terms) else ["ISO_IR 192"])
+    except (LookupError, ValueError):  # a garbled name (e.g. with a NUL): what is not a charset
+        encodings = pydicom_charset.convert_encodings(["ISO_IR 192"])
     # Backslash (0x5C) is the value delimiter that resets ISO 2022 code extensions.
     return pydicom_charset.decode_bytes(data, encodings, {0x5C})
 

@@ -170,3 +170,26 @@ def test_the_instance_limit_is_configurable_and_counts_json_data_sets(orthanc_fa
     body = encode_multipart([(datasets, "application/dicom+json", None)], BOUNDARY)
     answer = stow(orthanc, body, content_type=JSON_TYPE)
     assert answer.status_code == 413, answer.text
+
+
+def test_wildcards_cannot_make_a_search_backtrack_for_minutes(orthanc: Orthanc) -> None:
+    dataset = nested_dataset(1)
+    request = Dataset()
+    request.RequestedProcedureDescription = "a" * 64
+    dataset.RequestAttributesSequence = Sequence([request])  # sequences: matched by the plugin
+    body = encode_multipart([(part10(dataset), "application/dicom", None)], BOUNDARY)
+    assert stow(orthanc, body).ok
+    pattern = "*a" * 8 + "*b"  # a regular expression backtracked over it for 3 minutes
+    started = time.monotonic()
+    answer = orthanc.get(
+        f"/dicom-web/instances?StudyInstanceUID={dataset.StudyInstanceUID}"
+        f"&00400275.00321060={pattern}"
+    )
+    assert answer.status_code in (200, 204), answer.text
+    assert not answer.content.strip() or answer.json() == []
+    assert time.monotonic() - started < 5
+    found = orthanc.get(
+        f"/dicom-web/instances?StudyInstanceUID={dataset.StudyInstanceUID}"
+        f"&00400275.00321060={pattern[:-1]}"
+    )
+    assert len(found.json()) == 1
