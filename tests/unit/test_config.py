@@ -60,6 +60,7 @@ def test_shipped_orthanc_json_is_valid_and_has_every_option_at_its_default() -> 
         "EnablePerformanceLogs",
         "StowMaxInstances",
         "StowMaxSize",
+        "StowServerMaxInstances",
         "ServersInDatabase",
         "Servers",
         "EnableDelete",
@@ -325,3 +326,10 @@ def test_a_bad_server_is_left_out_with_a_log_line_and_the_others_stay(
     assert "DicomWeb.Servers.plain" in errors[0] and "this DICOMweb server is ignored" in errors[0]
     assert '["http://pacs:8042/dicom-web/", "username", "password"]' in errors[0]
     assert "DicomWeb.Servers.nourl" in errors[1] and "http:// or https://" in errors[1]
+
+
+def test_stow_server_max_instances() -> None:
+    assert dicomweb().stow_server_max_instances == 10_000
+    assert dicomweb(StowServerMaxInstances=5).stow_server_max_instances == 5
+    with pytest.raises(ConfigurationError, match="StowServerMaxInstances"):
+        dicomweb(StowServerMaxInstances=0)
