@@ -39,9 +39,18 @@ set -e
 summary=$(grep -E '^suite: ' "$LOG" | tail -1)
 failing=$(sed -n 's/^suite: .*(failing: \(.*\))$/\1/p' <<< "$summary")
 # A test that reads a data file absent from the suite's copy cannot pass (Multiframe.dcm, Issue29.dcm).
+# A limit of the runtime is tolerated only where the failing assertion checks the answer to a request
+# that repeats a query key (includefield=A&includefield=B): the Python plugin 4.0 hands the query over
+# as a dict, so only the last value reaches the plugin (tests/integration/test_runtime_limits.py).
 unexpected=""
+limited=""
 for test in $failing; do
-  if grep -A30 -E "^(ERROR|FAIL): $test " "$LOG" | grep -q "FileNotFoundError: .*Database/"; then
+  trace=$(grep -A30 -E "^(ERROR|FAIL): $test " "$LOG")
+  if grep -q "FileNotFoundError: .*Database/" <<< "$trace"; then
+    continue
+  fi
+  if .venv/bin/python scripts/repeated_query_key.py "$test" <<< "$trace"; then
+    limited="$limited $test"
     continue
   fi
   unexpected="$unexpected $test"
@@ -52,5 +61,5 @@ if [ -n "$unexpected" ] || [ -z "$summary" ]; then
   rm -f "$LOG"
   exit 1
 fi
-echo "Orthanc integration suite: ${summary#suite: }; only tests without their data files fail"
+echo "Orthanc integration suite: ${summary#suite: }; only tests without their data files fail${limited:+, and, at a limit of the Python plugin 4.0 (repeated query keys):$limited}"
 rm -f "$LOG"
