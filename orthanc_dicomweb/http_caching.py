@@ -9,12 +9,21 @@ never reading the file. The parent UIDs of the path need no check there: a tag t
 this path can only have come from a 200 for it, with this very file. `If-None-Match: *` runs
 the handler (which checks the whole path) and answers 304 when it succeeds.
 
-Collection answers (QIDO-RS, study and series metadata, study and series rendered images) get a
-weak ETag from the database's revision: the sequence number of the last change of the core's
-change log that can alter an answer (not attachments, metadata, stability: the metadata cache's
-own writes must not change it), with the number of instances (Orthanc 1.10.1 does not log
-deletions). It changes when any instance is added or removed anywhere: conservative, and a 304
-costs two cheap core calls instead of the search or the metadata.
+Answers about one study or series (study and series metadata, rendered images and thumbnails,
+QIDO-RS below a study) get a weak ETag from what they cover: the instances of the series with
+the uuid of each one's file (`series_members.MemberMemo`, which lists them again only when the
+change log shows a store), so it changes when an instance is added, removed or stored again
+there, and only then (below a study not stored, as the database's revision below). A 304
+costs one `/tools/find` and `/changes?last`.
+
+Searches over the whole database (QIDO-RS `/studies`, `/series`, `/instances`) get a weak ETag
+from its revision: the sequence number of the last change of the core's change log that can
+alter an answer (not attachments, metadata, stability: the metadata cache's own writes must not
+change it), with the number of instances (Orthanc 1.10.1 does not log deletions). A 304 costs
+two cheap core calls instead of the search.
+
+Every tag also hashes the configuration and the headers that change URLs in answers (`Host`,
+forwarded ones).
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ from .config import Configuration
 from .core import Core, get_json
 from .errors import bad_request, not_found
 from .index_cache import HARMLESS_CHANGES
-from .resources import ResourcePath
+from .resources import ResourcePath, find_resources
+from .series_members import MemberMemo
 from .stored_instances import InstanceReader
 from .web import Answer, Handler, MultipartResponse, Request, Response
 
@@ -61,10 +71,15 @@ def weakly_matches(tags: Iterable[str], etag: str) -> bool:
     return any(tag == "*" or tag.removeprefix("W/") == opaque for tag in tags)
 
 
+URL_HEADERS = ("accept", "host", "forwarded", "x-forwarded-host", "x-forwarded-proto")
+"""Headers that select the representation: `Accept`, and those RetrieveURLs are built from."""
+
+
 def representation_key(request: Request) -> str:
-    """What selects the representation of a resource at a path: query and `Accept`."""
+    """What selects the representation of a resource at a path: query and headers."""
     query = "&".join(f"{k}={v}" for k, v in sorted(request.query.items()))
-    return f"{request.path}?{query}|{request.header('accept') or ''}"
+    headers = "|".join(request.header(name) or "" for name in URL_HEADERS)
+    return f"{request.path}?{query}|{headers}"
 
 
 def entity_tag(weak: bool, *parts: str) -> str:
@@ -113,6 +128,7 @@ class HttpCaching:
     def __init__(self, config: Configuration, core: Core) -> None:
         self.core = core
         self.instances = InstanceReader(core)
+        self.members = MemberMemo(core)
         self.revision = DatabaseRevision(core)
         self.config_key = repr(config)  # a changed configuration may change every answer
         max_age = config.cache_max_age
@@ -125,8 +141,12 @@ class HttpCaching:
         """For routes below an instance: a strong ETag from the stored file."""
         return self._conditional(handler, self._instance_tag, self.instance_cache_control)
 
+    def covered(self, handler: Handler) -> Handler:
+        """For answers about a study or series: a weak ETag from its instances' files."""
+        return self._conditional(handler, self._covered_tag, "private, no-cache")
+
     def collection(self, handler: Handler) -> Handler:
-        """For searches and study/series answers: a weak ETag from the database revision."""
+        """For searches over the database: a weak ETag from the database revision."""
         return self._conditional(handler, self._collection_tag, "private, no-cache")
 
     def _instance_tag(self, request: Request) -> str:
@@ -136,6 +156,18 @@ class HttpCaching:
             raise not_found(f"No such resource in Orthanc: {path.describe()}")
         file_uuid = get_json(self.core, f"/instances/{orthanc_id}")["FileUuid"]
         return entity_tag(False, file_uuid, representation_key(request))
+
+    def _covered_tag(self, request: Request) -> str:
+        path = ResourcePath.from_groups(request.groups[:2])
+        series = find_resources(self.core, path, level="Series")
+        if not series:  # e.g. a search below a study not (yet) there: what it finds may change
+            return self._collection_tag(request)
+        files = sorted(
+            member
+            for one in series
+            for member in self.members.members(one["ID"], one.get("Instances", []))
+        )
+        return entity_tag(True, repr(files), self.config_key, representation_key(request))
 
     def _collection_tag(self, request: Request) -> str:
         revision = self.revision.current()

@@ -69,21 +69,29 @@ def route_table(
     ]
     # QIDO-RS: Search for Studies / Series / Instances
     search = SearchService(config, core, index)
-    caching = HttpCaching(config, core)  # ETags, 304s (instance-level and collection answers)
-    studies, series_search = (
-        caching.collection(search.search_for_studies),
-        caching.collection(search.search_for_series),
-    )
-    instances_search = caching.collection(search.search_for_instances)
+    caching = HttpCaching(config, core)  # ETags and 304s (http_caching.py)
     routes += [
-        Route(dicomweb_path(config, "studies"), {"GET": studies}),
-        Route(dicomweb_path(config, "series"), {"GET": series_search}),
-        Route(dicomweb_path(config, "instances"), {"GET": instances_search}),
-        Route(dicomweb_path(config, f"studies/{ANY_UID}/series"), {"GET": series_search}),
-        Route(dicomweb_path(config, f"studies/{ANY_UID}/instances"), {"GET": instances_search}),
+        Route(
+            dicomweb_path(config, "studies"), {"GET": caching.collection(search.search_for_studies)}
+        ),
+        Route(
+            dicomweb_path(config, "series"), {"GET": caching.collection(search.search_for_series)}
+        ),
+        Route(
+            dicomweb_path(config, "instances"),
+            {"GET": caching.collection(search.search_for_instances)},
+        ),
+        Route(
+            dicomweb_path(config, f"studies/{ANY_UID}/series"),
+            {"GET": caching.covered(search.search_for_series)},
+        ),
+        Route(
+            dicomweb_path(config, f"studies/{ANY_UID}/instances"),
+            {"GET": caching.covered(search.search_for_instances)},
+        ),
         Route(
             dicomweb_path(config, f"studies/{ANY_UID}/series/{ANY_UID}/instances"),
-            {"GET": instances_search},
+            {"GET": caching.covered(search.search_for_instances)},
         ),
     ]
     # WADO-RS: Retrieve Study / Series / Instance, Retrieve Frames
@@ -115,11 +123,11 @@ def route_table(
     routes += [
         Route(
             dicomweb_path(config, f"{study}/metadata"),
-            {"GET": caching.collection(metadata.study_metadata)},
+            {"GET": caching.covered(metadata.study_metadata)},
         ),
         Route(
             dicomweb_path(config, f"{series}/metadata"),
-            {"GET": caching.collection(metadata.series_metadata)},
+            {"GET": caching.covered(metadata.series_metadata)},
         ),
         Route(
             dicomweb_path(config, f"{instance}/metadata"),
@@ -134,7 +142,7 @@ def route_table(
     # WADO-RS: Retrieve Rendered and Retrieve Thumbnail; WADO-URI
     rendered = RetrieveRendered(config, core, files)
     for resource in (study, series, instance, f"{instance}/frames/([^/]+)"):
-        tagged = caching.instance if resource.startswith(instance) else caching.collection
+        tagged = caching.instance if resource.startswith(instance) else caching.covered
         routes += [
             Route(
                 dicomweb_path(config, f"{resource}/rendered"), {"GET": tagged(rendered.rendered)}

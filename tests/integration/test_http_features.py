@@ -190,9 +190,16 @@ def test_search_and_metadata_etags_change_with_the_database(
         assert answer.status_code == 200, uri
         assert answer.headers["ETag"] != tags[uri]
         tags[uri] = answer.headers["ETag"]
+    new_study(server, test_files["mr"], count=1)  # elsewhere: only the whole-database search
+    for uri in uris:
+        status = server.get(uri, headers={"If-None-Match": tags[uri]}).status_code
+        assert status == (200 if uri.startswith("/dicom-web/studies?") else 304), uri
+        tags[uri] = server.get(uri).headers["ETag"]
     assert server.delete(instance_path(s)).status_code == 204  # an instance removed
     for uri in uris:
         assert server.get(uri, headers={"If-None-Match": tags[uri]}).status_code == 200, uri
+    unknown = f"/dicom-web/studies/{generate_uid()}/series"
+    assert server.get(unknown, headers={"If-None-Match": tags[uris[0]]}).status_code == 404
 
 
 @pytest.mark.parametrize("value", ["abc", '"unterminated', "W/abc", '"a" "b"'])
