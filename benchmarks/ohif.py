@@ -173,11 +173,13 @@ def nginx_times(side: Side, since: int) -> dict[str, float]:
     upstream = proxy = 0.0
     for line in side.nginx.access_log()[since:]:
         fields = line.split()
-        if "/dicom-web/" not in fields[2] or fields[5] == "-":
+        if "/dicom-web/" not in fields[2]:
             continue
-        request_time, upstream_time = float(fields[4]), float(fields[5])
+        # "0.004" or, when nginx tried a second connection, "0.000, 0.004"; "-" for none.
+        tries = line.rsplit('"', 2)[1].replace(",", " ").split()
+        upstream_time = sum(float(value) for value in tries if value != "-")
         upstream += upstream_time
-        proxy += request_time - upstream_time
+        proxy += float(fields[4]) - upstream_time
     return {"upstream_s": upstream, "proxy_s": proxy}
 
 

@@ -46,8 +46,9 @@ http {{
     tcp_nodelay on;
     keepalive_requests 10000;
     # $request_time against $upstream_response_time tells the proxy's share of each request.
+    # (The upstream time is a list when nginx tried more than one connection: quoted, last.)
     log_format timing '$status $request_method "$request_uri" $body_bytes_sent '
-                      '$request_time $upstream_response_time $msec';
+                      '$request_time $msec "$upstream_response_time"';
     access_log {run}/access.log timing;
     client_body_temp_path {run}/tmp/body;
     proxy_temp_path {run}/tmp/proxy;
