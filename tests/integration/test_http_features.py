@@ -4,8 +4,9 @@ headers, against a live Orthanc with these features enabled."""
 from __future__ import annotations
 
 import io
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -14,6 +15,7 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
+from orthanc_dicomweb.attachments import SERIES_METADATA
 from orthanc_dicomweb.multipart import boundary_of, parse_multipart
 from tests.harness import Orthanc
 from tests.integration.test_wado_retrieve import derived, upload
@@ -31,6 +33,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
     orthanc = Orthanc(tmp_path_factory.mktemp("http-features"), CONFIG).start()
     yield orthanc
     orthanc.stop()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)
 
 
 def new_study(server: Orthanc, source: Path, count: int = 2) -> dict[str, Any]:
@@ -64,10 +73,14 @@ def test_delete_is_refused_by_default(orthanc: Orthanc) -> None:
 def test_delete_instance_series_and_study(server: Orthanc, test_files: dict[str, Path]) -> None:
     s = new_study(server, test_files["ct"], count=3)
     series_metadata = f"/dicom-web/studies/{s['study']}/series/{s['series']}/metadata"
-    assert len(server.get(series_metadata).json()) == 3
+    assert len(server.get(series_metadata).json()) == 3  # the series' cache entry is written
+    series_id = server.post("/tools/lookup", data=s["series"]).json()[0]["ID"]
+    entry = f"/series/{series_id}/attachments/{SERIES_METADATA}/md5"
+    before = server.get(entry).text
     assert server.delete(instance_path(s)).status_code == 204
     assert server.get(instance_path(s)).status_code == 404
-    assert len(server.get(series_metadata).json()) == 2  # the parent's cache follows
+    wait_for(lambda: server.get(entry).text != before)  # rebuilt after the answer
+    assert len(server.get(series_metadata).json()) == 2
     assert server.delete(instance_path(s)).status_code == 404
     series = f"/dicom-web/studies/{s['study']}/series/{s['series']}"
     assert (
