@@ -74,7 +74,7 @@ class HttpLayer:
 
     def respond(self, handlers: Mapping[str, Handler], request: Request) -> Answer:
         try:
-            if request.path.startswith(self.root):
+            if (request.path + "/").startswith(self.root):  # the root itself comes without "/"
                 request = accept_from_query(request)
         except HttpError as error:
             return self._decorated(request, error_response(error))

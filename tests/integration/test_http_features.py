@@ -347,3 +347,4 @@ def test_capabilities_list_the_routes_served(server: Orthanc, orthanc: Orthanc) 
     default = orthanc.get("/dicom-web/", params={"accept": "application/vnd.sun.wadl+xml"})
     assert b'name="DELETE"' not in default.content.split(b"servers/")[0]
     assert orthanc.get("/dicom-web/", headers={"Accept": "application/json"}).status_code == 406
+    assert orthanc.get("/dicom-web", params={"accept": "application/json"}).status_code == 406
