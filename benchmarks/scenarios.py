@@ -23,7 +23,7 @@ import requests
 from orthanc_dicomweb.multipart import encode_multipart, multipart_content_type, new_boundary
 from tests.harness import Orthanc
 
-from . import measure
+from . import client, measure
 from .dataset import CT_SLICES, BenchData, big_instances
 from .report import Metric, Row, at_most, faster, near_core
 
@@ -418,31 +418,50 @@ def wado_uri_path(bench: Bench) -> str:
 WADO_URI_JPEG = get_timer(wado_uri_path, "image/jpeg", content_type("image/"))
 
 
-def retrieve_series(side: Side, url: str, transfer_syntax: str) -> int:
-    """Retrieve Series (WADO-RS), streamed; returns the bytes received."""
-    accept = f'multipart/related; type="application/dicom"; transfer-syntax={transfer_syntax}'
+def retrieve_accept(transfer_syntax: str) -> str:
+    return f'multipart/related; type="application/dicom"; transfer-syntax={transfer_syntax}'
+
+
+def checked_series(side: Side, url: str, transfer_syntax: str) -> int:
+    """Retrieve Series (WADO-RS) read by a Python client, untimed: every instance must be in
+    the answer, and the multipart closed; returns the bytes received."""
     response = side.orthanc.session.get(
-        side.orthanc.url + url, headers={"Accept": accept}, stream=True, timeout=TIMEOUT
+        side.orthanc.url + url,
+        headers={"Accept": retrieve_accept(transfer_syntax)},
+        timeout=TIMEOUT,
     )
-    with response:
-        checked(response)
-        received = sum(len(chunk) for chunk in response.iter_content(1 << 20))
-    if received < CT_SLICES * 100_000:
-        raise WrongAnswer(f"only {received} bytes for the series")
-    return received
+    checked(response)
+    boundary = response.headers["Content-Type"].split("boundary=", 1)[1].split(";")[0].strip('"')
+    delimiter = b"--" + boundary.encode()
+    parts = response.content.count(delimiter + b"\r\n")
+    if parts != CT_SLICES or not response.content.rstrip().endswith(delimiter + b"--"):
+        raise WrongAnswer(f"{parts} parts instead of {CT_SLICES}, or no closing delimiter")
+    return len(response.content)
+
+
+def retrieve_series(side: Side, url: str, transfer_syntax: str) -> client.Transfer:
+    """Retrieve Series (WADO-RS) as a client sees it (see client.py): one curl download."""
+    headers = {"Accept": retrieve_accept(transfer_syntax)}
+    (transfer,) = client.fetch([side.orthanc.url + url], headers, TIMEOUT)
+    if transfer.status != 200 or transfer.size < CT_SLICES * 100_000:
+        raise WrongAnswer(f"HTTP {transfer.status}, {transfer.size} bytes for the series")
+    return transfer
 
 
 def retrieve_rate(transfer_syntax: str) -> Measure:
-    """MB/s of the answer (transcoded answers are larger than the stored files)."""
+    """MB/s of the answer (transcoded answers are larger than the stored files), from the
+    request to its last byte; the answer is checked whole once, untimed, as the warm-up."""
 
     def run(bench: Bench, side: Side) -> tuple[float]:
-        received = retrieve_series(side, bench.series_path, transfer_syntax)  # also warms up
+        checked_series(side, bench.series_path, transfer_syntax)
         bench.idle()
-        seconds = statistics.median(
-            measure.timed(lambda: retrieve_series(side, bench.series_path, transfer_syntax))
+        rates = [
+            (transfer := retrieve_series(side, bench.series_path, transfer_syntax)).size
+            / transfer.seconds
+            / MB
             for _ in range(bench.repetitions)
-        )
-        return (received / seconds / MB,)
+        ]
+        return (statistics.median(rates),)
 
     return run
 

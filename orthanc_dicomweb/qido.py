@@ -30,6 +30,7 @@ from .errors import HttpError, not_found
 from .index_cache import IndexCache
 from .metadata_cache import SeriesMetadataCache
 from .negotiation import DICOM_XML, dicom_model_format
+from .qido_answers import AnyDataset, EncodedDataset, as_dataset, encode_answer
 from .qido_attributes import (
     COMPUTED,
     CONSTANT_ELEMENTS,
@@ -116,14 +117,14 @@ class SearchService:
 
 def answer_renderer(
     accept: str | None,
-) -> Callable[[list[dicom_json.Dataset]], Response | MultipartResponse]:
+) -> Callable[[list[AnyDataset]], Response | MultipartResponse]:
     """Negotiate the answer's format (DICOM JSON, or the XML model as multipart); 406 if none."""
     chosen = dicom_model_format(accept, "A search")
     if chosen == DICOM_XML:
         return lambda datasets: MultipartResponse(
-            DICOM_XML, (to_native_xml(dataset) for dataset in datasets)
+            DICOM_XML, (to_native_xml(as_dataset(dataset)) for dataset in datasets)
         )
-    return lambda datasets: Response(dicom_json.encode_datasets(datasets), chosen)
+    return lambda datasets: Response(encode_answer(datasets), chosen)
 
 
 @dataclass
@@ -169,16 +170,19 @@ class Search:
             or bool(self.query.returned_tags - available_without_tags(self.level))
         )
 
-    def run(self, base: str) -> list[dicom_json.Dataset]:
+    def run(self, base: str) -> list[AnyDataset]:
         self._warm = self.index.validate()
         hits = self._page()
-        self.entries.load_parents([hit.resource for hit in hits], self.level)
-        if self.level == STUDY and self._needs_series_of_studies():
-            self.entries.load_series_of_studies(hit.resource for hit in hits)
         keys = [self._answer_key(hit, base) for hit in hits]
         kept = [None if key is None else self.entries.cached(*key) for key in keys]
+        # Parents and series are read for the datasets to make only: a search answered from
+        # kept datasets touches no other entry (and the LRU order lets those go first).
+        new = [hit for hit, answer in zip(hits, kept, strict=True) if answer is None]
+        self.entries.load_parents([hit.resource for hit in new], self.level)
+        if self.level == STUDY and self._needs_series_of_studies():
+            self.entries.load_series_of_studies(hit.resource for hit in new)
         if self.reads_tags:
-            self._read_all([hit for hit, answer in zip(hits, kept, strict=True) if answer is None])
+            self._read_all(new)
         return [
             self._dataset(hit, base, key) if answer is None else answer
             for hit, key, answer in zip(hits, keys, kept, strict=True)
@@ -421,10 +425,14 @@ class Search:
             return None
         return uri_of(self.level, hit.orthanc_id), ("answer", base, self.wanted_keys)
 
-    def _dataset(self, hit: Hit, base: str, key: tuple[str, Hashable] | None) -> dicom_json.Dataset:
-        """A new dataset for the result, kept under its answer key if it has one."""
+    def _dataset(self, hit: Hit, base: str, key: tuple[str, Hashable] | None) -> AnyDataset:
+        """A new dataset for the result, kept (encoded: `qido_answers`) under its answer key if
+        it has one; the answer then takes the encoded one too, so that a search of many results
+        holds ~1 kB per result rather than ~7 kB of Python objects until it is written."""
         dataset = self._new_dataset(hit, base)
-        return dataset if key is None else self.entries.remember(key[0], dataset, key[1])
+        if key is None:
+            return dataset
+        return self.entries.remember(key[0], EncodedDataset.of(dataset), key[1])
 
     def _new_dataset(self, hit: Hit, base: str) -> dicom_json.Dataset:
         chain = self.entries.chain(hit.resource)
@@ -446,11 +454,12 @@ class Search:
         if resource["Type"] == INSTANCE:
             return _converted_main_tags(resource, self.indexed_fields)
         uri = uri_of(resource["Type"], resource["ID"])
-        converted = self.entries.cached(uri, "DICOM JSON")
-        if converted is None:
-            fields = [_field(keyword) for keyword in _main_tags([resource])]
-            converted = _converted_main_tags(resource, [f for f in fields if f is not None])
-            self.entries.remember(uri, converted, "DICOM JSON")
+        kept = self.entries.cached(uri, "DICOM JSON")
+        if kept is not None:
+            return as_dataset(kept)
+        fields = [_field(keyword) for keyword in _main_tags([resource])]
+        converted = _converted_main_tags(resource, [f for f in fields if f is not None])
+        self.entries.remember(uri, EncodedDataset.of(converted), "DICOM JSON")
         return converted
 
     def _computed(

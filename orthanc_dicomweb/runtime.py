@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
@@ -20,6 +21,7 @@ from .core import CoreError
 from .loopback import DEFAULT_TIMEOUT, Loopback, LoopbackUnavailable, unusable_reason
 from .routes import Route
 from .shared_state import SHARED_PROPERTIES, open_store
+from .storage_files import StorageFiles, storage_directory
 from .web import Answer, MultipartResponse, Redirect, Request, Response
 
 if TYPE_CHECKING:
@@ -81,12 +83,18 @@ def _loopback_for(configuration: Mapping[str, Any]) -> Loopback | None:
     )
 
 
+def _storage_files_for(configuration: Mapping[str, Any]) -> StorageFiles | None:
+    directory = storage_directory(configuration, Path(orthanc.GetConfigurationPath()))
+    return None if directory is None else StorageFiles(directory)
+
+
 class OrthancCore:
     """The `core.Core` protocol over the embedded runtime's REST API."""
 
     def __init__(self) -> None:
         self._loopback = _loopback_for(self.configuration())
         self._shared = open_store(self.configuration())
+        self._files = _storage_files_for(self.configuration())
 
     def get(self, uri: str) -> bytes:
         return _call_core(orthanc.RestApiGet, uri)
@@ -129,7 +137,14 @@ class OrthancCore:
             return None
 
     def instance_file(self, orthanc_id: str) -> bytes:
-        """The stored DICOM file, like GET /instances/{id}/file."""
+        """The stored DICOM file, like GET /instances/{id}/file: read from the storage
+        directory when it is there (the GIL released meanwhile: `storage_files`)."""
+        files = self._files
+        if files is not None and files.enabled:
+            info = json.loads(self.get(f"/instances/{orthanc_id}/attachments/dicom/info"))
+            data = files.read(info)
+            if data is not None:
+                return data
         return _call_core(orthanc.GetDicomForInstance, orthanc_id)
 
     # core.DicomTranscoding

@@ -110,11 +110,13 @@ class InstanceReader:
         self.core = core
         self.whole_file_limit = whole_file_limit
         self.files = files if files is not None else ParsedFiles(capacity=0)
+        # Checked once: isinstance of a runtime Protocol costs ~20 us, per instance retrieved.
+        self._direct = isinstance(core, DirectInstanceAccess)
 
     def lookup(self, sop_uid: str) -> str | None:
         """The Orthanc id of an instance, from the core's UID index (cheaper than /tools/find)."""
-        if isinstance(self.core, DirectInstanceAccess):
-            return self.core.lookup_instance(sop_uid)
+        if self._direct:
+            return self.core.lookup_instance(sop_uid)  # type: ignore[attr-defined]
         return next(iter(lookup_ids(self.core, sop_uid, "Instance")), None)
 
     def load(self, orthanc_id: str) -> Instance:
@@ -144,8 +146,8 @@ class InstanceReader:
         return Instance(orthanc_id, DatasetTags(dataset), syntax, little_endian)
 
     def file(self, orthanc_id: str) -> bytes:
-        if isinstance(self.core, DirectInstanceAccess):
-            return self.core.instance_file(orthanc_id)
+        if self._direct:
+            return self.core.instance_file(orthanc_id)  # type: ignore[attr-defined]
         return self.core.get(f"/instances/{orthanc_id}/file")
 
 
