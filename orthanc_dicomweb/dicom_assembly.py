@@ -13,27 +13,29 @@ import hashlib
 import io
 import logging
 import struct
-import sys
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
 from typing import Any
 
 from pydicom import Dataset, dcmwrite
-from pydicom.datadict import dictionary_VR
 from pydicom.dataset import FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
     UID,
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
 )
 
 from orthanc_dicomweb.bounded import MAX_SEQUENCE_DEPTH, loads_json
 from orthanc_dicomweb.dicom_json import decode_text
+from orthanc_dicomweb.dicom_scan import (
+    InflatedTooLarge,
+    NotDicom,
+    dataset_start,
+    nesting_exceeds,
+    scan,
+    uid_text,
+)
 from orthanc_dicomweb.dicom_xml import from_native_xml
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.multipart import Part
@@ -48,13 +50,8 @@ SOP_CLASS_UID = 0x00080016
 SOP_INSTANCE_UID = 0x00080018
 SPECIFIC_CHARACTER_SET = 0x00080005
 PIXEL_DATA = 0x7FE00010
-TRANSFER_SYNTAX_UID = 0x00020010
-FILE_META_TAGS = (0x00020002, 0x00020003, TRANSFER_SYNTAX_UID)
 IDENTITY_TAGS = (SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID, PATIENT_ID)
 IDENTITY_TAGS += (STUDY_INSTANCE_UID, SERIES_INSTANCE_UID)
-DICM_OFFSET = 128
-# A deflated dataset is inflated in memory (to read it), up to this size.
-MAX_INFLATED = 512 * 2**20
 NATIVE_MEDIA_TYPE = "application/octet-stream"
 # The transfer syntax of a compressed frame when its part does not name one (PS3.18 8.7.3.5.2).
 DEFAULT_TRANSFER_SYNTAXES = {
@@ -115,8 +112,10 @@ def read_identity(data: memoryview) -> InstanceIdentity:
     cheaper than pydicom here, which matters at hundreds of instances per second.
     """
     try:
-        meta, data, position, encoding = _dataset_start(data)
-        found, stop = _scan(data, position, encoding, IDENTITY_TAGS, SERIES_INSTANCE_UID)
+        meta, data, position, encoding = dataset_start(data)
+        found, stop = scan(data, position, encoding, IDENTITY_TAGS, SERIES_INSTANCE_UID)
+    except (NotDicom, InflatedTooLarge) as error:
+        raise UnreadableInstance(str(error)) from None
     except (struct.error, ValueError, zlib.error) as error:
         raise UnreadableInstance(f"Unreadable or truncated DICOM header: {error}") from None
     try:
@@ -127,7 +126,7 @@ def read_identity(data: memoryview) -> InstanceIdentity:
                 f"Truncated DICOM file ({error})", error.sop_class, error.sop_instance
             ) from None
         raise
-    meta_class, meta_instance = _uid(meta.get(0x00020002)), _uid(meta.get(0x00020003))
+    meta_class, meta_instance = uid_text(meta.get(0x00020002)), uid_text(meta.get(0x00020003))
     if (meta_class and meta_class != identity.sop_class) or (
         meta_instance and meta_instance != identity.sop_instance
     ):
@@ -140,230 +139,24 @@ def check_nesting(data: memoryview, limit: int = MAX_SEQUENCE_DEPTH) -> None:
     """UnreadableInstance when the sequences of a Part 10 file nest deeper than `limit`.
 
     The core's DICOM parser recurses once per level on its HTTP thread's stack: about fifty
-    nested sequences in a 5 KB file killed the whole Orthanc. Every element header is walked
-    (values skipped), without recursion; a file cut off is left for the core to refuse.
+    nested sequences in a 5 KB file killed the whole Orthanc. A file cut off is left for the
+    core to refuse (it reads no further than the walk did).
     """
     try:
-        _, data, position, encoding = _dataset_start(data)
-        _walk(data, position, encoding, [], limit)
-    except UnreadableInstance:
-        raise
+        _, data, position, encoding = dataset_start(data)
+        too_deep = nesting_exceeds(data, position, encoding, limit)
+    except (NotDicom, InflatedTooLarge) as error:
+        raise UnreadableInstance(str(error)) from None
     except (struct.error, ValueError, zlib.error):
-        pass  # cut off or garbled: the core refuses it, having read no further than we did
-    except _TooDeep:
-        raise UnreadableInstance(
-            f"Sequences nested deeper than {limit} levels (the limit)"
-        ) from None
-
-
-def _dataset_start(data: memoryview) -> tuple[dict[int, memoryview], memoryview, int, _Encoding]:
-    """The file meta values, the dataset's bytes (inflated if deflated), where it starts in
-    them and its encoding."""
-    if len(data) < DICM_OFFSET + 4 or data[DICM_OFFSET : DICM_OFFSET + 4] != b"DICM":
-        raise UnreadableInstance("Not a DICOM file: no 'DICM' prefix (PS3.10)")
-    meta, position = _scan(data, DICM_OFFSET + 4, _EXPLICIT_LITTLE, FILE_META_TAGS, 0x0002FFFF)
-    syntax = _uid(meta.get(TRANSFER_SYNTAX_UID)) or ExplicitVRLittleEndian
-    if syntax == DeflatedExplicitVRLittleEndian:
-        data, position = memoryview(_inflate(data[position:])), 0
-    return meta, data, position, _detected(data, position, _ENCODINGS.get(syntax, _EXPLICIT_LITTLE))
-
-
-def _inflate(data: memoryview) -> bytes:
-    """A deflated dataset, inflated up to MAX_INFLATED bytes: deflate shrinks zeros a
-    thousandfold, so a 20 MB body would otherwise become 20 GB in memory."""
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    inflated = inflater.decompress(data, MAX_INFLATED)
-    if inflater.unconsumed_tail:
-        raise UnreadableInstance(f"Deflated dataset larger than {MAX_INFLATED >> 20} MB")
-    return inflated
-
-
-@dataclass(frozen=True)
-class _Encoding:
-    """How element headers are laid out, with their `struct` formats compiled once."""
-
-    explicit: bool
-    order: str  # struct byte order: "<" or ">"
-
-    @cached_property
-    def explicit_header(self) -> struct.Struct:
-        """Tag, VR and the 16-bit length of the short explicit VR header, in one unpack."""
-        return struct.Struct(self.order + "HH2sH")
-
-    @cached_property
-    def implicit_header(self) -> struct.Struct:
-        """Tag and 32-bit length: implicit VR elements and item/sequence delimiters."""
-        return struct.Struct(self.order + "HHI")
-
-    @cached_property
-    def long_length(self) -> struct.Struct:
-        return struct.Struct(self.order + "I")
-
-
-# One instance of each, so that their compiled formats are shared.
-_EACH_ENCODING = {
-    (explicit, order): _Encoding(explicit, order) for explicit in (True, False) for order in "<>"
-}
-_EXPLICIT_LITTLE = _EACH_ENCODING[True, "<"]
-_ENCODINGS = {
-    ImplicitVRLittleEndian: _EACH_ENCODING[False, "<"],
-    ExplicitVRBigEndian: _EACH_ENCODING[True, ">"],
-}
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"})
-_UNDEFINED = 0xFFFFFFFF
-_ITEM_DELIMITER, _SEQUENCE_DELIMITER = 0xFFFEE00D, 0xFFFEE0DD
-
-
-def _detected(data: memoryview, position: int, declared: _Encoding) -> _Encoding:
-    """The encoding the dataset really uses: files claiming explicit VR yet implicit exist."""
-    vr = bytes(data[position + 4 : position + 6])
-    explicit = len(vr) == 2 and vr.isalpha() and vr.isupper()
-    return _EACH_ENCODING[explicit, declared.order]
-
-
-def _scan(
-    data: memoryview, position: int, encoding: _Encoding, wanted: Iterable[int], last: int
-) -> tuple[dict[int, memoryview], int]:
-    """Values of the `wanted` top-level tags up to tag `last`, and where the scan stopped."""
-    wanted = frozenset(wanted)
-    values: dict[int, memoryview] = {}
-    end = len(data)
-    while position + 8 <= end:
-        tag, vr, length, header = _element_header(data, position, encoding)
-        if tag > last:
-            break
-        position += header
-        if length == _UNDEFINED:
-            position = _skip_undefined(data, position, encoding, vr)
-            continue
-        if position + length > end:
-            raise ValueError(f"value of ({tag >> 16:04X},{tag & 0xFFFF:04X}) is cut off")
-        if tag in wanted:
-            values[tag] = data[position : position + length]
-        position += length
-    return values, position
-
-
-def _element_header(
-    data: memoryview, position: int, encoding: _Encoding
-) -> tuple[int, bytes, int, int]:
-    """(tag, VR or b"", value length, header size) of the element at `position`."""
-    # One unpack for most elements: this loop runs a hundred times per stored instance.
-    if encoding.explicit:
-        group, element, vr, length = encoding.explicit_header.unpack_from(data, position)
-        if group != 0xFFFE:  # delimiters have no VR in any syntax
-            if vr in _LONG_VRS:
-                (length,) = encoding.long_length.unpack_from(data, position + 8)
-                return group << 16 | element, vr, length, 12
-            return group << 16 | element, vr, length, 8
-    group, element, length = encoding.implicit_header.unpack_from(data, position)
-    return group << 16 | element, b"", length, 8
-
-
-def _skip_undefined(data: memoryview, position: int, encoding: _Encoding, vr: bytes) -> int:
-    """Past a value of undefined length: items up to the sequence delimiter."""
-    kind = _FRAGMENTS if vr in (b"OB", b"OW") else _SEQUENCE
-    return _walk(data, position, encoding, [_open(kind, encoding, vr, _UNDEFINED, position)])
-
-
-@dataclass(frozen=True)
-class _Container:
-    """A sequence, an item or encapsulated pixel data being walked, and where it ends."""
-
-    kind: int
-    encoding: _Encoding  # of the elements inside
-    end: int  # sys.maxsize while the end is a delimiter still to come
-
-
-_SEQUENCE, _ITEM, _FRAGMENTS = range(3)
-_ITEM_TAG = 0xFFFEE000
-
-
-class _TooDeep(Exception):
-    pass
-
-
-def _open(kind: int, encoding: _Encoding, vr: bytes, length: int, position: int) -> _Container:
-    # An undefined-length UN holds an implicit VR little endian sequence (PS3.5 6.2.2).
-    if vr == b"UN":
-        encoding = _ENCODINGS[ImplicitVRLittleEndian]
-    return _Container(kind, encoding, sys.maxsize if length == _UNDEFINED else position + length)
-
-
-def _walk(
-    data: memoryview,
-    position: int,
-    encoding: _Encoding,
-    open_: list[_Container],
-    limit: int = MAX_SEQUENCE_DEPTH,
-) -> int:
-    """Walk element headers, without recursion, until the containers in `open_` are closed
-    (or, if it starts empty, to the end of the data); _TooDeep beyond `limit` sequences."""
-    whole_dataset = not open_
-    depth = sum(container.kind == _SEQUENCE for container in open_)
-    while True:
-        while open_ and open_[-1].end <= position:  # containers of defined length
-            depth -= open_.pop().kind == _SEQUENCE
-        if not open_ and not whole_dataset:
-            return position
-        if position + 8 > len(data):
-            if open_:
-                raise ValueError("sequence is cut off")
-            return position
-        inside = open_[-1] if open_ else None
-        tag, vr, length, header = _element_header(
-            data, position, inside.encoding if inside else encoding
-        )
-        position += header
-        if tag in (_ITEM_DELIMITER, _SEQUENCE_DELIMITER):
-            if open_:
-                depth -= open_.pop().kind == _SEQUENCE
-        elif inside is not None and inside.kind == _FRAGMENTS:
-            position += length  # a fragment of encapsulated pixel data: opaque bytes
-        elif tag == _ITEM_TAG:
-            open_.append(
-                _open(_ITEM, inside.encoding if inside else encoding, b"", length, position)
-            )
-        elif _is_sequence(tag, vr, length):
-            depth += 1
-            if depth > limit:
-                raise _TooDeep
-            open_.append(
-                _open(_SEQUENCE, inside.encoding if inside else encoding, vr, length, position)
-            )
-        elif length == _UNDEFINED:
-            open_.append(_open(_FRAGMENTS, encoding, vr, length, position))
-        else:
-            position += length
-        if position > len(data):
-            raise ValueError("value is cut off")
-
-
-def _is_sequence(tag: int, vr: bytes, length: int) -> bool:
-    if vr:
-        return vr == b"SQ" or (vr == b"UN" and length == _UNDEFINED)
-    # Implicit VR: only the dictionary tells; an undefined length is a sequence but in pixel data.
-    if length == _UNDEFINED:
-        return tag != PIXEL_DATA
-    return _dictionary_vr(tag) == "SQ"
-
-
-@lru_cache(maxsize=4096)
-def _dictionary_vr(tag: int) -> str:
-    try:
-        return dictionary_VR(tag)
-    except KeyError:
-        return ""
-
-
-def _uid(value: memoryview | None) -> str:
-    return bytes(value).decode("ascii", "replace").rstrip(" \0") if value is not None else ""
+        return
+    if too_deep:
+        raise UnreadableInstance(f"Sequences nested deeper than {limit} levels (the limit)")
 
 
 def _decode(value: memoryview, found: Mapping[int, memoryview]) -> str:
     """A text value as the core reads it: through the charset, trailing padding removed."""
     charset = found.get(SPECIFIC_CHARACTER_SET)
-    return decode_text(bytes(value), _uid(charset) or None).rstrip(" \0")
+    return decode_text(bytes(value), uid_text(charset) or None).rstrip(" \0")
 
 
 def identity_of(dataset: Dataset) -> InstanceIdentity:

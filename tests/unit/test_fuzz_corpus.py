@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
 
-from orthanc_dicomweb import dicom_assembly
+from orthanc_dicomweb import dicom_scan
 from orthanc_dicomweb.bounded import (
     MAX_NESTING,
     MAX_SEQUENCE_DEPTH,
@@ -118,15 +118,31 @@ def test_part10_sequences_nested_too_deep_are_refused(before_the_uids: bool) -> 
     check_nesting(memoryview(part10(nested(MAX_SEQUENCE_DEPTH))))
 
 
+def test_undefined_lengths_nested_before_the_uids_are_walked_without_recursion() -> None:
+    dataset = nested(150, before_the_uids=True)  # pydicom itself recurses to write deeper
+    items = [dataset]
+    while items:  # every sequence and item of undefined length: delimiters to walk through
+        for element in items.pop():
+            if element.VR == "SQ":
+                element.is_undefined_length = True
+                for item in element.value:
+                    item.is_undefined_length_sequence_item = True
+                    items.append(item)
+    data = memoryview(part10(dataset))
+    assert read_identity(data).sop_instance == dataset.SOPInstanceUID
+    with pytest.raises(UnreadableInstance, match="nested deeper"):
+        check_nesting(data)
+
+
 def test_a_deflate_bomb_is_not_inflated_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dicom_assembly, "MAX_INFLATED", 2**20)  # 512 MB by default
+    monkeypatch.setattr(dicom_scan, "MAX_INFLATED", 2**20)  # 512 MB by default
     dataset = identified()
     data = part10(dataset, DeflatedExplicitVRLittleEndian)
     # The file meta, then a deflated run of zeros far beyond the limit.
     meta_end = 144 + int.from_bytes(data[140:144], "little")  # after (0002,0000) and its group
     bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
-    zeros = bomb.compress(b"\0" * 2 * dicom_assembly.MAX_INFLATED) + bomb.flush()
-    assert len(zeros) < dicom_assembly.MAX_INFLATED / 500
+    zeros = bomb.compress(b"\0" * 2 * dicom_scan.MAX_INFLATED) + bomb.flush()
+    assert len(zeros) < dicom_scan.MAX_INFLATED / 500
     with pytest.raises(UnreadableInstance, match="larger than"):
         check_nesting(memoryview(data[:meta_end] + zeros))
 
