@@ -1,10 +1,11 @@
 """Cluster benchmark: `.venv/bin/python -m benchmarks.cluster [--nodes 1 2 3] [--clients 8]`.
 
-For each node count, starts `samples/cluster` (PostgreSQL, the nodes, nginx) with this plugin,
-then with the official plugin, and measures through nginx under `--clients` concurrent clients:
+For each node count, starts two `samples/cluster` set-ups (PostgreSQL, the nodes, nginx) at once,
+one with this plugin, one with the official plugin, and measures both through nginx under
+`--clients` concurrent clients, the two taking turns (median of `--repetitions` turns):
 
 - STOW-RS of the benchmark's 300-slice CT series (RLE, ~360 kB a slice) in requests of 10
-  instances, onto an emptied database (median of `--repetitions`): instances/s;
+  instances, onto an emptied database: instances/s;
 - QIDO-RS `GET /dicom-web/studies?PatientName=M*` over 400 studies: requests/s;
 - WADO-RS series metadata of the CT series (after a first call): requests/s.
 
@@ -196,11 +197,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"Install the Debian packages first: {' '.join(missing)}")
     data = dataset.prepare()
     results: list[dict[str, Any]] = []
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     for nodes in arguments.nodes:
         results += measure_nodes(data, nodes, arguments)
         log.info("%s", results[-len(arguments.sides) :])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1))
+        RESULTS.write_text(json.dumps(results, indent=1))  # kept if a later count fails
     print(f"{'nodes':>5} {'side':>9} {'STOW inst/s':>12} {'QIDO req/s':>11} {'metadata req/s':>15}")
     for row in results:
         print(
