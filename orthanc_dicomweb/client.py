@@ -468,7 +468,8 @@ def _count_instances(remote: RemoteServer, uris: list[str]) -> int | None:
         key = {"SeriesInstanceUID": series} if series else {"StudyInstanceUID": study}
         try:
             answer = remote.request("GET", search, headers={"Accept": DICOM_JSON}, params=key)
-            total += int(answer.json()[0][_RELATED_INSTANCES[level]]["Value"][0])
+            found = loads_json(answer.content, remote.name, status=502)
+            total += int(found[0][_RELATED_INSTANCES[level]]["Value"][0])
         except (HttpError, ValueError, LookupError, TypeError) as error:
             log.info("No instance count from %s for %s: %s", remote.name, uri, error)
             return None

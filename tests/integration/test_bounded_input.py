@@ -18,6 +18,7 @@ from orthanc_dicomweb.bounded import MAX_NESTING, MAX_SEQUENCE_DEPTH
 from orthanc_dicomweb.multipart import encode_multipart
 from tests.harness import Orthanc
 from tests.integration.test_stow import BOUNDARY, FAILED, JSON_TYPE, XML_TYPE, stow
+from tests.unit.test_client import Remote, send
 
 FAILURE_REASON, CANNOT_UNDERSTAND = "00081197", 0xC000
 
@@ -193,3 +194,17 @@ def test_wildcards_cannot_make_a_search_backtrack_for_minutes(orthanc: Orthanc) 
         f"&00400275.00321060={pattern[:-1]}"
     )
     assert len(found.json()) == 1
+
+
+def test_a_remote_answer_nested_too_deep_is_a_502(orthanc: Orthanc) -> None:
+    remote = Remote()
+    deep = b"[" * 600 + b"]" * 600  # decoded on an HTTP thread: it would kill Orthanc
+    remote.routes["/dicom-web/studies"] = lambda handler: send(handler, 200, deep)
+    try:
+        assert orthanc.put("/dicom-web/servers/deep", json=[remote.url]).ok
+        answer = orthanc.post("/dicom-web/servers/deep/qido", json={"Uri": "/studies"})
+        assert answer.status_code == 502, answer.text
+        assert f"{MAX_NESTING} levels" in answer.json()["Message"]
+        assert alive(orthanc)
+    finally:
+        remote.close()
