@@ -17,6 +17,7 @@ meanwhile) is read through the SDK as before. After `MISSES_BEFORE_GIVING_UP` mi
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,6 +42,7 @@ class StorageFiles:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._root = str(directory)
         self._misses = 0
         self._lock = threading.Lock()
 
@@ -59,9 +61,14 @@ class StorageFiles:
         return data
 
     def _read_file(self, uuid: str, size: int) -> bytes | None:
+        """One unbuffered read into a bytes object of the expected size: no copy after it
+        (reading `size + 1` to detect a longer file made Python shrink, so copy, each one)."""
+        path = os.path.join(self._root, uuid[:2], uuid[2:4], uuid)
         try:
-            with open(self.directory / uuid[:2] / uuid[2:4] / uuid, "rb") as file:
-                data = file.read(size + 1)
+            with open(path, "rb", buffering=0) as file:
+                if os.fstat(file.fileno()).st_size != size:
+                    return None
+                data = file.read(size)
         except OSError:
             return None
         return data if len(data) == size else None
