@@ -81,14 +81,26 @@ def loads_json(
     400 for a request, 502 for a remote server's answer) when it nests deeper than `limit`,
     ValueError when it is not JSON (UTF-8, -16 or -32, as `json.loads` takes: the depth is
     measured on the decoded text, where a quote is always a quote)."""
-    raw = bytes(data)
-    text = raw.decode(json.detect_encoding(raw))  # UnicodeDecodeError is a ValueError
+    text = _json_text(data)  # UnicodeDecodeError is a ValueError
     if json_depth(text, limit) > limit:
         raise NestingTooDeep(what, limit, status)
     return json.loads(text)
 
 
 def check_json(data: bytes | memoryview, what: str, limit: int = MAX_NESTING) -> None:
+    """NestingTooDeep when the JSON text `data` nests deeper than `limit` (brackets in strings
+    ignored); text that is not JSON is left for the decoder to refuse."""
+    with contextlib.suppress(UnicodeDecodeError):
+        if json_depth(_json_text(data), limit) > limit:
+            raise NestingTooDeep(what, limit)
+
+
+def _json_text(data: bytes | memoryview) -> str:
+    raw = bytes(data)
+    return raw.decode(json.detect_encoding(raw))
+
+
+def check_brackets(data: bytes | memoryview, what: str, limit: int = MAX_NESTING) -> None:
     """NestingTooDeep when `data`, JSON or not, nests deeper than `limit`: for a body handed on
     undecoded to a reader as fragile as ours. Every bracket counts, even in strings: that
     reader may take comments, where a quote opens no string."""
@@ -140,6 +152,7 @@ __all__ = [
     "MAX_SEQUENCE_DEPTH",
     "NestingTooDeep",
     "bracket_depth",
+    "check_brackets",
     "check_json",
     "check_xml",
     "json_depth",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .bounded import check_json
+from .bounded import check_brackets
 from .core import Core, get_json
 from .errors import HttpError
 from .jobs import JobEngine
@@ -50,7 +50,7 @@ class JobsApi:
         job_id, action = request.groups
         self._wait_for_saved_jobs()
         if action not in self._actions or self.engine.get(job_id) is None:
-            check_json(request.body, "The body")  # the core's JSON reader dies on deep nesting
+            check_brackets(request.body, "The body")  # the core's JSON reader dies on deep nesting
             return Response(self.core.post(f"/jobs/{job_id}/{action}", request.body or b"{}"))
         self._actions[action](job_id)
         return json_response({})

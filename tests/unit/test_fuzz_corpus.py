@@ -18,6 +18,7 @@ from orthanc_dicomweb.bounded import (
     MAX_SEQUENCE_DEPTH,
     NestingTooDeep,
     bracket_depth,
+    check_brackets,
     check_json,
     json_depth,
     loads_json,
@@ -195,6 +196,11 @@ def test_bracket_depth_counts_what_a_decoder_would_enter(data: bytes, depth: int
 
 
 def test_a_body_handed_on_undecoded_counts_brackets_in_strings_too() -> None:
-    check_json(b'{"a": "' + b"[" * (MAX_NESTING - 1) + b'"}', "The body")
+    check_brackets(b'{"a": "' + b"[" * (MAX_NESTING - 1) + b'"}', "The body")
     with pytest.raises(NestingTooDeep):  # a comment /* " */ may hide the quotes from a reader
-        check_json(b'{"a": "' + b"[" * MAX_NESTING + b'"}', "The body")
+        check_brackets(b'{"a": "' + b"[" * MAX_NESTING + b'"}', "The body")
+    check_json(b'{"a": "' + b"[" * 1000 + b'"}', "A JSON part")  # decoded by us: exact
+
+
+def test_a_json_part_that_is_not_text_is_left_to_the_decoder() -> None:
+    check_json(b"\xff\xfe\xfd" + b"[" * 1000, "A JSON part")
