@@ -26,6 +26,7 @@ def fake_orthanc(configuration: dict[str, Any], sdk_calls: list[tuple[str, Any]]
         ResourceType=types.SimpleNamespace(PATIENT=0, STUDY=1, SERIES=2, INSTANCE=3),
         ChangeType=types.SimpleNamespace(NEW_INSTANCE=0),
         GetConfiguration=lambda: json.dumps(configuration),
+        GetConfigurationPath=lambda: "/nonexistent/orthanc.json",
         GenerateRestApiAuthorizationToken=lambda: "Bearer token",
         RestApiPostAfterPlugins=post_after_plugins,
         RestApiPost=post_after_plugins,
