@@ -34,6 +34,8 @@ from .core import Core, GlobalProperties, get_if_exists, get_json, loads
 log = logging.getLogger(__name__)
 
 DELETION_TOKEN_PROPERTY = 5302
+# Resources kept (a study and its series are two): ~5.6 kB a study with its series and kept
+# datasets (qido_answers), so about 55 MB when full (measured on 10,000 studies' entries).
 DEFAULT_CAPACITY = 20_000
 # Changes that leave the index entries as they were.
 HARMLESS_CHANGES = frozenset(
