@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import requests
 from PIL import Image
 
 from samples.ohif.viewer import NGINX, Nginx, fetch_viewer
@@ -400,3 +401,29 @@ def test_multiframe_instance_plays(page: Any, studies: tuple, recorder: Recorder
     frame_numbers = {url.rsplit("/", 1)[1] for url in recorder.urls_since(mark, r"/frames/\d+$")}
     assert len(frame_numbers) == frames
     assert_no_http_errors(recorder, mark)
+
+
+def test_the_proxy_stores_and_points_urls_at_the_viewer(viewer: Nginx) -> None:
+    """STOW-RS through nginx (OHIF's Upload), and the URLs of answers on the viewer's origin."""
+    data = make_studies()["mr"][1][0]
+    boundary = "ohif-test-boundary"
+    body = (
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    stored = requests.post(
+        f"{viewer.url}/dicom-web/studies",
+        data=body,
+        headers={"Content-Type": content_type, "Accept": "application/dicom+json"},
+        timeout=60,
+    )
+    assert stored.status_code == 200, stored.text
+    retrieve_url = stored.json()["00081190"]["Value"][0]
+    assert retrieve_url.startswith(f"{viewer.url}/dicom-web/studies/")
+    metadata = requests.get(f"{retrieve_url}/metadata", timeout=60)
+    assert metadata.status_code == 200
+    pixel_data = metadata.json()[0]["7FE00010"]
+    assert pixel_data["BulkDataURI"].startswith(f"{viewer.url}/dicom-web/studies/")
+    assert requests.get(pixel_data["BulkDataURI"], timeout=60).status_code == 200
