@@ -85,9 +85,15 @@ def fetch_viewer(cache: Path = DEFAULT_CACHE, version: str | None = None) -> Pat
         (tarball,) = Path(work).glob("*.tgz")
         with tarfile.open(tarball) as archive:
             extract(archive, Path(work))
-        # Renamed into place whole, so an interrupted fetch never leaves a partial viewer.
-        shutil.rmtree(dist.parent, ignore_errors=True)
-        (Path(work) / "package").rename(dist.parent)
+        # Renamed into place whole, so an interrupted fetch never leaves a partial viewer; a
+        # viewer another process put there meanwhile (tests and benchmarks at once) is kept.
+        if dist.parent.exists() and not (dist / "index.html").exists():
+            shutil.rmtree(dist.parent)
+        try:
+            (Path(work) / "package").rename(dist.parent)
+        except OSError:
+            if not (dist / "index.html").exists():
+                raise
     return dist
 
 
