@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import dicom_json, negotiation, transfer_syntax
+from . import dicom_tags, negotiation, orthanc_tags, transfer_syntax
 from .config import Configuration
 from .core import Core, get_json
 from .errors import HttpError, bad_request
@@ -35,9 +35,9 @@ _INDEX = re.compile(r"^[1-9][0-9]{0,8}$")
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
-def parse_bulk_path(text: str) -> dicom_json.TagPath:
+def parse_bulk_path(text: str) -> dicom_tags.TagPath:
     """`00540016/1/00181072` -> `(0x00540016, 0, 0x00181072)` (items 1-based in URIs, 0-based
-    in tag paths; see `dicom_json.tag_path_text`); HttpError 400 if malformed."""
+    in tag paths; see `dicom_tags.tag_path_text`); HttpError 400 if malformed."""
     segments = text.strip("/").split("/")
     if len(segments) % 2 == 0:
         raise bad_request(f"Bulk data path must end with a tag: {text!r}")
@@ -163,17 +163,17 @@ class RetrieveBulkdata:
             )
         return Response(values[0], OCTET_STREAM)
 
-    def _values(self, instance_id: str, tag_path: dicom_json.TagPath) -> list[bytes]:
-        if tag_path[-1] in dicom_json.PIXEL_DATA_TAGS and len(tag_path) == 1:
+    def _values(self, instance_id: str, tag_path: dicom_tags.TagPath) -> list[bytes]:
+        if tag_path[-1] in dicom_tags.PIXEL_DATA_TAGS and len(tag_path) == 1:
             return self._pixel_data(instance_id, tag_path)
-        if dicom_json.vr_of(tag_path[-1]) == "SQ":
+        if dicom_tags.vr_of(tag_path[-1]) == "SQ":
             raise bad_request(
-                f"{dicom_json.tag_path_text(tag_path)} is a sequence, not bulk data: "
+                f"{dicom_tags.tag_path_text(tag_path)} is a sequence, not bulk data: "
                 "its items are in the metadata"
             )
         return [self.core.get(self._content_uri(instance_id, tag_path))]
 
-    def _pixel_data(self, instance_id: str, tag_path: dicom_json.TagPath) -> list[bytes]:
+    def _pixel_data(self, instance_id: str, tag_path: dicom_tags.TagPath) -> list[bytes]:
         syntax = self.core.get(f"/instances/{instance_id}/metadata/TransferSyntax").decode()
         if syntax.strip() in transfer_syntax.NATIVE:
             # The core lists native pixel data as one item, "0": the whole value.
@@ -182,8 +182,8 @@ class RetrieveBulkdata:
         return [self.core.get(f"/instances/{instance_id}/frames/{f}/raw") for f in frames]
 
     @staticmethod
-    def _content_uri(instance_id: str, tag_path: dicom_json.TagPath) -> str:
-        return f"/instances/{instance_id}/content/{dicom_json.orthanc_content_path(tag_path)}"
+    def _content_uri(instance_id: str, tag_path: dicom_tags.TagPath) -> str:
+        return f"/instances/{instance_id}/content/{orthanc_tags.orthanc_content_path(tag_path)}"
 
     @staticmethod
     def _partial(value: bytes, byte_range: ByteRange) -> Response | None:

@@ -27,7 +27,7 @@ from pydicom.uid import (
 )
 
 from orthanc_dicomweb.bounded import MAX_SEQUENCE_DEPTH, loads_json
-from orthanc_dicomweb.dicom_json import decode_text
+from orthanc_dicomweb.character_sets import decode_text
 from orthanc_dicomweb.dicom_scan import (
     InflatedTooLarge,
     NotDicom,

@@ -12,13 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from orthanc_dicomweb.bounded import check_xml
-from orthanc_dicomweb.dicom_json import (
-    PERSON_NAME_GROUPS,
-    convert_value,
-    keyword_of,
-    tag_key,
-    vr_of,
-)
+from orthanc_dicomweb.dicom_tags import keyword_of, tag_key, vr_of
+from orthanc_dicomweb.dicom_values import PERSON_NAME_GROUPS, convert_value
 from orthanc_dicomweb.errors import bad_request
 
 NAMESPACE = "http://dicom.nema.org/PS3.19/models/NativeDICOM"

@@ -21,7 +21,8 @@ from typing import Any
 from pydicom.datadict import add_dict_entries, add_private_dict_entries
 
 from .config import ConfigurationError
-from .dicom_json import forget_dictionary_lookups, parse_tag
+from .dicom_json import forget_dictionary_lookups
+from .dicom_tags import parse_tag
 from .errors import HttpError
 
 OPTION = "Dictionary"

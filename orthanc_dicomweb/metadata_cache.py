@@ -38,13 +38,14 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import dicom_json
+from . import dicom_json, dicom_tags, orthanc_tags
 from .attachments import (
     INSTANCE_METADATA,
     OFFICIAL_SERIES_METADATA,
     PREPARED_ANSWER,
     SERIES_METADATA,
 )
+from .bulk_data_policy import BulkDataPolicy
 from .config import Configuration
 from .core import (
     Core,
@@ -74,7 +75,7 @@ _ANSWER_LEVEL = 6
 
 def relative_bulk_data_uri(study: str, series: str, instance: str, path: Sequence[int]) -> str:
     """`studies/{st}/series/{se}/instances/{i}/bulk/{tag path}`, completed at answer time."""
-    return f"{instance_url('', study, series, instance)}/bulk/{dicom_json.tag_path_text(path)}"
+    return f"{instance_url('', study, series, instance)}/bulk/{dicom_tags.tag_path_text(path)}"
 
 
 def absolute_bulk_data_uris(body: bytes, base: str) -> bytes:
@@ -210,7 +211,7 @@ class InstanceMetadata:
 
     def dataset_from_tags(self, orthanc_id: str, tags: dict[str, Any]) -> dicom_json.Dataset:
         uids = resource_uids(tags)
-        policy = dicom_json.BulkDataPolicy(
+        policy = BulkDataPolicy(
             mode=self.config.other_binary_mode,
             uri_for=lambda path: relative_bulk_data_uri(*uids, path),
             read_binary=lambda path: self._read_value(orthanc_id, path),
@@ -222,7 +223,7 @@ class InstanceMetadata:
         return [(i, dicom_json.encode_json(self.dataset(i))) for i in orthanc_ids]
 
     def _read_value(self, orthanc_id: str, path: Sequence[int]) -> bytes:
-        content = dicom_json.orthanc_content_path(path)
+        content = orthanc_tags.orthanc_content_path(path)
         return self.core.get(f"/instances/{orthanc_id}/content/{content}")
 
 
@@ -236,7 +237,7 @@ _UID_KEYS = ("0020,000d", "0020,000e", "0008,0018")
 
 
 def _tag_text(tags: dict[str, Any], key: str) -> str:
-    value = dicom_json.orthanc_text(tags.get(key))
+    value = orthanc_tags.orthanc_text(tags.get(key))
     return value.strip(" \0") if value is not None else ""
 
 

@@ -6,18 +6,20 @@ defaults and measurements of Orthanc 1.10.1 for what its index holds.
 
 from __future__ import annotations
 
-from . import dicom_json
+from . import dicom_tags
+from .character_sets import utf8_charset_element
+from .dicom_values import element
 
 STUDY, SERIES, INSTANCE = "Study", "Series", "Instance"
 PLURAL = {STUDY: "studies", SERIES: "series", INSTANCE: "instances"}
 
 
 def _tags(*keywords: str) -> frozenset[int]:
-    return frozenset(dicom_json.parse_tag(keyword) for keyword in keywords)
+    return frozenset(dicom_tags.parse_tag(keyword) for keyword in keywords)
 
 
 def _tag(keyword: str) -> int:
-    return dicom_json.parse_tag(keyword)
+    return dicom_tags.parse_tag(keyword)
 
 
 STUDY_INSTANCE_UID = _tag("StudyInstanceUID")
@@ -92,8 +94,8 @@ LEVELS = (STUDY, SERIES, INSTANCE)
 UID_TAGS = {STUDY: STUDY_INSTANCE_UID, SERIES: SERIES_INSTANCE_UID, INSTANCE: SOP_INSTANCE_UID}
 # Shared by every dataset of an answer: the JSON model is Unicode, sent as UTF-8.
 CONSTANT_ELEMENTS = {
-    dicom_json.tag_key(SPECIFIC_CHARACTER_SET): dicom_json.utf8_charset_element(),
-    dicom_json.tag_key(INSTANCE_AVAILABILITY): dicom_json.element("CS", ["ONLINE"]),
+    dicom_tags.tag_key(SPECIFIC_CHARACTER_SET): utf8_charset_element(),
+    dicom_tags.tag_key(INSTANCE_AVAILABILITY): element("CS", ["ONLINE"]),
 }
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .dicom_json import TEXT_VRS, parse_tag, tag_key, vr_of
+from .dicom_tags import parse_tag, tag_key, vr_of
+from .dicom_values import TEXT_VRS
 from .errors import HttpError, bad_request
 from .resources import validate_uid
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import dicom_json
+from . import dicom_json, dicom_tags
 from .attachments import INSTANCE_SUMMARIES
 from .config import Configuration
 from .core import Core, loads, read_attachment, write_attachment
@@ -79,5 +79,5 @@ class InstanceSummaries:
 
     def entry(self, file_uuid: str, dataset: Mapping[str, Any]) -> Entry:
         """An entry of the summarised attributes of a dataset (which may hold more)."""
-        keys = (dicom_json.tag_key(tag) for tag in sorted(self.tags))
+        keys = (dicom_tags.tag_key(tag) for tag in sorted(self.tags))
         return Entry(file_uuid, {key: dataset[key] for key in keys if key in dataset})

@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 from pydicom import dcmread
-from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import convert_color_space
-from pydicom.tag import BaseTag, Tag
 
+from .dicom_tags import dictionary_vr
 from .errors import bad_request, not_found
+from .orthanc_tags import orthanc_key, tag_of_orthanc_key
 from .pixel_data import decode_rle, encapsulated_frames
 
 Tags = Mapping[str, Any]
@@ -114,7 +114,7 @@ NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "
 
 def read_header(data: bytes) -> Dataset:
     """A DICOM file parsed for the `HEADER_KEYS` (pixel data included)."""
-    return dcmread(io.BytesIO(data), specific_tags=[_tag_of(key) for key in HEADER_KEYS])
+    return dcmread(io.BytesIO(data), specific_tags=[tag_of_orthanc_key(key) for key in HEADER_KEYS])
 
 
 def _first_item(tags: Tags, key: str) -> Tags:
@@ -132,50 +132,29 @@ class DatasetTags(Mapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         if key not in self._values:
-            tag = _tag_of(key)
+            tag = tag_of_orthanc_key(key)
             if tag is None or tag not in self.dataset:
                 raise KeyError(key)
             self._values[key] = _short_value(self.dataset, tag)
         return self._values[key]
 
     def __contains__(self, key: object) -> bool:
-        tag = _tag_of(key) if isinstance(key, str) else None
+        tag = tag_of_orthanc_key(key) if isinstance(key, str) else None
         return tag is not None and tag in self.dataset
 
     def __iter__(self) -> Iterator[str]:
-        return map(_key_of, self.dataset.keys())
+        return map(orthanc_key, self.dataset.keys())
 
     def __len__(self) -> int:
         return len(self.dataset)
 
 
-def _dictionary_vr(tag: BaseTag) -> str | None:
-    """The VR of an implicit-VR element from the dictionary; None for unknown (private) tags."""
-    try:
-        return dictionary_VR(tag)
-    except KeyError:
-        return None
-
-
-def _key_of(tag: BaseTag) -> str:
-    return f"{tag.group:04x},{tag.element:04x}"
-
-
-def _tag_of(key: str) -> BaseTag | None:
-    """The tag of a "gggg,eeee" key, None when the key is not one."""
-    group, _, element = key.partition(",")
-    try:
-        return Tag(int(group, 16), int(element, 16))
-    except ValueError:
-        return None
-
-
-def _short_value(dataset: Dataset, tag: BaseTag) -> Any:
+def _short_value(dataset: Dataset, tag: int) -> Any:
     """The value as `tags?short` has it: plain-ASCII and binary numbers read straight from the
     stored bytes (pydicom's conversion costs ~13 us a tag, this ~1 us), others via pydicom."""
     raw = dataset.get_item(tag)
     if isinstance(raw, RawDataElement) and raw.is_little_endian and raw.value is not None:
-        vr = raw.VR or _dictionary_vr(tag)
+        vr = raw.VR or dictionary_vr(tag)  # implicit VR: the dictionary's (None: private)
         if vr in ASCII_VRS:
             return raw.value.decode("ascii", "replace").strip(" \0")
         if vr in NUMBER_FORMATS and len(raw.value) % calcsize(NUMBER_FORMATS[vr]) == 0:
@@ -202,8 +181,10 @@ def raw_bytes(dataset: Dataset, path: Sequence[str | int]) -> bytes:
     current: Any = dataset
     try:
         for step in parents:
-            current = current[step] if isinstance(step, int) else current[_tag_of(step)].value
-        element = current.get_item(_tag_of(str(last)))
+            current = (
+                current[step] if isinstance(step, int) else current[tag_of_orthanc_key(step)].value
+            )
+        element = current.get_item(tag_of_orthanc_key(str(last)))
     except (AttributeError, IndexError, KeyError, TypeError):
         element = None
     if element is None:

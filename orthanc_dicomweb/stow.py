@@ -26,6 +26,7 @@ from itertools import chain, islice
 from typing import Any
 
 from .bounded import check_json, check_xml
+from .character_sets import utf8_charset_element
 from .config import Configuration
 from .core import ConcurrentStores, Core, CoreError, get_json, loads
 from .dicom_assembly import (
@@ -39,7 +40,8 @@ from .dicom_assembly import (
     read_json_metadata,
     read_xml_metadata,
 )
-from .dicom_json import element, encode_json, utf8_charset_element
+from .dicom_json import encode_json
+from .dicom_values import element
 from .dicom_xml import to_native_xml
 from .errors import HttpError, unsupported_media_type
 from .multipart import Part, ReleasableBody, boundary_of, parse_multipart

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from . import dicom_json, dicom_xml, negotiation
+from . import dicom_json, dicom_tags, dicom_xml, negotiation
 from .config import Configuration
 from .core import Core, loads, post_json
 from .errors import HttpError, not_found
@@ -60,7 +60,7 @@ def extrapolated_tags(names: Iterable[str], option: str) -> tuple[int, ...]:
     tags = []
     for name in names:
         try:
-            tags.append(dicom_json.parse_tag(name))
+            tags.append(dicom_tags.parse_tag(name))
         except HttpError:
             log.warning("%s: unknown attribute %r ignored", option, name)
     return tuple(tags)
@@ -72,7 +72,7 @@ def majority_elements(
     """For each tag, the attribute that more than half of the datasets hold identically."""
     agreed: dict[str, dict[str, Any]] = {}
     for tag in tags:
-        key = dicom_json.tag_key(tag)
+        key = dicom_tags.tag_key(tag)
         votes = Counter(
             dicom_json.encode_json(dataset[key]) for dataset in datasets if key in dataset
         )

@@ -7,7 +7,9 @@ import uuid
 import pytest
 
 from orthanc_dicomweb.config import ConfigurationError
-from orthanc_dicomweb.dicom_json import element_from_text, from_orthanc_tags, parse_tag, vr_of
+from orthanc_dicomweb.dicom_json import from_orthanc_tags
+from orthanc_dicomweb.dicom_tags import parse_tag, vr_of
+from orthanc_dicomweb.dicom_values import element_from_text
 from orthanc_dicomweb.dictionary import DictionaryEntry, parse_dictionary, register
 
 
