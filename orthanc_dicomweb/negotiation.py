@@ -8,7 +8,7 @@ so is skipped (it names nothing a route could produce).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -135,14 +135,7 @@ def metadata_format(accept: str | None) -> str:
     without a type or with a `transfer-syntax` (metadata has none) is refused. 400 if nothing
     is acceptable (`ACCEPT_REFUSED`)."""
     accepted = [media for media in parse_accept(accept) if _is_metadata_range(media)]
-    try:
-        chosen = choose(accepted, [DICOM_JSON, JSON, MULTIPART_RELATED, DICOM_XML])
-    except HttpError:
-        raise refuse_accept(
-            f"Metadata is available as {DICOM_JSON}, {JSON} or {MULTIPART_RELATED}; "
-            f'type="{DICOM_XML}", not as {accept!r}'
-        ) from None
-    return DICOM_XML if chosen in (MULTIPART_RELATED, DICOM_XML) else chosen
+    return _dicom_model(accepted, accept, "Metadata", refuse_accept)
 
 
 def _is_metadata_range(media: MediaType) -> bool:
@@ -158,10 +151,21 @@ def dicom_model_format(accept: str | None, what: str) -> str:
     accepted = [
         media for media in parse_accept(accept) if multipart_type(media) in (None, DICOM_XML)
     ]
+    return _dicom_model(accepted, accept, what, not_acceptable)
+
+
+def _dicom_model(
+    accepted: Sequence[MediaType],
+    accept: str | None,
+    what: str,
+    refusal: Callable[[str], HttpError],
+) -> str:
+    """DICOM_JSON, JSON or DICOM_XML (for the multipart of XML parts or the XML type alone)
+    from the acceptable ranges; `refusal` of a message naming `what` when none is."""
     try:
         chosen = choose(accepted, [DICOM_JSON, JSON, MULTIPART_RELATED, DICOM_XML])
     except HttpError:
-        raise not_acceptable(
+        raise refusal(
             f"{what} is available as {DICOM_JSON}, {JSON} or {MULTIPART_RELATED}; "
             f'type="{DICOM_XML}", not as {accept!r}'
         ) from None
