@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from orthanc_dicomweb.core import CoreError
+from orthanc_dicomweb.errors import HttpError
 
 
 class FakeCore:
@@ -42,3 +46,10 @@ class FakeCore:
 def file_info(size: int, uuid: str = "file-1") -> dict[str, Any]:
     """The core's `/instances/{id}/attachments/dicom/info` for a stored file."""
     return {"UncompressedSize": size, "CompressedSize": size, "ContentType": 1, "Uuid": uuid}
+
+
+def http_error(function: Callable[..., object], *args: Any) -> HttpError:
+    """The HttpError `function(*args)` raises; the test fails when it raises none."""
+    with pytest.raises(HttpError) as raised:
+        function(*args)
+    return raised.value

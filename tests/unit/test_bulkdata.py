@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orthanc_dicomweb.bulkdata import ByteRange, parse_bulk_path, parse_range, wants_single_part
-from orthanc_dicomweb.errors import HttpError
+from tests.unit.fakes import http_error
 
 
 @pytest.mark.parametrize(
@@ -37,9 +37,7 @@ def test_bulk_paths_alternate_tags_and_items(text: str, path: tuple[int, ...]) -
     ],
 )
 def test_malformed_bulk_paths_are_400(text: str) -> None:
-    with pytest.raises(HttpError) as raised:
-        parse_bulk_path(text)
-    assert raised.value.status == 400
+    assert http_error(parse_bulk_path, text).status == 400
 
 
 @pytest.mark.parametrize(
@@ -71,9 +69,7 @@ def test_multipart_unless_a_single_octet_stream_is_asked(accept: str | None, sin
     ],
 )
 def test_other_media_types_are_400_as_in_the_official_plugin(accept: str) -> None:
-    with pytest.raises(HttpError) as raised:
-        wants_single_part(accept)
-    assert raised.value.status == 400
+    assert http_error(wants_single_part, accept).status == 400
 
 
 @pytest.mark.parametrize(
@@ -97,10 +93,9 @@ def test_ranges(header: str | None, expected: ByteRange | None) -> None:
 
 @pytest.mark.parametrize("header", ["bytes=100-", "bytes=100-200", "bytes=-0"])
 def test_unsatisfiable_ranges_are_416_with_the_size(header: str) -> None:
-    with pytest.raises(HttpError) as raised:
-        parse_range(header, 100)
-    assert raised.value.status == 416
-    assert raised.value.headers["Content-Range"] == "bytes */100"
+    error = http_error(parse_range, header, 100)
+    assert error.status == 416
+    assert error.headers["Content-Range"] == "bytes */100"
 
 
 def test_content_range_header() -> None:

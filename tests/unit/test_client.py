@@ -30,6 +30,7 @@ from orthanc_dicomweb.jobs import JobEngine
 from orthanc_dicomweb.multipart import boundary_of, encode_multipart, iter_multipart
 from orthanc_dicomweb.servers import ServerRegistry
 from orthanc_dicomweb.web import Request, handle
+from tests.unit.fakes import http_error
 
 BOUNDARY = "test-boundary"
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -564,9 +565,8 @@ def test_streamed_parts_stop_at_a_truncation() -> None:
     body = related([fake_dicom(1), fake_dicom(2)])[0]
     parts = iter_streamed_parts([body[: body.index(fake_dicom(2)) + 5]], BOUNDARY)
     assert next(parts) == fake_dicom(1)
-    with pytest.raises(HttpError) as raised:
-        next(parts)
-    assert raised.value.status == 400
+    error = http_error(next, parts)
+    assert error.status == 400
     no_headers = b"--b\r\nX-Only: header-without-blank-line\r\n--b--"
     with pytest.raises(HttpError):
         list(iter_streamed_parts([no_headers], "b"))
@@ -636,9 +636,7 @@ def test_stow_answer_lists_the_resources_by_level_as_the_official_plugin(remote:
     ],
 )
 def test_uris_that_leave_the_base_path_are_refused_decoded(uri: str) -> None:
-    with pytest.raises(HttpError) as raised:
-        relative_uri(uri)
-    assert raised.value.status == 400
+    assert http_error(relative_uri, uri).status == 400
 
 
 def test_encoded_uris_that_stay_below_are_sent_unchanged() -> None:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.negotiation import (
     ACCEPT_REFUSED,
     MediaType,
@@ -15,6 +14,7 @@ from orthanc_dicomweb.negotiation import (
     parse_media_type,
     transfer_syntax,
 )
+from tests.unit.fakes import http_error
 
 
 def test_parse_media_type_with_quoted_type_and_wildcard_syntax() -> None:
@@ -52,9 +52,7 @@ def test_quoted_strings_keep_commas_semicolons_and_escapes() -> None:
     "text", ["", "application", "/json", "application/", "a/b; =x", "a/b; q=2", "a/b; q=x"]
 )
 def test_garbage_is_a_bad_request(text: str) -> None:
-    with pytest.raises(HttpError) as caught:
-        parse_media_type(text)
-    assert caught.value.status == 400
+    assert http_error(parse_media_type, text).status == 400
 
 
 def test_parse_accept_orders_by_quality_stably() -> None:
@@ -113,9 +111,7 @@ def test_metadata_format(accept: str | None, chosen: str) -> None:
     ],
 )
 def test_metadata_format_refuses_with_400_as_the_official_plugin(accept: str) -> None:
-    with pytest.raises(HttpError) as caught:
-        metadata_format(accept)
-    assert caught.value.status == ACCEPT_REFUSED == 400
+    assert http_error(metadata_format, accept).status == ACCEPT_REFUSED == 400
 
 
 @pytest.mark.parametrize("header", [None, "", "   ", " , "])
@@ -147,11 +143,12 @@ def test_choose_uses_the_most_specific_range_and_q0_refuses() -> None:
 
 
 def test_choose_raises_406_listing_the_offers() -> None:
-    with pytest.raises(HttpError) as caught:
-        choose(parse_accept("image/png"), ["application/dicom+json", "application/json"])
-    assert caught.value.status == 406
-    assert "application/dicom+json" in caught.value.message
-    assert "application/json" in caught.value.message
+    error = http_error(
+        choose, parse_accept("image/png"), ["application/dicom+json", "application/json"]
+    )
+    assert error.status == 406
+    assert "application/dicom+json" in error.message
+    assert "application/json" in error.message
 
 
 def test_multipart_helpers_on_other_types() -> None:
@@ -193,7 +190,6 @@ def test_dicom_model_format(accept: str | None, chosen: str) -> None:
     "accept", ["image/png", 'multipart/related; type="application/dicom"', "text/xml"]
 )
 def test_dicom_model_format_refuses_other_types_with_406(accept: str) -> None:
-    with pytest.raises(HttpError) as caught:
-        dicom_model_format(accept, "Metadata")
-    assert caught.value.status == 406
-    assert caught.value.message.startswith("Metadata is available as application/dicom+json")
+    error = http_error(dicom_model_format, accept, "Metadata")
+    assert error.status == 406
+    assert error.message.startswith("Metadata is available as application/dicom+json")

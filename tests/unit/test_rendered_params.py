@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from orthanc_dicomweb import image_output, rendering, wado_uri
-from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.image_output import Region, Viewport
 from orthanc_dicomweb.rendered import parse_frames, parse_rendered_options
 from orthanc_dicomweb.rendering import Window
 from orthanc_dicomweb.web import Request
+from tests.unit.fakes import http_error
 
 
 def _options(query: dict[str, str], accept: str | None = None, thumbnail: bool = False):
@@ -18,10 +18,9 @@ def _options(query: dict[str, str], accept: str | None = None, thumbnail: bool =
 
 
 def _status(function, *args) -> int:
-    with pytest.raises(HttpError) as error:
-        function(*args)
-    assert error.value.message
-    return error.value.status
+    error = http_error(function, *args)
+    assert error.message
+    return error.status
 
 
 def test_defaults_are_jpeg_quality_90_and_no_profile() -> None:

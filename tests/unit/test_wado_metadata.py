@@ -10,7 +10,6 @@ import pytest
 from orthanc_dicomweb.attachments import INSTANCE_METADATA, PREPARED_ANSWER, SERIES_METADATA
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.core import CoreError
-from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.wado_metadata import (
     MetadataCacheUpdate,
     RetrieveMetadata,
@@ -20,6 +19,7 @@ from orthanc_dicomweb.wado_metadata import (
     wants_xml,
 )
 from orthanc_dicomweb.web import MultipartResponse, Request, Response
+from tests.unit.fakes import http_error
 from tests.unit.test_metadata_cache import FakeCore as SeriesCore
 
 STUDY, SERIES = "1.2.3", "1.2.3.4"
@@ -59,9 +59,7 @@ def test_accept_chooses_json_or_xml(accept: str | None, xml: bool) -> None:
     ],
 )
 def test_unsupported_accept_is_400_as_in_the_official_plugin(accept: str) -> None:
-    with pytest.raises(HttpError) as raised:
-        wants_xml(accept)
-    assert raised.value.status == 400
+    assert http_error(wants_xml, accept).status == 400
 
 
 def test_extrapolated_tags_accept_keywords_and_hex_and_skip_unknown_names() -> None:
@@ -168,12 +166,8 @@ def test_xml_is_a_multipart_of_one_document_per_instance() -> None:
 
 def test_unknown_study_is_404_and_malformed_uid_is_400() -> None:
     service = RetrieveMetadata(Configuration(), IndexCore())
-    with pytest.raises(HttpError) as raised:
-        service.study_metadata(request("9.9.9"))
-    assert raised.value.status == 404
-    with pytest.raises(HttpError) as raised:
-        service.series_metadata(request(STUDY, "1.2.x"))
-    assert raised.value.status == 400
+    assert http_error(service.study_metadata, request("9.9.9")).status == 404
+    assert http_error(service.series_metadata, request(STUDY, "1.2.x")).status == 400
 
 
 @pytest.mark.parametrize(
@@ -181,9 +175,8 @@ def test_unknown_study_is_404_and_malformed_uid_is_400() -> None:
 )
 def test_cache_update_refuses_what_is_not_an_orthanc_id(study_id: str) -> None:
     update = MetadataCacheUpdate(Configuration(), IndexCore())
-    with pytest.raises(HttpError) as raised:
-        update.update_study(Request("POST", "/studies/x/update-dicomweb-cache", groups=(study_id,)))
-    assert raised.value.status == 400
+    asked = Request("POST", "/studies/x/update-dicomweb-cache", groups=(study_id,))
+    assert http_error(update.update_study, asked).status == 400
 
 
 class LookupCore(SeriesCore):
@@ -253,13 +246,10 @@ def test_kept_instance_of_another_path_is_not_answered() -> None:
     core = LookupCore(["i1"])
     service = RetrieveMetadata(Configuration(), core)
     service.cache.rebuild("s1")
-    with pytest.raises(HttpError) as raised:
-        service.instance_metadata(request("9.9.9", SERIES, sop_of("i1")))
-    assert raised.value.status == 404
+    error = http_error(service.instance_metadata, request("9.9.9", SERIES, sop_of("i1")))
+    assert error.status == 404
     core.instances.remove("i1")  # deleted: the fake still holds its dataset, the lookup does not
-    with pytest.raises(HttpError) as raised:
-        service.instance_metadata(request(STUDY, SERIES, sop_of("i1")))
-    assert raised.value.status == 404
+    assert http_error(service.instance_metadata, request(STUDY, SERIES, sop_of("i1"))).status == 404
 
 
 def test_instance_metadata_without_cache_reads_no_attachment() -> None:
@@ -341,9 +331,7 @@ def test_metadata_without_cache_is_the_same_and_keeps_nothing() -> None:
 def test_unknown_study_or_series_is_404_in_full_mode(groups: tuple[str, ...]) -> None:
     service = RetrieveMetadata(Configuration(), FindCore(["i1"]))
     handler = service.study_metadata if len(groups) == 1 else service.series_metadata
-    with pytest.raises(HttpError) as raised:
-        handler(request(*groups))
-    assert raised.value.status == 404
+    assert http_error(handler, request(*groups)).status == 404
 
 
 def test_one_study_uid_in_two_orthanc_studies_is_409() -> None:
@@ -352,6 +340,5 @@ def test_one_study_uid_in_two_orthanc_studies_is_409() -> None:
             twins = [{"ID": "s1", "ParentStudy": "t1"}, {"ID": "s2", "ParentStudy": "t2"}]
             return json.dumps(twins).encode()
 
-    with pytest.raises(HttpError) as raised:
-        RetrieveMetadata(Configuration(), TwinCore([])).study_metadata(request(STUDY))
-    assert raised.value.status == 409
+    service = RetrieveMetadata(Configuration(), TwinCore([]))
+    assert http_error(service.study_metadata, request(STUDY)).status == 409
