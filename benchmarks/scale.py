@@ -5,7 +5,9 @@ plugin and one with the official plugin, and for each size stores generated smal
 (one study, one series, one instance each, a few hundred bytes of pixels) through the core's
 own `POST /instances` on both sides in parallel, then times the same searches on both sides,
 taking turns (official, python, python, official...), and prints the medians, the ratio
-(official / python) and each process's resident memory (VmRSS) after the searches.
+(official / python), each process's CPU time per search (mean of the turns: a figure that
+other work on a shared machine leaves alone) and each process's resident memory (VmRSS)
+after the searches.
 
 Searches answer results the core finds: the count of each answer is checked against
 `/tools/find` on the same side, untimed.
@@ -41,6 +43,7 @@ MODALITIES = ("CT", "MR", "US", "CR", "DX", "XA")
 LOADERS = 4  # parallel stores per side: the core's storing is the limit
 TURNS = 5
 IDLE_TIMEOUT = 900  # seconds
+SETTLED_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,21 @@ def store(sides: Sequence[Side], start: int, stop: int) -> None:
             raise WrongAnswer(f"{side.name} holds {count} studies, {stop} expected")
 
 
+def wait_until_settled(side: Side) -> None:
+    """Wait until the side's background work is over: this plugin caches the metadata of
+    every new series once stable (a minute or more per 10,000 here), and searches timed
+    during it were 10x slower. On a loaded machine a busy process may use less than the
+    idle threshold of CPU: its change log (each cached series adds a change) must also stay
+    still for `SETTLED_SECONDS`."""
+    deadline = time.monotonic() + IDLE_TIMEOUT
+    while time.monotonic() < deadline:
+        last = side.request("GET", "/changes?last").json()["Last"]
+        measure.wait_until_idle(side.pid, timeout=IDLE_TIMEOUT)
+        time.sleep(SETTLED_SECONDS)
+        if side.request("GET", "/changes?last").json()["Last"] == last:
+            return
+
+
 def timed_search(side: Side, path: str, expected: int) -> float:
     """Seconds of one search, to the last byte of the answer; the count is checked after."""
     start = time.perf_counter()
@@ -155,15 +173,22 @@ def measure_size(sides: Sequence[Side], size: int, turns: int) -> list[str]:
         if find.get("Since") == "{last}":
             find["Since"] = last
         times: dict[str, list[float]] = {side.name: [] for side in sides}
+        cpu = {side.name: 0.0 for side in sides}
         expected = {side.name: Query(query.name, path, find).expected(side) for side in sides}
         for turn in range(turns):
             for side in sides if turn % 2 == 0 else sides[::-1]:
                 timed_search(side, path, expected[side.name])  # warm-up, untimed
+                before = measure.cpu_seconds(side.pid)
                 times[side.name].append(timed_search(side, path, expected[side.name]))
+                cpu[side.name] += measure.cpu_seconds(side.pid) - before
         official, python = (1000 * statistics.median(times[s.name]) for s in sides)
+        # CPU of each process per search (mean of the turns, 10 ms ticks): what other work
+        # on a shared machine does not change.
+        cpu_official, cpu_python = (1000 * cpu[s.name] / turns for s in sides)
         lines.append(
             f"{size:>7} {query.name:<32} {expected[sides[1].name]:>6} "
-            f"{official:>9.1f} {python:>8.1f} {official / python:>6.1f}x"
+            f"{official:>9.1f} {python:>8.1f} {official / python:>6.1f}x "
+            f"{cpu_official:>9.0f} {cpu_python:>8.0f}"
         )
     rss = [measure.memory_kb(side.pid, "VmRSS") / 1024 for side in sides]
     lines.append(f"{size:>7} {'VmRSS (MB)':<32} {'':>6} {rss[0]:>9.0f} {rss[1]:>8.0f}")
@@ -174,15 +199,16 @@ def run(sizes: Sequence[int], turns: int, workdir: Path) -> Iterator[str]:
     official, python = start(workdir, official=True), start(workdir, official=False)
     sides = (official, python)
     try:
-        yield f"{'studies':>7} {'search':<32} {'found':>6} {'official':>9} {'python':>8} ratio"
+        yield (
+            f"{'studies':>7} {'search (ms)':<32} {'found':>6} {'official':>9} {'python':>8} "
+            f"{'ratio':>7} {'cpu off.':>9} {'cpu py.':>8}"
+        )
         stored = 0
         for size in sorted(sizes):
             store(sides, stored, size)
             stored = size
             for side in sides:
-                # This plugin caches the metadata of every new series once stable, in the
-                # background (about a minute per 10,000 here): searches are timed after it.
-                measure.wait_until_idle(side.pid, timeout=IDLE_TIMEOUT)
+                wait_until_settled(side)
             yield from measure_size(sides, size, turns)
     finally:
         official.orthanc.stop()
