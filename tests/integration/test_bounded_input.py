@@ -10,12 +10,13 @@ from typing import Any
 
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 from orthanc_dicomweb.bounded import MAX_NESTING, MAX_SEQUENCE_DEPTH
 from orthanc_dicomweb.multipart import encode_multipart
+from tests.datasets import nested, part10
 from tests.harness import Orthanc
 from tests.integration.test_stow import BOUNDARY, FAILED, JSON_TYPE, XML_TYPE, stow
 from tests.unit.test_client import Remote, send
@@ -25,30 +26,7 @@ FAILURE_REASON, CANNOT_UNDERSTAND = "00081197", 0xC000
 
 def nested_dataset(depth: int) -> Dataset:
     """An SR-like dataset whose sequences nest `depth` levels deep."""
-    dataset = Dataset()
-    dataset.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
-    dataset.SOPInstanceUID = generate_uid()
-    dataset.StudyInstanceUID = generate_uid()
-    dataset.SeriesInstanceUID = generate_uid()
-    dataset.PatientID = "NESTED"
-    inner = Dataset()
-    inner.CodeValue = "leaf"
-    for _ in range(depth - 1):
-        outer = Dataset()
-        outer.ConceptNameCodeSequence = Sequence([inner])
-        inner = outer
-    dataset.ContentSequence = Sequence([inner])
-    return dataset
-
-
-def part10(dataset: Dataset) -> bytes:
-    dataset.file_meta = FileMetaDataset()
-    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset.file_meta.MediaStorageSOPClassUID = dataset.SOPClassUID
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    return nested(depth, SOPClassUID="1.2.840.10008.5.1.4.1.1.88.11", PatientID="NESTED")
 
 
 def alive(orthanc: Orthanc) -> bool:

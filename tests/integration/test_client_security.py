@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 from tests.harness import PYDICOM_FILES, Orthanc, orthanc_available
 from tests.integration.test_client import closed_port_url, start, stop, wait_finished
-from tests.unit.test_client import Remote, answer, send
+from tests.unit.test_client import Remote, answer, redirect, send
 
 pytestmark = pytest.mark.skipif(not orthanc_available(), reason="Orthanc needed")
 
@@ -65,16 +64,6 @@ def no_secret_in(text: str) -> bool:
     return not any(secret in text for secret in SECRETS)
 
 
-def redirect(status: int, location: str) -> Callable[[BaseHTTPRequestHandler], None]:
-    def behaviour(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(status)
-        handler.send_header("Location", location)
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
-
-    return behaviour
-
-
 # --- item 2: header values -------------------------------------------------------------------
 
 
@@ -120,7 +109,7 @@ def test_credentials_in_a_url_are_never_shown(client: Orthanc, remote: Remote, f
 def test_a_redirected_stow_fails_and_nothing_goes_to_the_other_origin(
     client: Orthanc, remote: Remote, other: Remote, fresh, status: int
 ) -> None:
-    remote.routes["/dicom-web/studies"] = redirect(status, other.url + "studies")
+    remote.routes["/dicom-web/studies"] = redirect(other.url + "studies", status)
     local = client.upload([PYDICOM_FILES / "MR_small.dcm"])
     pushed = client.post("/dicom-web/servers/remote/stow", json={"Resources": [local[0]["ID"]]})
     assert pushed.status_code == 502, pushed.text
@@ -132,7 +121,7 @@ def test_a_redirected_stow_fails_and_nothing_goes_to_the_other_origin(
 def test_proxied_calls_do_not_follow_redirects_to_another_origin(
     client: Orthanc, remote: Remote, other: Remote, fresh, operation: str
 ) -> None:
-    remote.routes["/dicom-web/studies"] = redirect(302, other.url + "studies")
+    remote.routes["/dicom-web/studies"] = redirect(other.url + "studies", 302)
     response = client.post(f"/dicom-web/servers/remote/{operation}", json={"Uri": "studies"})
     assert response.status_code == 502
     assert "another origin" in response.json()["Message"]
@@ -142,7 +131,7 @@ def test_proxied_calls_do_not_follow_redirects_to_another_origin(
 def test_proxied_calls_follow_redirects_within_the_origin(
     client: Orthanc, remote: Remote, fresh
 ) -> None:
-    remote.routes["/dicom-web/old/studies"] = redirect(301, "/dicom-web/studies")
+    remote.routes["/dicom-web/old/studies"] = redirect("/dicom-web/studies", 301)
     remote.routes["/dicom-web/studies"] = answer(200, b"[]", "application/dicom+json")
     response = client.post("/dicom-web/servers/remote/qido", json={"Uri": "old/studies"})
     assert response.status_code == 200 and response.json() == []
@@ -150,7 +139,7 @@ def test_proxied_calls_follow_redirects_within_the_origin(
 
 
 def test_a_redirected_retrieve_fails(client: Orthanc, remote: Remote, fresh) -> None:
-    remote.routes["/dicom-web/studies/1.2"] = redirect(302, "/dicom-web/studies/1.3")
+    remote.routes["/dicom-web/studies/1.2"] = redirect("/dicom-web/studies/1.3", 302)
     response = client.post(
         "/dicom-web/servers/remote/retrieve", json={"Resources": [{"Study": "1.2"}]}
     )

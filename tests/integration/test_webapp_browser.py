@@ -11,6 +11,7 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -461,23 +462,33 @@ def test_servers_can_be_added_tested_and_removed(
     assert "added" not in local.get("/dicom-web/servers").json()
 
 
-def test_tablet_width_keeps_the_page_usable(browser: Any, local: Orthanc, data: dict) -> None:
-    context = browser.new_context(viewport={"width": 768, "height": 1024})
+@contextmanager
+def searched_at_size(
+    browser: Any, local: Orthanc, width: int, height: int, patient_id: str
+) -> Iterator[Any]:
+    """A client page in a viewport of this size, its search of the remote for a PatientID
+    sent; the browser context is closed afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": height})
     try:
         page = context.new_page()
         page.goto(local.url + CLIENT)
         page.wait_for_selector("body[data-ready=true]")
         page.select_option("#server", "remote")
-        page.fill("#search-form [name=PatientID]", f"WEBCT-{data['tag']}")
+        page.fill("#search-form [name=PatientID]", patient_id)
         page.click("#search-button")
+        yield page
+    finally:
+        context.close()
+
+
+def test_tablet_width_keeps_the_page_usable(browser: Any, local: Orthanc, data: dict) -> None:
+    with searched_at_size(browser, local, 768, 1024, f"WEBCT-{data['tag']}") as page:
         page.locator(f"#studies-table tr[data-uid='{data['ct']['Study']}']").wait_for()
         page.screenshot(path=str(ARTIFACTS / "tablet.png"), full_page=True)
         # The page itself never scrolls sideways; only the table does, inside its frame.
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         box = page.get_by_role("button", name="Retrieve").first.bounding_box()
         assert box is not None and box["x"] + box["width"] <= 768
-    finally:
-        context.close()
 
 
 def test_orthanc_explorer_buttons(page: Any, local: Orthanc, remote: Orthanc, data: dict) -> None:

@@ -33,6 +33,7 @@ from tests.integration.test_webapp_browser import (  # noqa: F401 (fixtures)
     pytestmark,
     remote,
     search,
+    searched_at_size,
     study_row,
     wait_for,
     wait_job,
@@ -295,14 +296,7 @@ def overflowing(page: Any) -> list[str]:
 def test_phone_width_shows_cards_without_sideways_scrolling(
     browser: Any, local: Orthanc, daily: dict
 ) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    try:
-        page = context.new_page()
-        page.goto(local.url + CLIENT)
-        page.wait_for_selector("body[data-ready=true]")
-        page.select_option("#server", "remote")
-        page.fill("#search-form [name=PatientID]", f"DAYSCREEN-{daily['tag']}")
-        page.click("#search-button")
+    with searched_at_size(browser, local, 390, 844, f"DAYSCREEN-{daily['tag']}") as page:
         row = page.locator(f"#studies-table tr[data-uid='{daily['screens']['Study']}']")
         row.wait_for()
         row.get_by_role("button", name="Series").click()
@@ -315,8 +309,6 @@ def test_phone_width_shows_cards_without_sideways_scrolling(
         assert name.evaluate("td => getComputedStyle(td, '::before').content") == '"Patient name"'
         assert name.evaluate("td => getComputedStyle(td).wordBreak") == "normal"
         assert name.evaluate("td => getComputedStyle(td).overflowWrap") != "anywhere"
-    finally:
-        context.close()
 
 
 SCREEN_STEPS = ("search", "series-preview", "details", "send", "servers", "jobs")

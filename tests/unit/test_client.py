@@ -114,6 +114,18 @@ def answer(status: int, body: bytes, content_type: str = "application/json") -> 
     return lambda handler: send(handler, status, body, content_type)
 
 
+def redirect(location: str, status: int = 302) -> Behaviour:
+    """A redirection to `location`, without a body."""
+
+    def behaviour(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return behaviour
+
+
 def fake_dicom(number: int) -> bytes:
     return b"\0" * 128 + b"DICM" + f"instance {number}".encode() * 50
 

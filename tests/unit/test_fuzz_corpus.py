@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import zlib
 
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from orthanc_dicomweb import dicom_scan
 from orthanc_dicomweb.bounded import (
@@ -33,41 +30,7 @@ from orthanc_dicomweb.dicom_xml import from_native_xml
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.multipart import parse_multipart
 from orthanc_dicomweb.qido_matching import wildcard_matches
-
-
-def part10(dataset: Dataset, syntax: str = ExplicitVRLittleEndian) -> bytes:
-    dataset.file_meta = FileMetaDataset()
-    dataset.file_meta.TransferSyntaxUID = syntax
-    dataset.file_meta.MediaStorageSOPClassUID = dataset.SOPClassUID
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-def identified(**values: object) -> Dataset:
-    dataset = Dataset()
-    dataset.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    dataset.SOPInstanceUID = generate_uid()
-    dataset.StudyInstanceUID = generate_uid()
-    dataset.SeriesInstanceUID = generate_uid()
-    dataset.PatientID = "P"
-    for keyword, value in values.items():
-        setattr(dataset, keyword, value)
-    return dataset
-
-
-def nested(depth: int, before_the_uids: bool = False) -> Dataset:
-    inner = Dataset()
-    inner.CodeValue = "x"
-    for _ in range(depth - 1):
-        outer = Dataset()
-        outer.ConceptNameCodeSequence = Sequence([inner])
-        inner = outer
-    # ReferencedImageSequence (0008,1140) comes before the UIDs the identity scan looks for.
-    keyword = "ReferencedImageSequence" if before_the_uids else "ContentSequence"
-    return identified(**{keyword: Sequence([inner])})
-
+from tests.datasets import identified, nested, part10
 
 # --- nesting ---------------------------------------------------------------------------------
 

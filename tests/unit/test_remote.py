@@ -9,7 +9,7 @@ import pytest
 from orthanc_dicomweb.config import Configuration, parse_server, redact_url
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.remote import RemoteServer, origin
-from tests.unit.test_client import Remote, answer
+from tests.unit.test_client import Remote, answer, redirect
 
 
 @pytest.fixture
@@ -37,19 +37,9 @@ def test_credentials_are_redacted() -> None:
     assert server.shown("auth admin:se@cret@host") == "auth ***@host"
 
 
-def redirect_to(location: str, status: int = 302):
-    def behaviour(handler) -> None:
-        handler.send_response(status)
-        handler.send_header("Location", location)
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
-
-    return behaviour
-
-
 def test_a_get_follows_relative_redirects_within_the_origin(remote: Remote) -> None:
-    remote.routes["/dicom-web/a"] = redirect_to("b")
-    remote.routes["/dicom-web/b"] = redirect_to("/dicom-web/c", 307)
+    remote.routes["/dicom-web/a"] = redirect("b")
+    remote.routes["/dicom-web/b"] = redirect("/dicom-web/c", 307)
     remote.routes["/dicom-web/c"] = answer(200, b"found")
     with connect(remote.url) as server:
         response = server.request("GET", "a", params={"x": "1"}, follow_redirects=True)
@@ -60,7 +50,7 @@ def test_a_get_follows_relative_redirects_within_the_origin(remote: Remote) -> N
 
 
 def test_redirect_loops_end(remote: Remote) -> None:
-    remote.routes["/dicom-web/a"] = redirect_to("a")
+    remote.routes["/dicom-web/a"] = redirect("a")
     with connect(remote.url) as server, pytest.raises(HttpError) as raised:
         server.request("GET", "a", follow_redirects=True)
     assert "more than 5 redirects" in raised.value.message
