@@ -139,7 +139,14 @@ class IndexCache:
     def _changes_since(self, last: int | None) -> dict[str, Any]:
         if last is None:
             return get_json(self.core, "/changes?last") | {"Changes": [], "Done": True}
-        return get_json(self.core, f"/changes?since={last}&limit={CHANGES_PAGE}")
+        changes = get_json(self.core, f"/changes?since={last}&limit={CHANGES_PAGE}")
+        if changes.get("Done"):
+            return changes
+        # More than a page: every copy goes, and the log is read on from its end. Going on from
+        # the page's end dropped every copy at each of the next searches, one page of changes
+        # at a time (after 9,000 new studies, "all studies" of 10,000 cost 1 s of CPU each
+        # time, against 0.13 s once warm).
+        return get_json(self.core, "/changes?last") | {"Changes": [], "Done": False}
 
     def _stale_resources(self, changes: dict[str, Any]) -> set[str] | None:
         """The URIs of the resources these changes outdated; None for "maybe any"."""

@@ -126,6 +126,17 @@ def test_more_changes_than_a_page_drop_every_entry(core: CoreWithProperties) -> 
     assert cache.validate() is False
 
 
+def test_after_more_than_a_page_the_log_is_read_on_from_its_end(
+    core: CoreWithProperties,
+) -> None:
+    cache = filled(core)
+    for _ in range(1000):
+        core.log("NewInstance")
+    assert cache.validate() is False
+    cache.put("/studies/a", {"ID": "a"})
+    assert cache.validate() is True  # the changes already paid for drop nothing more
+
+
 def test_a_cleared_change_log_drops_every_entry(core: CoreWithProperties) -> None:
     core.log("NewInstance")
     cache = filled(core)
