@@ -14,7 +14,7 @@ ROOT = "/dicom-web/"
 def test_a_repeated_query_key_reaches_the_plugin_as_its_last_value(
     orthanc: Orthanc, test_files: dict[str, Path]
 ) -> None:
-    study = stored(orthanc, test_files["mr"]).StudyInstanceUID
+    study, _ = stored(orthanc, test_files["mr"])
     repeated = (
         f"{ROOT}series?{STUDY_UID}={study}&includefield={PATIENT_NAME}&includefield={STUDY_DATE}"
     )
@@ -24,7 +24,7 @@ def test_a_repeated_query_key_reaches_the_plugin_as_its_last_value(
 
 
 def test_a_comma_list_asks_for_every_field(orthanc: Orthanc, test_files: dict[str, Path]) -> None:
-    study = stored(orthanc, test_files["mr"]).StudyInstanceUID
+    study, _ = stored(orthanc, test_files["mr"])
     listed = f"{ROOT}series?{STUDY_UID}={study}&includefield={PATIENT_NAME},{STUDY_DATE}"
     (answer,) = orthanc.get(listed).json()
     assert PATIENT_NAME in answer and STUDY_DATE in answer

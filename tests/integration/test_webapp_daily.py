@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -246,7 +246,11 @@ def test_a_server_url_must_be_http_or_https(page: Any, local: Orthanc) -> None:
     assert "noscheme" not in local.get("/dicom-web/servers").json()
 
 
-def test_without_servers_the_page_says_where_to_add_one(page: Any, orthanc: Orthanc) -> None:
+def test_without_servers_the_page_says_where_to_add_one(
+    page: Any, orthanc_factory: Callable[..., Orthanc]
+) -> None:
+    # An Orthanc of its own: other tests add servers to the shared one.
+    orthanc = orthanc_factory()
     page.goto(orthanc.url + CLIENT)
     page.wait_for_selector("body[data-ready=true]")
     notice = page.inner_text("#notice")
