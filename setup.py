@@ -33,6 +33,7 @@ setup(
             "pytest>=8",
             "dicomweb-client>=0.59",
             "ruff>=0.6",
+            "mypy>=1.10",  # type check of the package (pyproject.toml [tool.mypy])
             "playwright>=1.40",
             "docutils>=0.20",  # the README is checked as reStructuredText
             "httplib2>=0.20",  # the HTTP client of Orthanc's own integration suite

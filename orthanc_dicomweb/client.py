@@ -21,7 +21,7 @@ from .config import Configuration, ServerDefinition
 from .core import Core, CoreError, get_if_exists, get_json
 from .dicom_assembly import InvalidInstance, check_nesting
 from .errors import HttpError, bad_request
-from .jobs import Job, JobContext, JobEngine, JobState
+from .jobs import Engine, Job, JobContext, JobState
 from .multipart import boundary_of, encode_part, iter_streamed_parts, new_boundary
 from .multipart import multipart_content_type as related_content_type
 from .negotiation import parse_media_type
@@ -158,7 +158,7 @@ class DicomWebClient:
     """`{root}servers/{name}/...`: proxied calls, and STOW-RS / WADO-RS jobs."""
 
     def __init__(
-        self, config: Configuration, core: Core, servers: ServerRegistry, engine: JobEngine
+        self, config: Configuration, core: Core, servers: ServerRegistry, engine: Engine
     ) -> None:
         self.config = config
         self.core = core

@@ -179,7 +179,7 @@ class ClusterJobEngine:
         failure: HttpError | None = None
         interrupted = False
         try:
-            self._runners[job.type](JobContext(self, job))  # type: ignore[arg-type]
+            self._runners[job.type](JobContext(self, job))
         except JobInterrupted:
             interrupted = True
         except HttpError as error:
@@ -305,7 +305,8 @@ def cluster_engine_for(config: Configuration, core: object) -> ClusterJobEngine 
         return None
     from .job_leases import LeasedJobs
 
-    name = getattr(core, "configuration", dict)().get("Name", "orthanc")
+    configuration: Callable[[], dict[str, Any]] = getattr(core, "configuration", dict)
+    name = configuration().get("Name", "orthanc")
     owner = f"{name}-{uuid.uuid4().hex[:8]}"
     return ClusterJobEngine(
         LeasedJobs(store, owner), config.concurrent_jobs, config.jobs_history_size

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urlsplit
 
 from .cors import DEFAULT_HEADERS, DEFAULT_MAX_AGE, DEFAULT_METHODS, CorsOptions
@@ -204,9 +204,18 @@ class _Reader:
     def boolean(self, name: str, default: bool) -> bool:
         return self._value(name, (bool,), "true or false", default)
 
+    # A default that is not None is also what a missing option gives: no None then.
+    @overload
+    def string(self, name: str, default: str) -> str: ...
+    @overload
+    def string(self, name: str, default: None) -> str | None: ...
     def string(self, name: str, default: str | None) -> str | None:
         return self._value(name, (str,), "a string", default)
 
+    @overload
+    def integer(self, name: str, default: int, minimum: int = 0) -> int: ...
+    @overload
+    def integer(self, name: str, default: None, minimum: int = 0) -> int | None: ...
     def integer(self, name: str, default: int | None, minimum: int = 0) -> int | None:
         value = self._value(name, (int,), "an integer", default)
         if value is not None and value < minimum:

@@ -13,7 +13,7 @@ the header `X-Cors-Preflight` (README: "CORS"), which this module answers the sa
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from .errors import HttpError, bad_request
@@ -114,7 +114,7 @@ class CorsPolicy:
         names = {name.strip().lower() for name in asked.split(",") if name.strip()}
         return names - self._headers
 
-    def _preflight_headers(self, request: Request, methods: Collection[str]) -> Mapping[str, str]:
+    def _preflight_headers(self, request: Request, methods: Collection[str]) -> dict[str, str]:
         return self.headers(request) | {
             "Access-Control-Allow-Methods": ", ".join(sorted(methods)),
             "Access-Control-Allow-Headers": ", ".join(self.options.allowed_headers),

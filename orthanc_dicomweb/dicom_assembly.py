@@ -50,8 +50,8 @@ SOP_CLASS_UID = 0x00080016
 SOP_INSTANCE_UID = 0x00080018
 SPECIFIC_CHARACTER_SET = 0x00080005
 PIXEL_DATA = 0x7FE00010
-IDENTITY_TAGS = (SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID, PATIENT_ID)
-IDENTITY_TAGS += (STUDY_INSTANCE_UID, SERIES_INSTANCE_UID)
+IDENTITY_TAGS: tuple[int, ...] = (SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID)
+IDENTITY_TAGS += (PATIENT_ID, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID)
 NATIVE_MEDIA_TYPE = "application/octet-stream"
 # The transfer syntax of a compressed frame when its part does not name one (PS3.18 8.7.3.5.2).
 DEFAULT_TRANSFER_SYNTAXES = {
@@ -305,8 +305,8 @@ def _move_file_meta(dataset: Dataset) -> FileMetaDataset:
 
 def _to_part10(dataset: Dataset, identity: InstanceIdentity, transfer_syntax: UID) -> bytes:
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = identity.sop_class
-    meta.MediaStorageSOPInstanceUID = identity.sop_instance
+    meta.MediaStorageSOPClassUID = UID(identity.sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(identity.sop_instance)
     meta.TransferSyntaxUID = transfer_syntax
     dataset.file_meta = meta
     buffer = io.BytesIO()

@@ -100,7 +100,7 @@ _EACH_ENCODING = {
     (explicit, order): Encoding(explicit, order) for explicit in (True, False) for order in "<>"
 }
 _EXPLICIT_LITTLE = _EACH_ENCODING[True, "<"]
-_ENCODINGS = {
+_ENCODINGS: dict[str, Encoding] = {
     ImplicitVRLittleEndian: _EACH_ENCODING[False, "<"],
     ExplicitVRBigEndian: _EACH_ENCODING[True, ">"],
 }

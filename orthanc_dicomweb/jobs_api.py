@@ -12,7 +12,7 @@ from typing import Any
 from .bounded import check_brackets
 from .core import Core, get_json
 from .errors import HttpError
-from .jobs import JobEngine
+from .jobs import Engine
 from .web import Request, Response, json_response
 
 ACTIONS = ("pause", "resume", "cancel", "resubmit")
@@ -24,7 +24,7 @@ RESTORE_WAIT_SECONDS = 5.0
 class JobsApi:
     """`GET /jobs`, `GET /jobs/{id}`, `POST /jobs/{id}/{action}`, `GET /jobs/{id}/{output}`."""
 
-    def __init__(self, core: Core, engine: JobEngine) -> None:
+    def __init__(self, core: Core, engine: Engine) -> None:
         self.core = core
         self.engine = engine
         self._actions = {action: getattr(engine, action) for action in ACTIONS}

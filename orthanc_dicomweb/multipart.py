@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from types import MappingProxyType
+from typing import TypeGuard
 
 from orthanc_dicomweb.errors import HttpError, bad_request
 from orthanc_dicomweb.negotiation import parse_media_type, quote_parameter
@@ -267,7 +268,7 @@ def _delimiter_line_end(buffer: bytes | bytearray, found: int, length: int) -> i
     return _INCOMPLETE if len(buffer) - position < 2 else None
 
 
-def _starts_a_part(after_delimiter: int | None) -> bool:
+def _starts_a_part(after_delimiter: int | None) -> TypeGuard[int]:
     return after_delimiter is not None and after_delimiter >= 0
 
 
@@ -331,6 +332,8 @@ def _address_of(body: bytes) -> int | None:
 
 
 def _madvise_dontneed(address: int, length: int) -> None:
+    if _LIBC is None:  # not reached: _address_of gave no address to release
+        return
     if _LIBC.madvise(ctypes.c_void_p(address), ctypes.c_size_t(length), _MADV_DONTNEED) != 0:
         # Harmless (the memory is only kept longer), but worth knowing.
         log.info("madvise failed (errno %d): request memory kept", ctypes.get_errno())

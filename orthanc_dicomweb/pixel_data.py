@@ -8,7 +8,7 @@ the rendering of images.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import rle
@@ -35,14 +35,18 @@ def decode_rle(encoded: bytes, fmt: PixelFormat) -> bytearray:
     keeps each sample in its own segment); ValueError when invalid or of another layout."""
     if fmt.bits_allocated not in (8, 16, 32):
         raise ValueError(f"RLE of {fmt.bits_allocated}-bit pixels")
-    return rle.decode_pixel_data(
-        encoded,
-        version=2,
-        rows=fmt.rows,
-        columns=fmt.columns,
-        samples_per_pixel=fmt.samples,
-        bits_allocated=fmt.bits_allocated,
-        byteorder="<",
+    # version=2 gives a bytearray; pylibjpeg-rle types the result of both versions as one.
+    return cast(
+        bytearray,
+        rle.decode_pixel_data(
+            encoded,
+            version=2,
+            rows=fmt.rows,
+            columns=fmt.columns,
+            samples_per_pixel=fmt.samples,
+            bits_allocated=fmt.bits_allocated,
+            byteorder="<",
+        ),
     )
 
 
@@ -62,19 +66,21 @@ def decode_frame(encoded: bytes, fmt: PixelFormat, syntax: str) -> np.ndarray:
     decoders pydicom has here (Pillow's OpenJPEG for JPEG 2000: the core of Orthanc 1.10.1
     cannot decode it without GDCM); signedness follows PixelRepresentation even where the code
     stream says otherwise. ValueError when no decoder can."""
+    # Any values: pydicom annotates `**kwargs: DecodeOptions` (each keyword as the whole
+    # TypedDict) where `Unpack[DecodeOptions]` is meant.
+    options: dict[str, Any] = {
+        "rows": fmt.rows,
+        "columns": fmt.columns,
+        "samples_per_pixel": fmt.samples,
+        "bits_allocated": fmt.bits_allocated,
+        "bits_stored": fmt.bits_stored,
+        "pixel_representation": int(fmt.signed),
+        "photometric_interpretation": fmt.photometric,
+        "planar_configuration": int(fmt.planar),
+        "number_of_frames": 1,
+    }
     try:
-        array, _ = get_decoder(syntax).as_array(
-            encapsulate([encoded]),
-            rows=fmt.rows,
-            columns=fmt.columns,
-            samples_per_pixel=fmt.samples,
-            bits_allocated=fmt.bits_allocated,
-            bits_stored=fmt.bits_stored,
-            pixel_representation=int(fmt.signed),
-            photometric_interpretation=fmt.photometric,
-            planar_configuration=int(fmt.planar),
-            number_of_frames=1,
-        )
+        array, _ = get_decoder(syntax).as_array(encapsulate([encoded]), **options)
     except (NotImplementedError, RuntimeError, ValueError) as error:
         raise ValueError(f"Cannot decode a frame in transfer syntax {syntax}: {error}") from None
     return array

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -235,7 +236,8 @@ def annotation_lines(instance: Instance, frame: int, options: RenderOptions) -> 
     tags, lines = instance.tags, []
     if "patient" in options.annotations:
         name = (tag_text(tags, "0010,0010") or "").replace("^", " ").strip()
-        fields = (name, tag_text(tags, "0010,0020"), tag_text(tags, "0010,0030"))
+        patient = tag_text(tags, "0010,0020"), tag_text(tags, "0010,0030")
+        fields: tuple[str | None, ...] = (name, *patient)
         lines.append("  ".join(f for f in fields if f))
     if "technique" in options.annotations:
         window = options.window or rendering.image_window(tags, frame)
@@ -272,7 +274,7 @@ def parse_rendered_options(request: Request, thumbnail: bool = False) -> RenderO
         fit=THUMBNAIL_SIZE if thumbnail else None,
         upscale=not thumbnail,
     )
-    parsers = {
+    parsers: dict[str, Callable[[str], dict[str, Any]]] = {
         "quality": lambda v: {"quality": image_output.parse_quality(v)},
         "viewport": lambda v: {"viewport": image_output.parse_viewport(v)},
         "window": lambda v: {"window": image_output.parse_window(v)},

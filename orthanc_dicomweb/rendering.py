@@ -114,7 +114,8 @@ NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "
 
 def read_header(data: bytes) -> Dataset:
     """A DICOM file parsed for the `HEADER_KEYS` (pixel data included)."""
-    return dcmread(io.BytesIO(data), specific_tags=[tag_of_orthanc_key(key) for key in HEADER_KEYS])
+    tags = [tag for key in HEADER_KEYS if (tag := tag_of_orthanc_key(key)) is not None]
+    return dcmread(io.BytesIO(data), specific_tags=tags)
 
 
 def _first_item(tags: Tags, key: str) -> Tags:

@@ -20,7 +20,7 @@ from .frames import RetrieveFrames
 from .http_caching import HttpCaching
 from .http_layer import HttpLayer
 from .index_cache import IndexCache
-from .jobs import JobEngine, engine_for
+from .jobs import Engine, engine_for
 from .jobs_api import JobsApi
 from .qido import SearchService
 from .rendered import RetrieveRendered
@@ -49,7 +49,7 @@ def route_table(
     config: Configuration,
     core: Core,
     index: IndexCache | None = None,
-    engine: JobEngine | None = None,
+    engine: Engine | None = None,
 ) -> list[Route]:
     """All routes of the enabled services; empty when DICOMweb is disabled. `index` keeps
     index entries between searches; it must be told of deletions (its change listener).

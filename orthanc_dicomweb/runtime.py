@@ -220,7 +220,8 @@ def _write_response(output: Any, response: Response) -> None:
         output.SendMethodNotAllowed(response.headers.get("Allow", ""))
         return
     # SendHttpStatus takes a str body (bytes are refused by plugin 4.0).
-    body = response.body.decode("utf-8") if isinstance(response.body, bytes) else response.body
+    # A memoryview (a mapped file) comes with 200 only, but is read like bytes all the same.
+    body = response.body if isinstance(response.body, str) else bytes(response.body).decode("utf-8")
     output.SetHttpHeader("Content-Type", response.content_type)
     output.SendHttpStatus(response.status, body, len(body.encode("utf-8")))
 

@@ -94,7 +94,9 @@ _CORE_FAILURES = {
     15: FailureReason.CANNOT_UNDERSTAND,  # BadFileFormat
     8: FailureReason.CANNOT_UNDERSTAND,  # BadRequest
 }
-_CORE_STATUS_FAILURES = {"FilteredOut": FailureReason.NOT_AUTHORIZED}
+_CORE_STATUS_FAILURES: dict[str | None, FailureReason] = {
+    "FilteredOut": FailureReason.NOT_AUTHORIZED
+}
 
 
 @dataclass(frozen=True)
@@ -418,7 +420,7 @@ class StoreInstances:
         return self._stored(answer, identity, base)
 
     def _stored(self, answer: dict[str, Any], sent: InstanceIdentity, base: str) -> Outcome:
-        status = answer.get("Status")
+        status: str | None = answer.get("Status")
         if status not in ("Success", "AlreadyStored"):
             reason = _CORE_STATUS_FAILURES.get(status, FailureReason.PROCESSING_FAILURE)
             return failed(reason, f"core status {status}", sent.sop_class, sent.sop_instance)

@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from .errors import HttpError
 
@@ -24,6 +24,10 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
 
+    @overload
+    def header(self, name: str, default: str) -> str: ...
+    @overload
+    def header(self, name: str, default: None = None) -> str | None: ...
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
 

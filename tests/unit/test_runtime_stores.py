@@ -87,3 +87,19 @@ def test_only_plugin_aware_stores_use_the_loopback(runtime_with: Any) -> None:
     core.post("/instances", b"DICM")  # other plugins must not see it: SDK only
     core.post("/tools/find", b"{}", after_plugins=True)
     assert [uri for uri, _ in sdk_calls] == ["/instances", "/tools/find"]
+
+
+def test_an_error_answer_with_a_memoryview_body_is_sent_as_text(runtime_with: Any) -> None:
+    runtime, _ = runtime_with({"HttpPort": 8042})
+    from orthanc_dicomweb.web import Response
+
+    calls: list[tuple[str, tuple[Any, ...]]] = []
+    output = types.SimpleNamespace(
+        SetHttpHeader=lambda *args: calls.append(("SetHttpHeader", args)),
+        SendHttpStatus=lambda *args: calls.append(("SendHttpStatus", args)),
+    )
+    runtime._write_response(output, Response(memoryview(b"gone"), "text/plain", 404))
+    assert calls == [
+        ("SetHttpHeader", ("Content-Type", "text/plain")),
+        ("SendHttpStatus", (404, "gone", 4)),
+    ]
