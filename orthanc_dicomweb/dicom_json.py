@@ -23,7 +23,6 @@ from orthanc_dicomweb.dicom_tags import (
     SPECIFIC_CHARACTER_SET,
     TagPath,
     dictionary_vr,
-    keyword_of,
     parse_tag,
     private_dictionary_vr,
     tag_key,
@@ -308,14 +307,10 @@ def encode_json(value: Any) -> bytes:
 
 
 __all__ = [
-    "BINARY_VRS",  # for qido.py, which reads it here
     "Dataset",
-    "element",
-    "element_from_text",
     "encode_datasets",
     "encode_json",
     "forget_dictionary_lookups",
     "from_main_dicom_tags",
     "from_orthanc_tags",
-    "keyword_of",  # for qido.py, which reads it here
 ]

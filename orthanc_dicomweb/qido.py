@@ -25,11 +25,14 @@ from typing import Any
 from . import dicom_json
 from .config import Configuration
 from .core import Core, get_if_exists, get_json, loads, post_json
+from .dicom_tags import keyword_of, parse_tag, tag_key, vr_of
+from .dicom_values import BINARY_VRS, element, element_from_text
 from .dicom_xml import to_native_xml
 from .errors import HttpError, not_found
 from .index_cache import IndexCache
 from .metadata_cache import SeriesMetadataCache
 from .negotiation import DICOM_XML, dicom_model_format
+from .orthanc_tags import creator_key, orthanc_context, orthanc_key
 from .qido_answers import AnyDataset, EncodedDataset, as_dataset, encode_answer
 from .qido_attributes import (
     COMPUTED,
@@ -150,15 +153,15 @@ class Search:
     @cached_property
     def wanted_keys(self) -> tuple[str, ...]:
         """The wanted attributes' keys, in the order of the answer."""
-        return tuple(dicom_json.tag_key(tag) for tag in sorted(self.wanted))
+        return tuple(tag_key(tag) for tag in sorted(self.wanted))
 
     @cached_property
     def indexed_fields(self) -> tuple[tuple[str, str, str], ...]:
         """(keyword, key, VR) of the wanted attributes, as the core may name them in its index."""
         return tuple(
-            (keyword, dicom_json.tag_key(tag), dicom_json.vr_of(tag))
+            (keyword, tag_key(tag), vr_of(tag))
             for tag in sorted(self.wanted)
-            if (keyword := dicom_json.keyword_of(tag))
+            if (keyword := keyword_of(tag))
         )
 
     @cached_property
@@ -297,7 +300,7 @@ class Search:
             return [s["MainDicomTags"].get("Modality", "") for s in series]
         if not matcher.in_sequence and matcher.tag in self._indexed_here:
             tags = _main_tags(self.entries.chain(hit.resource))
-            text = tags.get(dicom_json.keyword_of(matcher.tag))
+            text = tags.get(keyword_of(matcher.tag))
             return [] if text is None else str(text).split("\\")
         return values_at(self._read(hit), matcher.path)
 
@@ -336,7 +339,7 @@ class Search:
 
     def _converted_tags(self, tags: Mapping[str, Any]) -> dicom_json.Dataset:
         """The wanted attributes as DICOM JSON (converting only those: it is costly)."""
-        context = dicom_json.orthanc_context(tags)
+        context = orthanc_context(tags)
         if self.query.include_all:
             return dicom_json.from_orthanc_tags(tags, context=context)
         return dicom_json.from_orthanc_tags(_subset(tags, self.wanted), context=context)
@@ -477,7 +480,7 @@ class Search:
         else:
             sop = _uid(chain, INSTANCE)
             values[RETRIEVE_URL] = ("UR", [instance_url(base, study, series, sop)])
-        computed = {dicom_json.tag_key(t): dicom_json.element(*v) for t, v in values.items()}
+        computed = {tag_key(t): element(*v) for t, v in values.items()}
         return {**CONSTANT_ELEMENTS, **computed}
 
     def _study_counts(self, hit: Hit) -> dict[int, tuple[str, list[Any]]]:
@@ -509,7 +512,7 @@ def _converted_main_tags(
     """The given (keyword, key, VR) of a resource's index entry, as DICOM JSON."""
     tags = _main_tags([resource])
     return {
-        key: dicom_json.element_from_text(vr, text if isinstance(text, str) else str(text))
+        key: element_from_text(vr, text if isinstance(text, str) else str(text))
         for keyword, key, vr in fields
         if (text := tags.get(keyword)) is not None
     }
@@ -519,10 +522,10 @@ def _converted_main_tags(
 def _field(keyword: str) -> tuple[str, str, str] | None:
     """(keyword, key, VR) of an attribute the core names by keyword; None if unknown."""
     try:
-        tag = dicom_json.parse_tag(keyword)
+        tag = parse_tag(keyword)
     except HttpError:
         return None
-    return keyword, dicom_json.tag_key(tag), dicom_json.vr_of(tag)
+    return keyword, tag_key(tag), vr_of(tag)
 
 
 def _main_tags(chain: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -550,13 +553,8 @@ def _by_series(hits: Iterable[Hit]) -> dict[str, list[Hit]]:
     return by_series
 
 
-def orthanc_key(tag: int) -> str:
-    """The core's name of a tag: "gggg,eeee" in lower-case hex."""
-    return f"{tag >> 16:04x},{tag & 0xFFFF:04x}"
-
-
 def _first_value(dataset: Mapping[str, Any], tag: int) -> Any:
-    values = dataset.get(dicom_json.tag_key(tag), {}).get("Value") or [None]
+    values = dataset.get(tag_key(tag), {}).get("Value") or [None]
     return values[0]
 
 
@@ -565,7 +563,7 @@ def _without_bulk_data(dataset: Mapping[str, Any]) -> dicom_json.Dataset:
     return {
         key: attribute
         for key, attribute in dataset.items()
-        if attribute.get("vr") not in dicom_json.BINARY_VRS
+        if attribute.get("vr") not in BINARY_VRS
         and "BulkDataURI" not in attribute
         and "InlineBinary" not in attribute
     }
@@ -574,5 +572,5 @@ def _without_bulk_data(dataset: Mapping[str, Any]) -> dicom_json.Dataset:
 def _subset(tags: Mapping[str, Any], wanted: Iterable[int]) -> dict[str, Any]:
     """The wanted entries of a dataset in the core's format, with their private creators."""
     keys = {orthanc_key(tag) for tag in wanted}
-    keys |= {f"{tag >> 16:04x},00{(tag >> 8) & 0xFF:02x}" for tag in wanted if tag >> 16 & 1}
+    keys |= {key for tag in wanted if (key := creator_key(tag)) is not None}
     return {key: tags[key] for key in keys if key in tags}

@@ -520,3 +520,20 @@ def test_bare_dicom_xml_is_answered_as_multipart_xml_like_metadata(core: FakeCor
     answer = search(core, "/dicom-web/studies", accept="application/dicom+xml")
     assert isinstance(answer, MultipartResponse)
     assert answer.part_content_type == "application/dicom+xml"
+
+
+def test_the_tags_read_for_a_search_keep_the_creators_of_wanted_private_elements() -> None:
+    tags = {
+        "0009,0010": "ACME",  # the creator of block 0009,10xx
+        "0009,1001": "private value",
+        "0011,0010": "OTHER",  # the creator of a block not wanted
+        "0010,0010": "DOE^JOHN",
+    }
+    assert qido._subset(tags, {0x00091001, 0x00100010}) == {
+        "0009,0010": "ACME",
+        "0009,1001": "private value",
+        "0010,0010": "DOE^JOHN",
+    }
+    # A wanted creator is read as itself; a wanted tag of a reserved odd group has no creator.
+    assert qido._subset(tags, {0x00090010}) == {"0009,0010": "ACME"}
+    assert qido._subset({"0001,0010": "x", "0001,1001": "y"}, {0x00011001}) == {"0001,1001": "y"}
