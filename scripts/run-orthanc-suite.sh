@@ -61,5 +61,5 @@ if [ -n "$unexpected" ] || [ -z "$summary" ]; then
   rm -f "$LOG"
   exit 1
 fi
-echo "Orthanc integration suite: ${summary#suite: }; only tests without their data files fail${limited:+, and, at a limit of the Python plugin 4.0 (repeated query keys):$limited}"
+echo "Orthanc integration suite: ${summary#suite: }; every failure is a test whose data file is missing${limited:+ or, at a limit of the Python plugin 4.0 (repeated query keys),$limited}"
 rm -f "$LOG"
