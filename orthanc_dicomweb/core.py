@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
@@ -69,7 +71,29 @@ class DirectInstanceAccess(Protocol):
 
     def lookup_instance(self, sop_uid: str) -> str | None: ...
 
-    def instance_file(self, orthanc_id: str) -> bytes: ...
+    def instance_file(self, orthanc_id: str, listed: ListedFile | None = None) -> bytes:
+        """The stored file; `listed` (when the caller has it) saves a call for its place."""
+        ...
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """An instance with its DICOM file, as the core's listings give it (`/series/{id}/instances`,
+    `/tools/find` with `Expand`): the storage uuid and the uncompressed size."""
+
+    orthanc_id: str
+    uuid: str
+    size: int
+
+    @classmethod
+    def of(cls, instance: Mapping[str, Any]) -> ListedFile:
+        """From an expanded instance (a core without `FileUuid` gives a uuid the storage
+        directory never holds, so its file is read through the core)."""
+        return cls(
+            str(instance["ID"]),
+            str(instance.get("FileUuid", "")),
+            int(instance.get("FileSize", -1)),
+        )
 
 
 @runtime_checkable

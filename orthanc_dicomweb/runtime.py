@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 
 import orthanc
 
-from .core import CoreError
+from .core import CoreError, ListedFile
 from .loopback import DEFAULT_TIMEOUT, Loopback, LoopbackUnavailable, unusable_reason
 from .routes import Route
 from .shared_state import SHARED_PROPERTIES, open_store
@@ -136,13 +136,18 @@ class OrthancCore:
         except orthanc.OrthancException:  # plugin 4.0 raises (-1, 'Internal error') if unknown
             return None
 
-    def instance_file(self, orthanc_id: str) -> bytes:
+    def instance_file(self, orthanc_id: str, listed: ListedFile | None = None) -> bytes:
         """The stored DICOM file, like GET /instances/{id}/file: read from the storage
-        directory when it is there (the GIL released meanwhile: `storage_files`)."""
+        directory when it is there (the GIL released meanwhile: `storage_files`). A `listed`
+        file saves the call for the attachment's information (~30 us of ~170 per instance
+        retrieved)."""
         files = self._files
         if files is not None and files.enabled:
-            info = json.loads(self.get(f"/instances/{orthanc_id}/attachments/dicom/info"))
-            data = files.read(info)
+            if listed is not None:
+                data = files.read_listed(listed.uuid, listed.size)
+            else:
+                info = json.loads(self.get(f"/instances/{orthanc_id}/attachments/dicom/info"))
+                data = files.read(info)
             if data is not None:
                 return data
         return _call_core(orthanc.GetDicomForInstance, orthanc_id)

@@ -60,6 +60,20 @@ class StorageFiles:
         self._count(data is not None)
         return data
 
+    def read_listed(self, uuid: str, size: int) -> bytes | None:
+        """The file of a listed attachment (`FileUuid`, `FileSize`: its uncompressed size), or
+        None.
+
+        A listing does not say whether the attachment is compressed: `StorageCompression` is
+        off (else there is no `StorageFiles`), but files compressed before it was turned off
+        stay so. Such a file of exactly the uncompressed size is all but impossible, and it
+        would not hold the `DICM` magic at offset 128 that the files the core writes have; a
+        file without it (e.g. stored as received, with no preamble) goes through the core too.
+        """
+        data = self._read_file(uuid, size) if len(uuid) > 4 else None
+        self._count(data is not None)
+        return data if data is not None and data[128:132] == b"DICM" else None
+
     def _read_file(self, uuid: str, size: int) -> bytes | None:
         """One unbuffered read into a bytes object of the expected size: no copy after it
         (reading `size + 1` to detect a longer file made Python shrink, so copy, each one)."""

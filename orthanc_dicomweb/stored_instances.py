@@ -19,7 +19,7 @@ from functools import cached_property
 from pydicom.dataset import Dataset
 
 from . import image_output, rendering, transfer_syntax
-from .core import Core, DirectInstanceAccess, get_json
+from .core import Core, DirectInstanceAccess, ListedFile, get_json
 from .rendering import DatasetTags, PixelFormat, Tags, tag_text
 from .resources import lookup_ids
 
@@ -145,9 +145,10 @@ class InstanceReader:
         little_endian = dataset if syntax != transfer_syntax.EXPLICIT_BIG_ENDIAN else None
         return Instance(orthanc_id, DatasetTags(dataset), syntax, little_endian)
 
-    def file(self, orthanc_id: str) -> bytes:
+    def file(self, orthanc_id: str, listed: ListedFile | None = None) -> bytes:
+        """The stored file (`listed`: its place from a listing, when the caller has it)."""
         if self._direct:
-            return self.core.instance_file(orthanc_id)  # type: ignore[attr-defined]
+            return self.core.instance_file(orthanc_id, listed)  # type: ignore[attr-defined]
         return self.core.get(f"/instances/{orthanc_id}/file")
 
 

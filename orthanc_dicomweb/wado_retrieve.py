@@ -1,8 +1,10 @@
 """WADO-RS "Retrieve Study", "Retrieve Series" and "Retrieve Instance" (PS3.18 10.4).
 
 Instances are sent as `multipart/related; type="application/dicom"`, one part per instance,
-streamed: only one instance is in memory at a time. Each part costs one core call (the SDK's
-GetDicomForInstance, or `/instances/{id}/file`); the stored transfer syntax is read from the
+streamed: only one instance is in memory at a time. The instances are listed with their files
+(`/series/{id}/instances`: storage uuid and size), so that a file in the core's storage
+directory is read with no core call per part; any other costs one (the SDK's
+GetDicomForInstance, or `/instances/{id}/file`). The stored transfer syntax is read from the
 file's meta header, and the core transcodes (the SDK's TranscodeDicomInstance, or
 `/instances/{id}/modify`) only when the client asked for another syntax. An `Accept` that
 allows no DICOM part is refused with 400 (`negotiation.ACCEPT_REFUSED`); a syntax the core
@@ -18,7 +20,7 @@ from typing import Any, TypeVar
 
 from . import negotiation
 from .config import Configuration
-from .core import Core, CoreError, DicomTranscoding, get_json, post_json
+from .core import Core, CoreError, DicomTranscoding, ListedFile, get_json, post_json
 from .errors import HttpError, not_acceptable, not_found
 from .resources import ResourcePath
 from .stored_instances import InstanceReader
@@ -30,24 +32,29 @@ Target = TypeVar("Target")
 Answer = TypeVar("Answer")
 
 
-def instance_ids(core: Core, path: ResourcePath) -> list[str]:
-    """Orthanc ids of the instances below the path, as the core lists them; 404 if none.
+def instance_files(core: Core, path: ResourcePath) -> list[ListedFile]:
+    """The instances below the path with their files, in the core's order; 404 if none.
 
     The parent UIDs are matched too, so a series UID found in two studies is looked up in the
-    study the URL names. A series-level `/tools/find` plus `/series/{id}` costs ~10 ms for 300
-    instances, where an instance-level `/tools/find` costs ~100 ms.
+    study the URL names. A series-level `/tools/find` plus `/series/{id}/instances` costs ~6 ms
+    for 300 instances (where an instance-level `/tools/find` costs ~100 ms), and saves a call
+    for each file's place: 300 of them took ~9 ms between the parts of a retrieve.
     """
     if path.instance:
-        return [find_instance(core, path)["ID"]]
+        return [ListedFile.of(find_instance(core, path))]
     query = {"StudyInstanceUID": path.study}
     if path.series:
         query["SeriesInstanceUID"] = path.series
     found = post_json(core, "/tools/find", {"Level": path.level, "Query": query})
     series = found if path.series else _series_of_studies(core, found)
-    ids = [i for series_id in series for i in get_json(core, f"/series/{series_id}")["Instances"]]
-    if not ids:
+    listed = [
+        ListedFile.of(instance)
+        for series_id in series
+        for instance in get_json(core, f"/series/{series_id}/instances")
+    ]
+    if not listed:
         raise not_found(f"No such resource in Orthanc: {path.describe()}")
-    return ids
+    return listed
 
 
 def _series_of_studies(core: Core, studies: list[str]) -> list[str]:
@@ -124,39 +131,43 @@ class RetrieveInstances:
     def files(self, path: ResourcePath, targets: list[InstanceTarget]) -> Iterator[bytes]:
         """The files below the path in the best target that works, one at a time (also for
         the ZIP form, `zip_retrieve.py`)."""
-        ids = instance_ids(self.core, path)
-        first, target = self._first_part(targets, ids)
-        return self._stream(first, ids[1:], target)
+        listed = instance_files(self.core, path)
+        first, target = self._first_part(targets, listed)
+        return self._stream(first, listed[1:], target)
 
     def _first_part(
-        self, targets: list[InstanceTarget], ids: list[str]
+        self, targets: list[InstanceTarget], listed: list[ListedFile]
     ) -> tuple[bytes, InstanceTarget]:
         """The first instance in the best target syntax that works, made before answering so
         that its errors still get a status."""
-        producible = (target for target in targets if self._can_produce(target, ids))
-        return first_acceptable(producible, lambda target: (self._instance(ids[0], target), target))
+        producible = (target for target in targets if self._can_produce(target, listed))
+        return first_acceptable(
+            producible, lambda target: (self._instance(listed[0], target), target)
+        )
 
-    def _stream(self, first: bytes, ids: list[str], target: InstanceTarget) -> Iterator[bytes]:
+    def _stream(
+        self, first: bytes, listed: list[ListedFile], target: InstanceTarget
+    ) -> Iterator[bytes]:
         yield first
-        for instance_id in ids:
+        for file in listed:
             try:
-                yield self._instance(instance_id, target)
+                yield self._instance(file, target)
             except HttpError as error:
                 # The status is sent already: stop, leaving the multipart unclosed.
-                log.error("Retrieve stopped at instance %s: %s", instance_id, error.message)
+                log.error("Retrieve stopped at instance %s: %s", file.orthanc_id, error.message)
                 raise
 
-    def _instance(self, instance_id: str, target: InstanceTarget) -> bytes:
-        dicom = self.instances.file(instance_id)
+    def _instance(self, file: ListedFile, target: InstanceTarget) -> bytes:
+        dicom = self.instances.file(file.orthanc_id, file)
         if target.syntax is not None and target.needs_transcoding(syntax_of_file(dicom)):
-            return transcode(self.core, instance_id, target.syntax, dicom)
+            return transcode(self.core, file.orthanc_id, target.syntax, dicom)
         return dicom
 
-    def _can_produce(self, target: InstanceTarget, ids: list[str]) -> bool:
+    def _can_produce(self, target: InstanceTarget, listed: list[ListedFile]) -> bool:
         """False for a syntax the core cannot write, unless every instance is stored in it."""
         if target.syntax is None or target.syntax in TRANSCODABLE:
             return True
-        return all(self._stored_syntax(instance_id) == target.syntax for instance_id in ids)
+        return all(self._stored_syntax(file.orthanc_id) == target.syntax for file in listed)
 
     def _stored_syntax(self, instance_id: str) -> str:
         return self.core.get(f"/instances/{instance_id}/metadata/TransferSyntax").decode()

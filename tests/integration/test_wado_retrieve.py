@@ -257,3 +257,44 @@ def test_jpeg_2000_without_a_decoder_in_the_core_is_406_unless_kept(orthanc, tes
     assert parts_of(orthanc.get(url, headers={"Accept": KEEP})) == [dicom]
     accept = "multipart/related; type=application/dicom; transfer-syntax=1.2.840.10008.1.2.4.91"
     assert parts_of(orthanc.get(url, headers={"Accept": accept})) == [dicom]
+
+
+def test_files_compressed_before_compression_was_turned_off_are_sent_whole(
+    orthanc_factory, test_files: dict[str, Path]
+) -> None:
+    """The series listing does not say whether a file is compressed: such files go through
+    the core (storage_files.read_listed), uncompressed ones are read from the folder."""
+    orthanc = orthanc_factory({"StorageCompression": True})
+    study, series = generate_uid(), generate_uid()
+    compressed = [derived(test_files["ct"], study, series) for _ in range(3)]
+    upload(orthanc, compressed)
+    orthanc.config["StorageCompression"] = False
+    orthanc.restart()
+    plain = [derived(test_files["ct"], study, series) for _ in range(2)]
+    upload(orthanc, plain)
+    answer = orthanc.get(f"/dicom-web/studies/{study}/series/{series}", headers={"Accept": KEEP})
+    assert sorted(parts_of(answer)) == sorted(compressed + plain)
+
+
+def test_a_series_whose_files_left_the_storage_folder_is_read_through_the_core(
+    orthanc_factory, test_files: dict[str, Path]
+) -> None:
+    """Files listed but not in the folder (kept elsewhere by a storage plugin, deleted
+    meanwhile): each is asked from the core, here answered from its storage cache, which keeps
+    the files it has just stored."""
+    orthanc = orthanc_factory()
+    study, series = generate_uid(), generate_uid()
+    files = [derived(test_files["ct"], study, series) for _ in range(3)]
+    upload(orthanc, files)
+    storage = Path(orthanc.config["StorageDirectory"])
+    moved = storage.parent / "moved"
+    storage.rename(moved)
+    storage.mkdir()
+    try:
+        answer = orthanc.get(
+            f"/dicom-web/studies/{study}/series/{series}", headers={"Accept": KEEP}
+        )
+        assert sorted(parts_of(answer)) == sorted(files)
+    finally:
+        storage.rmdir()
+        moved.rename(storage)

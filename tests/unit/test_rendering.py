@@ -339,7 +339,7 @@ class DirectCore(FakeCore):
     def lookup_instance(self, sop_uid: str) -> str | None:
         return {"1.2.3.4.5": "abc"}.get(sop_uid)
 
-    def instance_file(self, orthanc_id: str) -> bytes:
+    def instance_file(self, orthanc_id: str, listed: object = None) -> bytes:
         return self.get(f"/instances/{orthanc_id}/file")
 
 

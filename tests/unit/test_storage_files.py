@@ -65,3 +65,30 @@ def test_the_directory_is_read_as_the_core_reads_it(tmp_path: Path) -> None:
     assert storage_directory({"StorageDirectory": "/data"}, config) == Path("/data")
     assert storage_directory({"StorageDirectory": "s"}, tmp_path) == tmp_path / "s"
     assert storage_directory({"StorageCompression": True}, config) is None
+
+
+DICOM = b"\0" * 128 + b"DICM" + b"meta and dataset"
+
+
+def test_a_listed_file_is_read_by_its_uuid_and_size(tmp_path: Path) -> None:
+    stored(tmp_path, DICOM)
+    assert StorageFiles(tmp_path).read_listed(UUID, len(DICOM)) == DICOM
+
+
+def test_a_listed_file_without_the_dicom_magic_is_left_to_the_core(tmp_path: Path) -> None:
+    """A listing does not say whether the attachment is compressed: the magic tells."""
+    zlib_like = b"\x10\0\0\0\0\0\0\0x\x9c" + b"\xab" * 150
+    stored(tmp_path, zlib_like)
+    files = StorageFiles(tmp_path)
+    assert files.read_listed(UUID, len(zlib_like)) is None
+    assert files.read_listed(UUID, len(zlib_like) + 1) is None
+    assert files.read_listed("", 0) is None
+
+
+def test_a_listed_file_found_without_the_magic_is_not_a_miss(tmp_path: Path) -> None:
+    """Files stored as received, with no preamble, are where the core keeps them."""
+    stored(tmp_path, b"no preamble")
+    files = StorageFiles(tmp_path)
+    for _ in range(MISSES_BEFORE_GIVING_UP):
+        assert files.read_listed(UUID, len(b"no preamble")) is None
+    assert files.enabled

@@ -220,7 +220,7 @@ class DirectCore(LookupCore):
     def lookup_instance(self, sop_uid: str) -> str | None:
         return next((i for i in self.instances if sop_of(i) == sop_uid), None)
 
-    def instance_file(self, orthanc_id: str) -> bytes:
+    def instance_file(self, orthanc_id: str, listed: object = None) -> bytes:
         raise AssertionError("the file is not read")
 
 

@@ -12,7 +12,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import UID
 
 from orthanc_dicomweb.config import Configuration
-from orthanc_dicomweb.core import CoreError
+from orthanc_dicomweb.core import CoreError, ListedFile
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.transfer_syntax import EXPLICIT_LITTLE_ENDIAN
 from orthanc_dicomweb.wado_retrieve import RetrieveInstances, transcode
@@ -38,7 +38,9 @@ class FakeCore:
     def get(self, uri: str) -> bytes:
         self.calls.append(uri)
         level, instance_id = uri.split("/")[1:3]
-        if level in ("series", "studies"):  # Orthanc ids are the UIDs in this fake
+        if level == "series" and uri.endswith("/instances"):
+            return json.dumps(self._listing(instance_id)).encode()
+        if level == "studies":  # Orthanc ids are the UIDs in this fake
             return json.dumps(self._children(level, instance_id)).encode()
         if uri.endswith("/file"):
             return self.files[instance_id]
@@ -73,10 +75,12 @@ class FakeCore:
         parent_tag = "SeriesInstanceUID" if level == "Series" else "StudyInstanceUID"
         return list(dict.fromkeys(self.main_tags[key][parent_tag] for key in matching))
 
+    def _listing(self, uid: str) -> list[dict[str, Any]]:
+        """`/series/{id}/instances`, without the file's place (as a core that lacks it)."""
+        tags = self.main_tags.items()
+        return [{"ID": k, "MainDicomTags": t} for k, t in tags if t["SeriesInstanceUID"] == uid]
+
     def _children(self, level: str, uid: str) -> dict[str, list[str]]:
-        if level == "series":
-            tags = self.main_tags.items()
-            return {"Instances": [k for k, t in tags if t["SeriesInstanceUID"] == uid]}
         series = [t["SeriesInstanceUID"] for t in self.main_tags.values()]
         uids = [s for s in series if s.startswith(uid + ".")]
         return {"Series": list(dict.fromkeys(uids))}
@@ -156,7 +160,8 @@ KEEP = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 def test_study_streams_every_instance_series_by_series(core: FakeCore) -> None:
     parts = _retrieve(core, ("1.2",), KEEP)
     assert parts == [CT, JPEG_LS_FILE, CT]
-    assert core.calls[:4] == ["/tools/find", "/studies/1.2", "/series/1.2.3", "/series/1.2.4"]
+    listings = ["/series/1.2.3/instances", "/series/1.2.4/instances"]
+    assert core.calls[:4] == ["/tools/find", "/studies/1.2", *listings]
     assert not any(call.endswith("/modify") for call in core.calls)
 
 
@@ -237,3 +242,30 @@ def test_bad_paths(core: FakeCore, groups: tuple[str, ...], status: int) -> None
     with pytest.raises(HttpError) as error:
         _retrieve(core, groups, KEEP)
     assert error.value.status == status
+
+
+class ListingCore(TranscodingCore):
+    """A core that reads files past the REST router, given their place from the listing."""
+
+    def __init__(self, files: dict[str, bytes], main_tags: dict[str, dict[str, str]]) -> None:
+        super().__init__(files, main_tags)
+        self.listed: list[ListedFile | None] = []
+
+    def _listing(self, uid: str) -> list[dict[str, Any]]:
+        listing = super()._listing(uid)
+        return [i | {"FileUuid": f"uuid-{i['ID']}", "FileSize": 7} for i in listing]
+
+    def lookup_instance(self, sop_uid: str) -> str | None:
+        raise AssertionError(sop_uid)
+
+    def instance_file(self, orthanc_id: str, listed: ListedFile | None = None) -> bytes:
+        self.listed.append(listed)
+        return self.files[orthanc_id]
+
+
+def test_each_file_is_read_with_its_place_from_the_series_listing() -> None:
+    core = ListingCore({"a": CT, "b": CT}, {"a": _tags("1.2", "1.2.3", "1.2.3.1", "1")})
+    core.main_tags["b"] = _tags("1.2", "1.2.3", "1.2.3.2", "2")
+    assert _retrieve(core, ("1.2", "1.2.3"), KEEP) == [CT, CT]
+    assert core.listed == [ListedFile("a", "uuid-a", 7), ListedFile("b", "uuid-b", 7)]
+    assert not any(call.startswith("/instances/") for call in core.calls)
