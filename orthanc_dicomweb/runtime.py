@@ -143,7 +143,7 @@ class OrthancCore:
         retrieved)."""
         files = self._files
         if files is not None and files.enabled:
-            if listed is not None:
+            if listed is not None and listed.uuid:
                 data = files.read_listed(listed.uuid, listed.size)
             else:
                 info = json.loads(self.get(f"/instances/{orthanc_id}/attachments/dicom/info"))
