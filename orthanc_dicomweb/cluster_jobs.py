@@ -21,18 +21,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .config import Configuration
-from .errors import HttpError, bad_request, not_found
+from .errors import bad_request, not_found
 from .jobs import (
     ERROR_CANCELED,
     ERROR_SUCCESS,
     FINISHED,
     Job,
-    JobContext,
-    JobInterrupted,
     JobRunner,
     JobState,
     _error_of,
     _now,
+    run_steps,
 )
 from .shared_state import store_of
 
@@ -176,17 +175,7 @@ class ClusterJobEngine:
 
     def _run(self, job: Job) -> None:
         started = time.monotonic()
-        failure: HttpError | None = None
-        interrupted = False
-        try:
-            self._runners[job.type](JobContext(self, job))
-        except JobInterrupted:
-            interrupted = True
-        except HttpError as error:
-            failure = error
-        except Exception as error:  # a bug in a job must not kill the worker
-            log.exception("Job %s (%s) crashed", job.id, job.type)
-            failure = HttpError(500, f"Internal error in job {job.type}", str(error))
+        interrupted, failure = run_steps(self._runners[job.type], self, job)
         with self._changed:
             job.runtime += time.monotonic() - started
             requested, job.requested = job.requested, None

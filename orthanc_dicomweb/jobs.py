@@ -140,6 +140,20 @@ def _error_of(error: HttpError) -> tuple[int, str]:
     return code, error.message
 
 
+def run_steps(runner: JobRunner, engine: Engine, job: Job) -> tuple[bool, HttpError | None]:
+    """Runs a job's runner: whether it was interrupted (pause, cancel), and its failure."""
+    try:
+        runner(JobContext(engine, job))
+    except JobInterrupted:
+        return True, None
+    except HttpError as error:
+        return False, error
+    except Exception as error:  # a bug in a job must not kill the worker
+        log.exception("Job %s (%s) crashed", job.id, job.type)
+        return False, HttpError(500, f"Internal error in job {job.type}", str(error))
+    return False, None
+
+
 class Engine(Protocol):
     """What the client, the jobs API and a running job use of an engine: `JobEngine` here, or
     `cluster_jobs.ClusterJobEngine` on a shared PostgreSQL index."""
@@ -438,17 +452,7 @@ class JobEngine:
 
     def _run(self, job: Job) -> None:
         started = time.monotonic()
-        interrupted = False
-        failure: HttpError | None = None
-        try:
-            self._runners[job.type](JobContext(self, job))
-        except JobInterrupted:
-            interrupted = True
-        except HttpError as error:
-            failure = error
-        except Exception as error:  # a bug in a job must not kill the worker
-            log.exception("Job %s (%s) crashed", job.id, job.type)
-            failure = HttpError(500, f"Internal error in job {job.type}", str(error))
+        interrupted, failure = run_steps(self._runners[job.type], self, job)
         with self._changed:
             job.runtime += time.monotonic() - started
             requested, job.requested = job.requested, None
