@@ -1,13 +1,11 @@
-"""Entry script named by Orthanc's `PythonScript` option: reads configuration, wires routes."""
+"""Entry script named by the `PythonScript` option: reads configuration, registers the plugin."""
 
 import logging
 
-from orthanc_dicomweb import __version__, dictionary, metadata_cache, runtime, webapp
-from orthanc_dicomweb.cluster_jobs import cluster_engine_for
+from orthanc_dicomweb import __version__, plugin
 from orthanc_dicomweb.config import ConfigurationError, parse_configuration
-from orthanc_dicomweb.index_cache import IndexCache
-from orthanc_dicomweb.jobs import engine_for
-from orthanc_dicomweb.routes import route_table
+from orthanc_dicomweb.dicom import dictionary
+from orthanc_dicomweb.orthanc import runtime
 
 runtime.install_logging()
 log = logging.getLogger("orthanc_dicomweb")
@@ -19,24 +17,20 @@ try:
 except ConfigurationError as error:
     log.error("%s; no DICOMweb route is registered", error)
 else:
-    index = IndexCache(core)
-    engine = cluster_engine_for(config, core) or engine_for(config, core)
-    routes = route_table(config, core, index, engine)
-    runtime.register_routes(routes)
+    built = plugin.build(config, core, runtime.wait_until_idle)
+    runtime.register_routes(built.routes)
+    for listener in built.change_listeners:
+        runtime.add_change_listener(listener)
+    if built.explorer_script:
+        runtime.extend_orthanc_explorer(built.explorer_script)
     if config.enable:
-        runtime.add_change_listener(index.change_listener)
-        runtime.add_change_listener(engine.change_listener)  # restores the saved jobs
-        runtime.add_change_listener(
-            metadata_cache.change_listener(config, core, runtime.wait_until_idle)
-        )
-        runtime.extend_orthanc_explorer(webapp.explorer_script(config))
         wado = f", WADO-URI at {config.wado_root_path}" if config.enable_wado else ""
         log.warning(
             "plugin %s serves DICOMweb at %s%s (%d routes)",
             __version__,
             config.root,
             wado,
-            len(routes),
+            len(built.routes),
         )
     else:
         log.warning("plugin %s loaded, disabled by DicomWeb.Enable", __version__)

@@ -28,7 +28,7 @@ from typing import Any
 
 import requests
 
-from orthanc_dicomweb.multipart import encode_multipart, multipart_content_type, new_boundary
+from orthanc_dicomweb.http.multipart import encode_multipart, multipart_content_type, new_boundary
 from samples.cluster.cluster import Cluster, missing_software
 
 from . import dataset, measure

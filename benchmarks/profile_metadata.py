@@ -25,9 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orthanc_dicomweb import dicom_json
 from orthanc_dicomweb.config import Configuration
-from orthanc_dicomweb.metadata_cache import InstanceMetadata
+from orthanc_dicomweb.dicom import json_model as dicom_json
+from orthanc_dicomweb.services.metadata.cache import InstanceMetadata
 from tests.harness import Orthanc
 
 from .dataset import BenchData, prepare

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import requests
 
-from orthanc_dicomweb.multipart import encode_multipart, multipart_content_type, new_boundary
+from orthanc_dicomweb.http.multipart import encode_multipart, multipart_content_type, new_boundary
 from tests.harness import Orthanc
 
 from . import client, measure

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 from urllib.parse import urlsplit
 
-from .cors import DEFAULT_HEADERS, DEFAULT_MAX_AGE, DEFAULT_METHODS, CorsOptions
+from .http.cors import DEFAULT_HEADERS, DEFAULT_MAX_AGE, DEFAULT_METHODS, CorsOptions
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,8 @@ class Configuration:
     series_metadata_extrapolated_tags: tuple[str, ...] = ()
     other_binary_mode: str = "BulkDataURI"
     enable_metadata_cache: bool = True
+    # Accepted and checked for compatibility with the official plugin, not used: the core's
+    # calls hold the GIL in plugin 4.0, so more metadata or loader threads would not go faster.
     metadata_worker_threads_count: int = 4
     wado_rs_loader_threads_count: int = 0
     enable_performance_logs: bool = False

@@ -14,8 +14,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
-from orthanc_dicomweb.bounded import MAX_NESTING, MAX_SEQUENCE_DEPTH
-from orthanc_dicomweb.multipart import encode_multipart
+from orthanc_dicomweb.http.bounded import MAX_NESTING, MAX_SEQUENCE_DEPTH
+from orthanc_dicomweb.http.multipart import encode_multipart
 from tests.datasets import nested, part10
 from tests.harness import Orthanc
 from tests.integration.test_stow import BOUNDARY, FAILED, JSON_TYPE, XML_TYPE, stow

@@ -13,7 +13,7 @@ from pydicom.encaps import generate_frames
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
-from orthanc_dicomweb.multipart import boundary_of, parse_multipart
+from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
 from tests.harness import Orthanc
 
 OCTET_STREAM = "application/octet-stream"

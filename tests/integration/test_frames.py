@@ -12,7 +12,7 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.encaps import generate_frames
 from pydicom.uid import generate_uid
 
-from orthanc_dicomweb.multipart import boundary_of, parse_multipart
+from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
 from tests.harness import PYDICOM_FILES, Orthanc
 from tests.integration.test_wado_retrieve import derived, uids, upload
 

@@ -16,9 +16,9 @@ import requests
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from orthanc_dicomweb.attachments import INSTANCE_SUMMARIES
-from orthanc_dicomweb.dicom_xml import from_native_xml
-from orthanc_dicomweb.multipart import boundary_of, parse_multipart
+from orthanc_dicomweb.dicom.xml_model import from_native_xml
+from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
+from orthanc_dicomweb.orthanc.attachments import INSTANCE_SUMMARIES
 from tests.harness import Orthanc
 
 ROOT = "/dicom-web/"

@@ -17,9 +17,9 @@ from pydicom.encaps import generate_frames
 from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 
 from benchmarks.measure import MemorySampler
-from orthanc_dicomweb.dicom_assembly import read_identity
-from orthanc_dicomweb.dicom_xml import to_native_xml
-from orthanc_dicomweb.multipart import encode_multipart
+from orthanc_dicomweb.dicom.assembly import read_identity
+from orthanc_dicomweb.dicom.xml_model import to_native_xml
+from orthanc_dicomweb.http.multipart import encode_multipart
 from tests.harness import Orthanc
 
 BOUNDARY = "stow-test-boundary"

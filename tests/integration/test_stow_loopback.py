@@ -10,8 +10,8 @@ from pathlib import Path
 
 import requests
 
-from orthanc_dicomweb.loopback import RETRY_AFTER
-from orthanc_dicomweb.multipart import encode_multipart
+from orthanc_dicomweb.http.multipart import encode_multipart
+from orthanc_dicomweb.orthanc.loopback import RETRY_AFTER
 from tests.harness import Orthanc
 from tests.integration.test_stow import BOUNDARY, derive, stow
 

@@ -13,7 +13,7 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 from pydicom.uid import generate_uid
 
-from orthanc_dicomweb.multipart import boundary_of, parse_multipart
+from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
 from tests.harness import Orthanc
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"

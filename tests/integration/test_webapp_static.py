@@ -73,7 +73,7 @@ def test_the_redirect_never_names_a_forwarded_host(orthanc: Orthanc) -> None:
         APP + "/etc/passwd",
         APP + "..%5c..%5c..%5cetc%5cpasswd",
         APP + "missing.html",
-        APP + "../../../orthanc_dicomweb/webapp.py",
+        APP + "../../../orthanc_dicomweb/client/webapp.py",
         "/dicom-web/app/explorer.js",
     ],
 )

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from orthanc_dicomweb.core import CoreError
 from orthanc_dicomweb.errors import HttpError
+from orthanc_dicomweb.orthanc.core import CoreError
 
 
 class FakeCore:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from orthanc_dicomweb.bulkdata import ByteRange, parse_bulk_path, parse_range, wants_single_part
+from orthanc_dicomweb.services.bulkdata import (
+    ByteRange,
+    parse_bulk_path,
+    parse_range,
+    wants_single_part,
+)
 from tests.unit.fakes import http_error
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from orthanc_dicomweb.client import (
+from orthanc_dicomweb.client.servers import ServerRegistry
+from orthanc_dicomweb.client.service import (
     DicomWebClient,
     delete_uri,
     iter_streamed_parts,
@@ -24,12 +25,11 @@ from orthanc_dicomweb.client import (
     relative_uri,
 )
 from orthanc_dicomweb.config import Configuration, parse_servers
-from orthanc_dicomweb.core import CoreError
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.jobs import JobEngine
-from orthanc_dicomweb.multipart import boundary_of, encode_multipart, iter_multipart
-from orthanc_dicomweb.servers import ServerRegistry
-from orthanc_dicomweb.web import Request, handle
+from orthanc_dicomweb.http.multipart import boundary_of, encode_multipart, iter_multipart
+from orthanc_dicomweb.http.web import Request, handle
+from orthanc_dicomweb.jobs.engine import JobEngine
+from orthanc_dicomweb.orthanc.core import CoreError
 from tests.unit.fakes import http_error
 
 BOUNDARY = "test-boundary"

@@ -13,7 +13,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from orthanc_dicomweb.dicom_assembly import (
+from orthanc_dicomweb.dicom.assembly import (
     InstanceIdentity,
     NonConformantInstance,
     UnreadableInstance,
@@ -23,7 +23,7 @@ from orthanc_dicomweb.dicom_assembly import (
     read_json_metadata,
     read_xml_metadata,
 )
-from orthanc_dicomweb.multipart import Part
+from orthanc_dicomweb.http.multipart import Part
 from tests.harness import PYDICOM_FILES
 
 CT = PYDICOM_FILES / "CT_small.dcm"

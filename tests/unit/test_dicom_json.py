@@ -9,17 +9,21 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from orthanc_dicomweb.bulk_data_policy import OTHER_BINARY_MODES, BulkDataPolicy
-from orthanc_dicomweb.dicom_json import encode_datasets, from_main_dicom_tags, from_orthanc_tags
-from orthanc_dicomweb.dicom_tags import TagPath, parse_tag, tag_key, tag_path_text, vr_of
-from orthanc_dicomweb.dicom_values import (
+from orthanc_dicomweb.dicom.bulk_data_policy import OTHER_BINARY_MODES, BulkDataPolicy
+from orthanc_dicomweb.dicom.json_model import (
+    encode_datasets,
+    from_main_dicom_tags,
+    from_orthanc_tags,
+)
+from orthanc_dicomweb.dicom.tags import TagPath, parse_tag, tag_key, tag_path_text, vr_of
+from orthanc_dicomweb.dicom.values import (
     convert_value,
     element,
     element_from_text,
     values_from_text,
 )
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.orthanc_tags import orthanc_content_path
+from orthanc_dicomweb.orthanc.tags import orthanc_content_path
 
 # --- The core's full tag format: these shapes were copied from Orthanc 1.10.1 /tags answers ---
 

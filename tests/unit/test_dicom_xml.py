@@ -7,10 +7,10 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from orthanc_dicomweb.bulk_data_policy import BulkDataPolicy
-from orthanc_dicomweb.dicom_json import from_orthanc_tags
-from orthanc_dicomweb.dicom_tags import tag_path_text
-from orthanc_dicomweb.dicom_xml import NAMESPACE, from_native_xml, to_native_xml
+from orthanc_dicomweb.dicom.bulk_data_policy import BulkDataPolicy
+from orthanc_dicomweb.dicom.json_model import from_orthanc_tags
+from orthanc_dicomweb.dicom.tags import tag_path_text
+from orthanc_dicomweb.dicom.xml_model import NAMESPACE, from_native_xml, to_native_xml
 from orthanc_dicomweb.errors import HttpError
 from tests.unit.test_dicom_json import CORE_TAGS, core_tags_of
 

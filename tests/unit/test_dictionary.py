@@ -7,10 +7,10 @@ import uuid
 import pytest
 
 from orthanc_dicomweb.config import ConfigurationError
-from orthanc_dicomweb.dicom_json import from_orthanc_tags
-from orthanc_dicomweb.dicom_tags import parse_tag, vr_of
-from orthanc_dicomweb.dicom_values import element_from_text
-from orthanc_dicomweb.dictionary import DictionaryEntry, parse_dictionary, register
+from orthanc_dicomweb.dicom.dictionary import DictionaryEntry, parse_dictionary, register
+from orthanc_dicomweb.dicom.json_model import from_orthanc_tags
+from orthanc_dicomweb.dicom.tags import parse_tag, vr_of
+from orthanc_dicomweb.dicom.values import element_from_text
 
 
 def test_entries_are_parsed_with_their_multiplicity_and_creator() -> None:

@@ -12,20 +12,20 @@ import pytest
 from pydicom.encaps import generate_frames
 from pydicom.uid import RLELossless
 
-from orthanc_dicomweb import frames as frames_module
-from orthanc_dicomweb import pixel_data
 from orthanc_dicomweb.config import Configuration
+from orthanc_dicomweb.dicom import pixel_data
+from orthanc_dicomweb.dicom.rendering import PixelFormat
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.frames import (
+from orthanc_dicomweb.http.multipart import Part, boundary_of, parse_multipart
+from orthanc_dicomweb.http.negotiation import parse_media_type
+from orthanc_dicomweb.http.web import MultipartResponse, Request, Response
+from orthanc_dicomweb.services import frames as frames_module
+from orthanc_dicomweb.services.frames import (
     RetrieveFrames,
     frames_of_file,
     is_stored_form,
     parse_frame_list,
 )
-from orthanc_dicomweb.multipart import Part, boundary_of, parse_multipart
-from orthanc_dicomweb.negotiation import parse_media_type
-from orthanc_dicomweb.rendering import PixelFormat
-from orthanc_dicomweb.web import MultipartResponse, Request, Response
 from tests.harness import PYDICOM_FILES
 from tests.unit.fakes import FakeCore, file_info
 

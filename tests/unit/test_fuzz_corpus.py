@@ -9,8 +9,11 @@ import zlib
 import pytest
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from orthanc_dicomweb import dicom_scan
-from orthanc_dicomweb.bounded import (
+from orthanc_dicomweb.dicom import scan as dicom_scan
+from orthanc_dicomweb.dicom.assembly import UnreadableInstance, check_nesting, read_identity
+from orthanc_dicomweb.dicom.xml_model import from_native_xml
+from orthanc_dicomweb.errors import HttpError
+from orthanc_dicomweb.http.bounded import (
     MAX_NESTING,
     MAX_SEQUENCE_DEPTH,
     NestingTooDeep,
@@ -21,15 +24,8 @@ from orthanc_dicomweb.bounded import (
     loads_json,
     xml_depth,
 )
-from orthanc_dicomweb.dicom_assembly import (
-    UnreadableInstance,
-    check_nesting,
-    read_identity,
-)
-from orthanc_dicomweb.dicom_xml import from_native_xml
-from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.multipart import parse_multipart
-from orthanc_dicomweb.qido_matching import wildcard_matches
+from orthanc_dicomweb.http.multipart import parse_multipart
+from orthanc_dicomweb.services.qido.matching import wildcard_matches
 from tests.datasets import identified, nested, part10
 
 # --- nesting ---------------------------------------------------------------------------------

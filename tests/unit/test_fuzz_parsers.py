@@ -20,10 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orthanc_dicomweb import negotiation, transfer_syntax
-from orthanc_dicomweb.bounded import json_depth, loads_json, xml_depth
-from orthanc_dicomweb.bulkdata import parse_bulk_path, parse_range, wants_single_part
-from orthanc_dicomweb.dicom_assembly import (
+from orthanc_dicomweb.dicom import transfer_syntax
+from orthanc_dicomweb.dicom.assembly import (
     InvalidInstance,
     assemble,
     check_nesting,
@@ -31,17 +29,20 @@ from orthanc_dicomweb.dicom_assembly import (
     read_json_metadata,
     read_xml_metadata,
 )
-from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.frames import parse_frame_list
-from orthanc_dicomweb.image_output import (
+from orthanc_dicomweb.dicom.image_output import (
     parse_annotations,
     parse_icc_profile,
     parse_quality,
     parse_viewport,
     parse_window,
 )
-from orthanc_dicomweb.multipart import boundary_of, iter_multipart, iter_streamed_parts
-from orthanc_dicomweb.qido_matching import parse_search, wildcard_matches
+from orthanc_dicomweb.errors import HttpError
+from orthanc_dicomweb.http import negotiation
+from orthanc_dicomweb.http.bounded import json_depth, loads_json, xml_depth
+from orthanc_dicomweb.http.multipart import boundary_of, iter_multipart, iter_streamed_parts
+from orthanc_dicomweb.services.bulkdata import parse_bulk_path, parse_range, wants_single_part
+from orthanc_dicomweb.services.frames import parse_frame_list
+from orthanc_dicomweb.services.qido.matching import parse_search, wildcard_matches
 from tests.harness import PYDICOM_FILES
 
 settings.register_profile(

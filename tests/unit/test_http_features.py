@@ -10,19 +10,15 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from orthanc_dicomweb.capabilities import kind_of, template
 from orthanc_dicomweb.config import ConfigurationError, parse_configuration
-from orthanc_dicomweb.cors import CorsOptions, CorsPolicy, is_preflight
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.http_caching import (
-    DatabaseRevision,
-    parse_if_none_match,
-    weakly_matches,
-)
-from orthanc_dicomweb.http_layer import accept_from_query, buffered, merge_headers
-from orthanc_dicomweb.multipart import boundary_of, parse_multipart
-from orthanc_dicomweb.web import MultipartResponse, Request
-from orthanc_dicomweb.zip_retrieve import as_multipart_accept, write_zip, zip_range
+from orthanc_dicomweb.http.caching import DatabaseRevision, parse_if_none_match, weakly_matches
+from orthanc_dicomweb.http.cors import CorsOptions, CorsPolicy, is_preflight
+from orthanc_dicomweb.http.layer import accept_from_query, buffered, merge_headers
+from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
+from orthanc_dicomweb.http.web import MultipartResponse, Request
+from orthanc_dicomweb.services.capabilities import kind_of, template
+from orthanc_dicomweb.services.zip_retrieve import as_multipart_accept, write_zip, zip_range
 from tests.unit.fakes import FakeCore
 
 ORIGIN = "https://viewer.example.org"

@@ -7,7 +7,11 @@ from typing import Any
 
 import pytest
 
-from orthanc_dicomweb.index_cache import DELETION_TOKEN_PROPERTY, RESOLVED_AT_MOST, IndexCache
+from orthanc_dicomweb.orthanc.index_cache import (
+    DELETION_TOKEN_PROPERTY,
+    RESOLVED_AT_MOST,
+    IndexCache,
+)
 from tests.unit.fakes import FakeCore
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.jobs import (
+from orthanc_dicomweb.jobs.engine import (
     JOBS_INDEX_PROPERTY,
     Job,
     JobContext,

@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
-from orthanc_dicomweb import jobs_api
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.jobs import JobEngine, JobStore
-from orthanc_dicomweb.jobs_api import JobsApi
-from orthanc_dicomweb.web import Request, handle
+from orthanc_dicomweb.http.web import Request, handle
+from orthanc_dicomweb.jobs import api as jobs_api
+from orthanc_dicomweb.jobs.api import JobsApi
+from orthanc_dicomweb.jobs.engine import JobEngine, JobStore
 from tests.unit.fakes import FakeCore
 from tests.unit.test_jobs import FakeProperties, finished
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from orthanc_dicomweb.core import CoreError
-from orthanc_dicomweb.loopback import Loopback, LoopbackUnavailable, unusable_reason
+from orthanc_dicomweb.orthanc.core import CoreError
+from orthanc_dicomweb.orthanc.loopback import Loopback, LoopbackUnavailable, unusable_reason
 from tests.harness import free_port
 
 

@@ -10,15 +10,16 @@ from typing import Any
 
 import pytest
 
-from orthanc_dicomweb.attachments import (
+from orthanc_dicomweb.config import Configuration
+from orthanc_dicomweb.orthanc.attachments import (
     INSTANCE_METADATA,
     OFFICIAL_SERIES_METADATA,
     PREPARED_ANSWER,
     SERIES_METADATA,
 )
-from orthanc_dicomweb.config import Configuration
-from orthanc_dicomweb.core import CoreError
-from orthanc_dicomweb.metadata_cache import (
+from orthanc_dicomweb.orthanc.core import CoreError
+from orthanc_dicomweb.orthanc.series_members import CHANGES_PAGE, MemberMemo
+from orthanc_dicomweb.services.metadata.cache import (
     PreparedAnswers,
     SeriesMetadataCache,
     absolute_bulk_data_uris,
@@ -35,7 +36,6 @@ from orthanc_dicomweb.metadata_cache import (
     unpack_entry,
     unpack_instance,
 )
-from orthanc_dicomweb.series_members import CHANGES_PAGE, MemberMemo
 
 STUDY, SERIES = "1.2.3", "1.2.3.4"
 ATTACHMENT = f"/series/s1/attachments/{SERIES_METADATA}"

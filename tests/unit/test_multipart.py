@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.multipart import (
+from orthanc_dicomweb.http.multipart import (
     ReleasableBody,
     boundary_of,
     encode_multipart,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orthanc_dicomweb.negotiation import (
+from orthanc_dicomweb.http.negotiation import (
     ACCEPT_REFUSED,
     MediaType,
     choose,

@@ -7,15 +7,16 @@ from typing import Any
 
 import pytest
 
-from orthanc_dicomweb import qido, qido_index
-from orthanc_dicomweb.attachments import INSTANCE_SUMMARIES
 from orthanc_dicomweb.config import Configuration
-from orthanc_dicomweb.dicom_json import encode_datasets, from_orthanc_tags
-from orthanc_dicomweb.dicom_xml import from_native_xml
+from orthanc_dicomweb.dicom.json_model import encode_datasets, from_orthanc_tags
+from orthanc_dicomweb.dicom.xml_model import from_native_xml
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.qido import Search, SearchService, default_tags
-from orthanc_dicomweb.qido_summary import SUMMARY_ATTACHMENT
-from orthanc_dicomweb.web import MultipartResponse, Request, Response
+from orthanc_dicomweb.http.web import MultipartResponse, Request, Response
+from orthanc_dicomweb.orthanc.attachments import INSTANCE_SUMMARIES
+from orthanc_dicomweb.services.qido import index as qido_index
+from orthanc_dicomweb.services.qido import search as qido
+from orthanc_dicomweb.services.qido.search import Search, SearchService, default_tags
+from orthanc_dicomweb.services.qido.summary import SUMMARY_ATTACHMENT
 from tests.unit.fakes import FakeCore
 
 STUDIES = [

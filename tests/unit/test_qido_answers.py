@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from orthanc_dicomweb.qido_answers import EncodedDataset, as_dataset, encode_answer
+from orthanc_dicomweb.services.qido.answers import EncodedDataset, as_dataset, encode_answer
 
 STUDY = {"0020000D": {"vr": "UI", "Value": ["1.2.3"]}, "00100010": {"vr": "PN", "Value": []}}
 OTHER = {"00080020": {"vr": "DA", "Value": ["20240101"]}}

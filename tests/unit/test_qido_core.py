@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orthanc_dicomweb.qido_core import CoreQuery, core_query
-from orthanc_dicomweb.qido_matching import parse_matcher
+from orthanc_dicomweb.services.qido.core_filter import CoreQuery, core_query
+from orthanc_dicomweb.services.qido.matching import parse_matcher
 
 PATIENT_NAME, STUDY_DATE, STUDY_TIME = 0x00100010, 0x00080020, 0x00080030
 

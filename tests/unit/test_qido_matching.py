@@ -7,7 +7,7 @@ import time
 import pytest
 
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.qido_matching import (
+from orthanc_dicomweb.services.qido.matching import (
     MatchKind,
     parse_attribute,
     parse_matcher,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import zlib
 
-from orthanc_dicomweb.attachments import INSTANCE_SUMMARIES
 from orthanc_dicomweb.config import Configuration
-from orthanc_dicomweb.qido_summary import (
+from orthanc_dicomweb.orthanc.attachments import INSTANCE_SUMMARIES
+from orthanc_dicomweb.services.qido.summary import (
     Entry,
     InstanceSummaries,
     pack_summary,

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from orthanc_dicomweb.client.remote import RemoteServer, origin
 from orthanc_dicomweb.config import Configuration, parse_server, redact_url
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.remote import RemoteServer, origin
 from tests.unit.test_client import Remote, answer, redirect
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from orthanc_dicomweb import image_output, rendering, wado_uri
-from orthanc_dicomweb.image_output import Region, Viewport
-from orthanc_dicomweb.rendered import parse_frames, parse_rendered_options
-from orthanc_dicomweb.rendering import Window
-from orthanc_dicomweb.web import Request
+from orthanc_dicomweb.dicom import image_output, rendering
+from orthanc_dicomweb.dicom.image_output import Region, Viewport
+from orthanc_dicomweb.dicom.rendering import Window
+from orthanc_dicomweb.http.web import Request
+from orthanc_dicomweb.services import wado_uri
+from orthanc_dicomweb.services.rendered import parse_frames, parse_rendered_options
 from tests.unit.fakes import http_error
 
 

@@ -12,12 +12,13 @@ from PIL import Image, ImageOps
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
-from orthanc_dicomweb import image_output, rendering, stored_instances
 from orthanc_dicomweb.config import Configuration
+from orthanc_dicomweb.dicom import image_output, rendering
+from orthanc_dicomweb.dicom.image_output import Region, RenderOptions, Viewport
+from orthanc_dicomweb.dicom.rendering import GrayscaleRendering, Lut, PixelFormat, Window
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.image_output import Region, RenderOptions, Viewport
-from orthanc_dicomweb.rendered import Renderer
-from orthanc_dicomweb.rendering import GrayscaleRendering, Lut, PixelFormat, Window
+from orthanc_dicomweb.orthanc import stored_instances
+from orthanc_dicomweb.services.rendered import Renderer
 from tests.unit.fakes import FakeCore, file_info
 
 
@@ -272,14 +273,14 @@ def test_raw_bytes_follow_a_path_into_sequences() -> None:
 
 
 def test_every_header_key_the_code_reads_is_parsed() -> None:
-    package = Path(rendering.__file__).parent
+    package = Path(rendering.__file__).parents[1]
     names = (
-        "rendering.py",
-        "image_output.py",
-        "rendered.py",
-        "wado_uri.py",
-        "stored_instances.py",
-        "frames.py",
+        "dicom/rendering.py",
+        "dicom/image_output.py",
+        "services/rendered.py",
+        "services/wado_uri.py",
+        "orthanc/stored_instances.py",
+        "services/frames.py",
     )
     sources = [package / name for name in names]
     used = {

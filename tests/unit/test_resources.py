@@ -7,7 +7,7 @@ import json
 import pytest
 
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.resources import ResourcePath, locate, validate_uid
+from orthanc_dicomweb.orthanc.resources import ResourcePath, locate, validate_uid
 from tests.unit.fakes import FakeCore
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from orthanc_dicomweb.core import ConcurrentStores
+from orthanc_dicomweb.orthanc.core import ConcurrentStores
 
 
 def fake_orthanc(configuration: dict[str, Any], sdk_calls: list[tuple[str, Any]]) -> Any:
@@ -40,11 +40,11 @@ def runtime_with(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     def load(configuration: dict[str, Any]) -> tuple[Any, list[tuple[str, Any]]]:
         monkeypatch.setitem(sys.modules, "orthanc", fake_orthanc(configuration, sdk_calls))
-        monkeypatch.delitem(sys.modules, "orthanc_dicomweb.runtime", raising=False)
-        return importlib.import_module("orthanc_dicomweb.runtime"), sdk_calls
+        monkeypatch.delitem(sys.modules, "orthanc_dicomweb.orthanc.runtime", raising=False)
+        return importlib.import_module("orthanc_dicomweb.orthanc.runtime"), sdk_calls
 
     yield load
-    sys.modules.pop("orthanc_dicomweb.runtime", None)
+    sys.modules.pop("orthanc_dicomweb.orthanc.runtime", None)
 
 
 def test_stores_overlap_through_the_loopback(runtime_with: Any) -> None:
@@ -91,7 +91,7 @@ def test_only_plugin_aware_stores_use_the_loopback(runtime_with: Any) -> None:
 
 def test_an_error_answer_with_a_memoryview_body_is_sent_as_text(runtime_with: Any) -> None:
     runtime, _ = runtime_with({"HttpPort": 8042})
-    from orthanc_dicomweb.web import Response
+    from orthanc_dicomweb.http.web import Response
 
     calls: list[tuple[str, tuple[Any, ...]]] = []
     output = types.SimpleNamespace(

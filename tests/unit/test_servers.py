@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from orthanc_dicomweb.config import Configuration, parse_servers
-from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.servers import (
+from orthanc_dicomweb.client.servers import (
     OFFICIAL_SERVERS_PROPERTY,
     SERVERS_PROPERTY,
     ServerRegistry,
     ServersService,
     server_from_body,
 )
-from orthanc_dicomweb.web import Request, handle
+from orthanc_dicomweb.config import Configuration, parse_servers
+from orthanc_dicomweb.errors import HttpError
+from orthanc_dicomweb.http.web import Request, handle
 from tests.unit.test_jobs import FakeProperties
 
 SERVERS = {

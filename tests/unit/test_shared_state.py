@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from orthanc_dicomweb import cluster_jobs
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.jobs import ERROR_CANCELED, Job, JobState
-from orthanc_dicomweb.postgres_store import connection_info
-from orthanc_dicomweb.shared_state import SharedLock, claim, open_store
+from orthanc_dicomweb.jobs import cluster as cluster_jobs
+from orthanc_dicomweb.jobs.engine import ERROR_CANCELED, Job, JobState
+from orthanc_dicomweb.orthanc.postgres_store import connection_info
+from orthanc_dicomweb.orthanc.shared_state import SharedLock, claim, open_store
 
 
 def test_the_connection_is_the_index_plugins_own() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orthanc_dicomweb.storage_files import (
+from orthanc_dicomweb.orthanc.storage_files import (
     MISSES_BEFORE_GIVING_UP,
     StorageFiles,
     storage_directory,

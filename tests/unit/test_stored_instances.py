@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orthanc_dicomweb.stored_instances import Instance, InstanceReader, ParsedFiles
+from orthanc_dicomweb.orthanc.stored_instances import Instance, InstanceReader, ParsedFiles
 from tests.unit.fakes import FakeCore, file_info
 from tests.unit.test_rendering import DirectCore, _ct_file
 

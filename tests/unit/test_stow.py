@@ -12,18 +12,18 @@ import pydicom
 import pytest
 
 from orthanc_dicomweb.config import Configuration
-from orthanc_dicomweb.core import CoreError
-from orthanc_dicomweb.dicom_assembly import read_identity
+from orthanc_dicomweb.dicom.assembly import read_identity
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.multipart import ReleasableBody, encode_multipart, parse_multipart
-from orthanc_dicomweb.stow import (
+from orthanc_dicomweb.http.multipart import ReleasableBody, encode_multipart, parse_multipart
+from orthanc_dicomweb.http.web import Request
+from orthanc_dicomweb.orthanc.core import CoreError
+from orthanc_dicomweb.services.stow import (
     FailureReason,
     Outcome,
     StoreInstances,
     answer_dataset,
     answer_status,
 )
-from orthanc_dicomweb.web import Request
 from tests.harness import PYDICOM_FILES
 from tests.unit.fakes import FakeCore
 
@@ -359,7 +359,7 @@ def test_parallel_stores_release_a_big_request_in_order() -> None:
 def test_big_parts_are_stored_alone() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from orthanc_dicomweb.stow import ALONE_ABOVE, InOrder, Outcome
+    from orthanc_dicomweb.services.stow import ALONE_ABOVE, InOrder, Outcome
 
     running: list[int] = []
     overlaps: list[int] = []

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.transfer_syntax import (
+from orthanc_dicomweb.dicom.transfer_syntax import (
     EXPLICIT_BIG_ENDIAN,
     EXPLICIT_LITTLE_ENDIAN,
     RLE,
@@ -15,6 +14,7 @@ from orthanc_dicomweb.transfer_syntax import (
     instance_targets,
     syntax_of_file,
 )
+from orthanc_dicomweb.errors import HttpError
 from tests.harness import PYDICOM_FILES
 from tests.unit.fakes import http_error
 

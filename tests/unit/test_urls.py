@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orthanc_dicomweb.config import Configuration
-from orthanc_dicomweb.urls import dicomweb_base, instance_url, series_url, study_url
-from orthanc_dicomweb.web import Request
+from orthanc_dicomweb.http.urls import dicomweb_base, instance_url, series_url, study_url
+from orthanc_dicomweb.http.web import Request
 
 
 def base(headers: dict[str, str], **config: object) -> str:

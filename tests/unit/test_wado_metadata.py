@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from orthanc_dicomweb.attachments import INSTANCE_METADATA, PREPARED_ANSWER, SERIES_METADATA
 from orthanc_dicomweb.config import Configuration
-from orthanc_dicomweb.core import CoreError
-from orthanc_dicomweb.wado_metadata import (
+from orthanc_dicomweb.http.web import MultipartResponse, Request, Response
+from orthanc_dicomweb.orthanc.attachments import INSTANCE_METADATA, PREPARED_ANSWER, SERIES_METADATA
+from orthanc_dicomweb.orthanc.core import CoreError
+from orthanc_dicomweb.services.metadata.service import (
     MetadataCacheUpdate,
     RetrieveMetadata,
     evenly_spread,
@@ -18,7 +19,6 @@ from orthanc_dicomweb.wado_metadata import (
     majority_elements,
     wants_xml,
 )
-from orthanc_dicomweb.web import MultipartResponse, Request, Response
 from tests.unit.fakes import http_error
 from tests.unit.test_metadata_cache import FakeCore as SeriesCore
 

@@ -12,11 +12,11 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import UID
 
 from orthanc_dicomweb.config import Configuration
-from orthanc_dicomweb.core import CoreError, ListedFile
+from orthanc_dicomweb.dicom.transfer_syntax import EXPLICIT_LITTLE_ENDIAN
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.transfer_syntax import EXPLICIT_LITTLE_ENDIAN
-from orthanc_dicomweb.wado_retrieve import RetrieveInstances, transcode
-from orthanc_dicomweb.web import MultipartResponse, Request
+from orthanc_dicomweb.http.web import MultipartResponse, Request
+from orthanc_dicomweb.orthanc.core import CoreError, ListedFile
+from orthanc_dicomweb.services.retrieve import RetrieveInstances, transcode
 from tests.harness import PYDICOM_FILES
 
 CT = (PYDICOM_FILES / "CT_small.dcm").read_bytes()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from orthanc_dicomweb.core import CoreError
 from orthanc_dicomweb.errors import HttpError, bad_request
-from orthanc_dicomweb.web import Request, Response, handle
+from orthanc_dicomweb.http.web import Request, Response, handle
+from orthanc_dicomweb.orthanc.core import CoreError
 
 
 def request(method: str = "GET") -> Request:

@@ -9,10 +9,8 @@ from pathlib import Path
 import pytest
 
 from orthanc_dicomweb import __version__
-from orthanc_dicomweb.config import Configuration, ServerDefinition, normalize_root
-from orthanc_dicomweb.servers import ServerRegistry
-from orthanc_dicomweb.web import Redirect, Request, Response, handle
-from orthanc_dicomweb.webapp import (
+from orthanc_dicomweb.client.servers import ServerRegistry
+from orthanc_dicomweb.client.webapp import (
     CLIENT_DIRECTORY,
     WebApplication,
     etag_matches,
@@ -20,6 +18,8 @@ from orthanc_dicomweb.webapp import (
     is_safe_relative_path,
     orthanc_api_root,
 )
+from orthanc_dicomweb.config import Configuration, ServerDefinition, normalize_root
+from orthanc_dicomweb.http.web import Redirect, Request, Response, handle
 from tests.unit.fakes import FakeCore
 
 SERVERS = (

@@ -1,0 +1,179 @@
+"""WADO-RS "Retrieve Study", "Retrieve Series" and "Retrieve Instance" (PS3.18 10.4).
+
+Instances are sent as `multipart/related; type="application/dicom"`, one part per instance,
+streamed: only one instance is in memory at a time. The instances are listed with their files
+(`/series/{id}/instances`: storage uuid and size), so that a file in the core's storage
+directory is read with no core call per part; any other costs one (the SDK's
+GetDicomForInstance, or `/instances/{id}/file`). The stored transfer syntax is read from the
+file's meta header, and the core transcodes (the SDK's TranscodeDicomInstance, or
+`/instances/{id}/modify`) only when the client asked for another syntax. An `Accept` that
+allows no DICOM part is refused with 400 (`negotiation.ACCEPT_REFUSED`); a syntax the core
+cannot write, with 406.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from ..config import Configuration
+from ..dicom.transfer_syntax import (
+    DICOM,
+    TRANSCODABLE,
+    InstanceTarget,
+    instance_targets,
+    syntax_of_file,
+)
+from ..errors import HttpError, not_acceptable, not_found
+from ..http import negotiation
+from ..http.web import MultipartResponse, Request
+from ..orthanc.core import Core, CoreError, DicomTranscoding, ListedFile, get_json, post_json
+from ..orthanc.resources import ResourcePath
+from ..orthanc.stored_instances import InstanceReader
+
+log = logging.getLogger(__name__)
+Target = TypeVar("Target")
+Answer = TypeVar("Answer")
+
+
+def instance_files(core: Core, path: ResourcePath) -> list[ListedFile]:
+    """The instances below the path with their files, in the core's order; 404 if none.
+
+    The parent UIDs are matched too, so a series UID found in two studies is looked up in the
+    study the URL names. A series-level `/tools/find` plus `/series/{id}/instances` costs ~6 ms
+    for 300 instances (where an instance-level `/tools/find` costs ~100 ms), and saves a call
+    for each file's place: 300 of them took ~9 ms between the parts of a retrieve.
+    """
+    if path.instance:
+        return [ListedFile.of(find_instance(core, path))]
+    query = {"StudyInstanceUID": path.study}
+    if path.series:
+        query["SeriesInstanceUID"] = path.series
+    found = post_json(core, "/tools/find", {"Level": path.level, "Query": query})
+    series = found if path.series else _series_of_studies(core, found)
+    listed = [
+        ListedFile.of(instance)
+        for series_id in series
+        for instance in get_json(core, f"/series/{series_id}/instances")
+    ]
+    if not listed:
+        raise not_found(f"No such resource in Orthanc: {path.describe()}")
+    return listed
+
+
+def _series_of_studies(core: Core, studies: list[str]) -> list[str]:
+    return [s for study_id in studies for s in get_json(core, f"/studies/{study_id}")["Series"]]
+
+
+def find_instance(core: Core, path: ResourcePath) -> dict[str, Any]:
+    """The instance the path names, expanded (`ID`, `MainDicomTags`...); 404 if unknown."""
+    query = {
+        "StudyInstanceUID": path.study,
+        "SeriesInstanceUID": path.series,
+        "SOPInstanceUID": path.instance,
+    }
+    found = post_json(core, "/tools/find", {"Level": "Instance", "Query": query, "Expand": True})
+    if not found:
+        raise not_found(f"No such resource in Orthanc: {path.describe()}")
+    return found[0]
+
+
+def transcode(core: Core, instance_id: str, syntax: str, stored: bytes | None = None) -> bytes:
+    """The instance rewritten by the core in another transfer syntax, UIDs unchanged; else 406.
+
+    `stored` is its file when the caller has read it already. A core that transcodes in memory
+    does it from the file (~40% faster than `/modify`, which runs the modification pipeline).
+    """
+    try:
+        if isinstance(core, DicomTranscoding):
+            dicom = InstanceReader(core).file(instance_id) if stored is None else stored
+            return core.transcode(dicom, syntax)
+        request = {"Transcode": syntax, "Keep": ["SOPInstanceUID"], "Force": True}
+        return core.post(f"/instances/{instance_id}/modify", json.dumps(request).encode())
+    except CoreError as error:
+        raise not_acceptable(
+            f"Orthanc cannot transcode instance {instance_id} to transfer syntax {syntax}",
+            error.message,
+        ) from None
+
+
+def first_acceptable(candidates: Iterable[Target], produce: Callable[[Target], Answer]) -> Answer:
+    """`produce` of the first candidate it does not refuse with 406; else the last 406."""
+    refusal = not_acceptable("None of the accepted media types can be produced")
+    for candidate in candidates:
+        try:
+            return produce(candidate)
+        except HttpError as error:
+            if error.status != 406:
+                raise
+            refusal = error  # e.g. the core cannot transcode to it: try the next one
+    raise refusal
+
+
+def accepted_targets(accept: str | None) -> list[InstanceTarget]:
+    """What `Accept` allows for whole instances, best first; 400 if nothing."""
+    try:
+        return instance_targets(accept)
+    except HttpError as error:
+        raise negotiation.refuse_accept(error.message) from None
+
+
+class RetrieveInstances:
+    """Retrieve Study / Series / Instance: DICOM files in a multipart stream."""
+
+    def __init__(self, config: Configuration, core: Core) -> None:
+        self.config = config
+        self.core = core
+        self.instances = InstanceReader(core)
+
+    def retrieve(self, request: Request) -> MultipartResponse:
+        """The handler of the three routes: the path's depth decides the level."""
+        path = ResourcePath.from_groups(request.groups)
+        targets = accepted_targets(request.header("accept"))
+        return MultipartResponse(DICOM, self.files(path, targets))
+
+    def files(self, path: ResourcePath, targets: list[InstanceTarget]) -> Iterator[bytes]:
+        """The files below the path in the best target that works, one at a time (also for
+        the ZIP form, `zip_retrieve.py`)."""
+        listed = instance_files(self.core, path)
+        first, target = self._first_part(targets, listed)
+        return self._stream(first, listed[1:], target)
+
+    def _first_part(
+        self, targets: list[InstanceTarget], listed: list[ListedFile]
+    ) -> tuple[bytes, InstanceTarget]:
+        """The first instance in the best target syntax that works, made before answering so
+        that its errors still get a status."""
+        producible = (target for target in targets if self._can_produce(target, listed))
+        return first_acceptable(
+            producible, lambda target: (self._instance(listed[0], target), target)
+        )
+
+    def _stream(
+        self, first: bytes, listed: list[ListedFile], target: InstanceTarget
+    ) -> Iterator[bytes]:
+        yield first
+        for file in listed:
+            try:
+                yield self._instance(file, target)
+            except HttpError as error:
+                # The status is sent already: stop, leaving the multipart unclosed.
+                log.error("Retrieve stopped at instance %s: %s", file.orthanc_id, error.message)
+                raise
+
+    def _instance(self, file: ListedFile, target: InstanceTarget) -> bytes:
+        dicom = self.instances.file(file.orthanc_id, file)
+        if target.syntax is not None and target.needs_transcoding(syntax_of_file(dicom)):
+            return transcode(self.core, file.orthanc_id, target.syntax, dicom)
+        return dicom
+
+    def _can_produce(self, target: InstanceTarget, listed: list[ListedFile]) -> bool:
+        """False for a syntax the core cannot write, unless every instance is stored in it."""
+        if target.syntax is None or target.syntax in TRANSCODABLE:
+            return True
+        return all(self._stored_syntax(file.orthanc_id) == target.syntax for file in listed)
+
+    def _stored_syntax(self, instance_id: str) -> str:
+        return self.core.get(f"/instances/{instance_id}/metadata/TransferSyntax").decode()
