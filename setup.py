@@ -16,7 +16,7 @@ setup(
     license="AGPL-3.0-or-later",
     python_requires=">=3.11",
     packages=find_packages(include=["orthanc_dicomweb", "orthanc_dicomweb.*"]),
-    package_data={"orthanc_dicomweb": ["app/**/*", "py.typed"]},
+    package_data={"orthanc_dicomweb": ["client/app/**/*", "py.typed"]},
     include_package_data=True,
     py_modules=["orthanc_dicomweb_plugin"],
     install_requires=[
