@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 from urllib.parse import urlsplit
 
+from .dicom.bulk_data_policy import OTHER_BINARY_MODES
 from .http.cors import DEFAULT_HEADERS, DEFAULT_MAX_AGE, DEFAULT_METHODS, CorsOptions
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,6 @@ SERVER_FORMS = (
     f'or an object {{"Url": "{EXAMPLE_URL}", ...}}'
 )
 """The accepted forms of a server definition, told when one is wrong."""
-OTHER_BINARY_MODES = ("BulkDataURI", "InlineBinary", "ArrayOfValues")
 DEFAULT_ENCODINGS = (
     "Ascii",
     "Utf8",

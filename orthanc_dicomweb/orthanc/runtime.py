@@ -283,10 +283,6 @@ def extend_orthanc_explorer(javascript: str) -> None:
     orthanc.ExtendOrthancExplorer(javascript)
 
 
-def set_description(text: str) -> None:
-    orthanc.SetDescription(text)
-
-
 ChangeListener = Callable[[str, str, str], None]
 """listener(change, level, resource_id), e.g. ("NEW_INSTANCE", "INSTANCE", "a1b2...")."""
 

@@ -1,8 +1,8 @@
 """WADO-RS "Retrieve Frames" (PS3.18 10.4.1.1.3): `.../instances/{uid}/frames/{list}`.
 
 The instance is found through the core's SOP Instance UID index; a file up to
-`WHOLE_FILE_LIMIT` is read once (`stored_instances`) and frames in the stored syntax are cut
-from it, larger files give their frames one at a time through the core
+`FRAMES_WHOLE_FILE_LIMIT` is read once (`stored_instances`) and frames in the stored syntax are
+cut from it, larger files give their frames one at a time through the core
 (`/instances/{id}/frames/{n}/raw`, native pixel data already little endian). RLE Lossless frames
 asked uncompressed are decoded here (pylibjpeg-rle, ~1 ms for 512x512), so the usual requests
 cost no transcoding at all. Any other syntax comes from the instance transcoded by the core,
@@ -24,7 +24,6 @@ frames go through the core's multipart stream: uncompressed, without Content-Loc
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from io import BytesIO
 from typing import Any
@@ -43,45 +42,23 @@ from ..dicom.transfer_syntax import (
     frame_targets,
 )
 from ..errors import HttpError, bad_request
+from ..http.frame_list import check_frame_range, parse_frame_list
 from ..http.multipart import encode_multipart, multipart_content_type, new_boundary
 from ..http.urls import dicomweb_base, instance_url
 from ..http.web import MultipartResponse, Request, Response
 from ..orthanc.core import Core, CoreError
-from ..orthanc.resources import ResourcePath
+from ..orthanc.resources import ResourcePath, locate_resource
 from ..orthanc.stored_instances import Instance, InstanceReader, ParsedFiles
-from .retrieve import find_instance, first_acceptable, transcode
+from ..orthanc.transcoding import first_acceptable, transcode
 
 log = logging.getLogger(__name__)
 
 # Files up to this size are read whole and their frames cut here. Larger ones (multi-frame
 # objects mostly) are read frame by frame through the core, whose parsed-file cache makes that
 # cheaper: measured on a 3 MB 10-frame RLE file, 3 frames take 6 ms so, 15 ms read whole.
-WHOLE_FILE_LIMIT = 1024 * 1024
-_FRAME_NUMBER = re.compile(r"^\s*[0-9]{1,9}\s*$")
+FRAMES_WHOLE_FILE_LIMIT = 1024 * 1024
 # Native pixel data read by the core or pydicom comes out little endian whatever the syntax.
 _LITTLE_ENDIAN = frozenset({EXPLICIT_LITTLE_ENDIAN, IMPLICIT_LITTLE_ENDIAN})
-
-
-def parse_frame_list(text: str) -> list[int]:
-    """`1,3,5` -> [1, 3, 5]; 400 for anything but distinct numbers >= 1."""
-    items = text.split(",")
-    if not all(_FRAME_NUMBER.match(item) for item in items):
-        raise bad_request(f"Malformed frame list {text!r}: expected numbers such as 1,3,5")
-    numbers = [int(item) for item in items]
-    if 0 in numbers:
-        raise bad_request("Frame numbers start at 1, frame 0 does not exist")
-    if len(set(numbers)) != len(numbers):
-        raise bad_request(f"Frame list {text!r} repeats a frame number")
-    return numbers
-
-
-def check_frame_range(numbers: Sequence[int], count: int) -> None:
-    beyond = [n for n in numbers if n > count]
-    if beyond:
-        raise bad_request(
-            f"Frame {beyond[0]} does not exist: the instance has {count} frame(s)",
-            {"NumberOfFrames": count},
-        )
 
 
 def frames_of_file(dicom: bytes, numbers: Sequence[int]) -> list[bytes]:
@@ -146,7 +123,7 @@ class RetrieveFrames:
     def __init__(self, config: Configuration, core: Core, files: ParsedFiles | None = None) -> None:
         self.config = config
         self.core = core
-        self.instances = InstanceReader(core, WHOLE_FILE_LIMIT, files)
+        self.instances = InstanceReader(core, FRAMES_WHOLE_FILE_LIMIT, files)
 
     def retrieve_frames(self, request: Request) -> Response | MultipartResponse:
         path = ResourcePath.from_groups(request.groups[:3])
@@ -177,7 +154,7 @@ class RetrieveFrames:
         if instance is None or not instance.belongs_to(path.study, path.series):
             # The UID index names one instance per SOP UID: a duplicate under the named study
             # and series is only found by a full query (which raises 404 when there is none).
-            instance = self.instances.load(find_instance(self.core, path)["ID"])
+            instance = self.instances.load(locate_resource(self.core, path)["ID"])
         return instance
 
     def _frames(self, instance: Instance, numbers: Sequence[int], wanted: str) -> list[bytes]:

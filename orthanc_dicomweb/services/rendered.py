@@ -27,6 +27,7 @@ from ..dicom.image_output import RenderOptions
 from ..dicom.pixel_data import decode_frame
 from ..dicom.rendering import PixelFormat, tag_text
 from ..errors import HttpError, bad_request, not_acceptable, not_found
+from ..http.frame_list import parse_frame_list
 from ..http.negotiation import choose, parse_accept
 from ..http.web import Request, Response
 from ..orthanc.core import Core, CoreError, get_json
@@ -51,7 +52,6 @@ VIDEO_SYNTAXES = {
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 NON_IMAGE_MODALITIES = frozenset({"SR", "PR", "KO", "DOC", "RTPLAN", "RTSTRUCT", "RTRECORD", "REG"})
 THUMBNAIL_SIZE = (128, 128)
-QUERY_PARAMETERS = ("quality", "viewport", "window", "annotation", "iccprofile")
 
 
 def document_media_type(instance: Instance) -> str | None:
@@ -251,17 +251,6 @@ def annotation_lines(instance: Instance, frame: int, options: RenderOptions) -> 
     return [line for line in lines if line]
 
 
-def parse_frames(text: str) -> list[int]:
-    """`1` or `1,3,5`: 1-based frame numbers."""
-    try:
-        frames = [int(f) for f in text.split(",")]
-    except ValueError:
-        raise bad_request(f"Frame numbers must be integers: {text!r}") from None
-    if not frames or any(f < 1 for f in frames):
-        raise bad_request(f"Frame numbers start at 1: {text!r}")
-    return frames
-
-
 def parse_rendered_options(request: Request, thumbnail: bool = False) -> RenderOptions:
     """The media type from `accept` (query) or Accept, and the query parameters of PS3.18."""
     query = request.query
@@ -302,7 +291,7 @@ class RetrieveRendered:
 
     def _answer(self, request: Request, thumbnail: bool) -> Response:
         path = ResourcePath.from_groups(request.groups[:3])
-        frames = parse_frames(request.groups[3]) if len(request.groups) > 3 else None
+        frames = parse_frame_list(request.groups[3]) if len(request.groups) > 3 else None
         options = parse_rendered_options(request, thumbnail)
         instance = self.renderer.instances.load(self.representative_instance(path))
         if not instance.belongs_to(path.study, path.series):

@@ -19,8 +19,8 @@ from ..http.web import Request, Response
 from ..orthanc.core import Core
 from ..orthanc.resources import validate_uid
 from ..orthanc.stored_instances import ParsedFiles
+from ..orthanc.transcoding import transcode
 from .rendered import Instance, Renderer
-from .retrieve import transcode
 
 DICOM = "application/dicom"
 CONTENT_TYPES = (*image_output.IMAGE_MEDIA_TYPES, DICOM, *image_output.DOCUMENT_MEDIA_TYPES)

@@ -16,16 +16,12 @@ from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.dicom import pixel_data
 from orthanc_dicomweb.dicom.rendering import PixelFormat
 from orthanc_dicomweb.errors import HttpError
+from orthanc_dicomweb.http.frame_list import parse_frame_list
 from orthanc_dicomweb.http.multipart import Part, boundary_of, parse_multipart
 from orthanc_dicomweb.http.negotiation import parse_media_type
 from orthanc_dicomweb.http.web import MultipartResponse, Request, Response
 from orthanc_dicomweb.services import frames as frames_module
-from orthanc_dicomweb.services.frames import (
-    RetrieveFrames,
-    frames_of_file,
-    is_stored_form,
-    parse_frame_list,
-)
+from orthanc_dicomweb.services.frames import RetrieveFrames, frames_of_file, is_stored_form
 from tests.harness import PYDICOM_FILES
 from tests.unit.fakes import FakeCore, file_info
 
@@ -209,7 +205,7 @@ def test_native_frames_are_cut_from_the_file() -> None:
 
 
 def test_large_files_give_their_frames_through_the_core(monkeypatch) -> None:
-    monkeypatch.setattr(frames_module, "WHOLE_FILE_LIMIT", 100)
+    monkeypatch.setattr(frames_module, "FRAMES_WHOLE_FILE_LIMIT", 100)
     rle = _file("SC_rgb_rle_2frame.dcm")
     stored = list(generate_frames(_dataset(rle).PixelData, number_of_frames=2))
     header = {

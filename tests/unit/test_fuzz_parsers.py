@@ -39,9 +39,9 @@ from orthanc_dicomweb.dicom.image_output import (
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.http import negotiation
 from orthanc_dicomweb.http.bounded import json_depth, loads_json, xml_depth
+from orthanc_dicomweb.http.frame_list import parse_frame_list
 from orthanc_dicomweb.http.multipart import boundary_of, iter_multipart, iter_streamed_parts
 from orthanc_dicomweb.services.bulkdata import parse_bulk_path, parse_range, wants_single_part
-from orthanc_dicomweb.services.frames import parse_frame_list
 from orthanc_dicomweb.services.qido.matching import parse_search, wildcard_matches
 from tests.harness import PYDICOM_FILES
 

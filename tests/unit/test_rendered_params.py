@@ -9,7 +9,7 @@ from orthanc_dicomweb.dicom.image_output import Region, Viewport
 from orthanc_dicomweb.dicom.rendering import Window
 from orthanc_dicomweb.http.web import Request
 from orthanc_dicomweb.services import wado_uri
-from orthanc_dicomweb.services.rendered import parse_frames, parse_rendered_options
+from orthanc_dicomweb.services.rendered import parse_rendered_options
 from tests.unit.fakes import http_error
 
 
@@ -95,16 +95,6 @@ def test_bad_values_are_400(name: str, value: str) -> None:
 def test_linear_exact_accepts_widths_below_one() -> None:
     window = image_output.parse_window("0,0.5,linear-exact")
     assert window == Window(0, 0.5, rendering.QUERY_LINEAR_EXACT)
-
-
-@pytest.mark.parametrize("text", ["0", "-1", "one", "1,x", ""])
-def test_bad_frame_lists_are_400(text: str) -> None:
-    assert _status(parse_frames, text) == 400
-
-
-def test_frame_lists() -> None:
-    assert parse_frames("2") == [2]
-    assert parse_frames("1,3,5") == [1, 3, 5]
 
 
 def test_wado_content_type() -> None:

@@ -16,7 +16,8 @@ from orthanc_dicomweb.dicom.transfer_syntax import EXPLICIT_LITTLE_ENDIAN
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.http.web import MultipartResponse, Request
 from orthanc_dicomweb.orthanc.core import CoreError, ListedFile
-from orthanc_dicomweb.services.retrieve import RetrieveInstances, transcode
+from orthanc_dicomweb.orthanc.transcoding import transcode
+from orthanc_dicomweb.services.retrieve import RetrieveInstances
 from tests.harness import PYDICOM_FILES
 
 CT = (PYDICOM_FILES / "CT_small.dcm").read_bytes()

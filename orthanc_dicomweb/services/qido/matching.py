@@ -24,7 +24,6 @@ LIMIT = "limit"
 OFFSET = "offset"
 FUZZY_MATCHING = "fuzzymatching"
 INCLUDE_FIELD = "includefield"
-RESERVED_PARAMETERS = (LIMIT, OFFSET, FUZZY_MATCHING, INCLUDE_FIELD)
 MAX_PAGE_NUMBER = 2**31 - 1
 # Matching a pattern costs up to its length times the value's: keep hostile ones out.
 MAX_PATTERN_LENGTH = 256
