@@ -19,14 +19,10 @@ from ..http.bounded import loads_json
 from ..http.web import Request, Response, json_response
 from ..orthanc.core import Core, GlobalProperties
 from ..orthanc.shared_state import SharedLock
+from ..orthanc.storage_ids import OFFICIAL_SERVERS_PROPERTY, SERVERS_PROPERTY
 
 log = logging.getLogger(__name__)
 
-SERVERS_PROPERTY = 5301
-"""Global property holding the server definitions when `ServersInDatabase` is true."""
-OFFICIAL_SERVERS_PROPERTY = 5468
-"""Where the official plugin keeps them (same JSON format): adopted by a database that has
-none of ours yet, so that switching plugins keeps the servers. It is never written."""
 OPERATIONS = ("get", "retrieve", "stow", "wado", "qido")
 
 

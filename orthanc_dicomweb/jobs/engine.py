@@ -23,13 +23,10 @@ from typing import Any, Protocol
 from ..config import Configuration
 from ..errors import HttpError, bad_request, not_found
 from ..orthanc.core import GlobalProperties
+from ..orthanc.storage_ids import FIRST_JOB_PROPERTY, JOBS_INDEX_PROPERTY
 
 log = logging.getLogger(__name__)
 
-JOBS_INDEX_PROPERTY = 5310
-"""Global property holding `{job id: property id}` of the saved jobs."""
-FIRST_JOB_PROPERTY = 5400
-"""Saved jobs use the global properties from here on (plugins may use ids >= 1024)."""
 
 ERROR_SUCCESS = (0, "Success")
 ERROR_CANCELED = (37, "The job has been canceled")

@@ -30,10 +30,10 @@ from collections.abc import Hashable
 from typing import Any
 
 from .core import Core, GlobalProperties, get_if_exists, get_json, loads
+from .storage_ids import DELETION_TOKEN_PROPERTY
 
 log = logging.getLogger(__name__)
 
-DELETION_TOKEN_PROPERTY = 5302
 # Resources kept (a study and its series are two): ~5.6 kB a study with its series and kept
 # datasets (qido_answers), so about 55 MB when full (measured on 10,000 studies' entries).
 DEFAULT_CAPACITY = 20_000

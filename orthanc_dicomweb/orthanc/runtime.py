@@ -21,8 +21,9 @@ from ..http.routes import Route
 from ..http.web import Answer, MultipartResponse, Redirect, Request, Response
 from .core import CoreError, ListedFile
 from .loopback import DEFAULT_TIMEOUT, Loopback, LoopbackUnavailable, unusable_reason
-from .shared_state import SHARED_PROPERTIES, open_store
+from .shared_state import open_store
 from .storage_files import StorageFiles, storage_directory
+from .storage_ids import SHARED_PROPERTIES
 
 if TYPE_CHECKING:
     from .postgres_store import PostgresStore

@@ -16,10 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from .postgres_store import PostgresStore
 
-SHARED_PROPERTIES = range(5300, 5400)
-"""The plugin's global properties that the shared store holds (servers 5301, deletion token
-5302); the others (e.g. the official plugin's servers, 5468) stay Orthanc's."""
-
 
 @runtime_checkable
 class SharedStoreAccess(Protocol):

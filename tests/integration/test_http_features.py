@@ -16,7 +16,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
-from orthanc_dicomweb.orthanc.attachments import SERIES_METADATA
+from orthanc_dicomweb.orthanc.storage_ids import SERIES_METADATA
 from tests.harness import Orthanc
 from tests.integration.test_wado_retrieve import derived, upload
 

@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from orthanc_dicomweb.orthanc.attachments import OFFICIAL_SERIES_METADATA, SERIES_METADATA
+from orthanc_dicomweb.orthanc.storage_ids import OFFICIAL_SERIES_METADATA, SERIES_METADATA
 from orthanc_dicomweb.services.metadata.cache import pack_entry
 from tests.harness import PYDICOM_FILES, Orthanc
 from tests.integration.test_wado_metadata import (

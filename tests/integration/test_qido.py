@@ -18,7 +18,7 @@ from pydicom.uid import generate_uid
 
 from orthanc_dicomweb.dicom.xml_model import from_native_xml
 from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
-from orthanc_dicomweb.orthanc.attachments import INSTANCE_SUMMARIES
+from orthanc_dicomweb.orthanc.storage_ids import INSTANCE_SUMMARIES
 from tests.harness import Orthanc
 
 ROOT = "/dicom-web/"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from orthanc_dicomweb.config import Configuration
-from orthanc_dicomweb.orthanc.attachments import (
+from orthanc_dicomweb.orthanc.storage_ids import (
     INSTANCE_METADATA,
     OFFICIAL_SERIES_METADATA,
     PREPARED_ANSWER,

@@ -12,7 +12,7 @@ from orthanc_dicomweb.dicom.json_model import encode_datasets, from_orthanc_tags
 from orthanc_dicomweb.dicom.xml_model import from_native_xml
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.http.web import MultipartResponse, Request, Response
-from orthanc_dicomweb.orthanc.attachments import INSTANCE_SUMMARIES
+from orthanc_dicomweb.orthanc.storage_ids import INSTANCE_SUMMARIES
 from orthanc_dicomweb.services.qido import index as qido_index
 from orthanc_dicomweb.services.qido import search as qido
 from orthanc_dicomweb.services.qido.search import Search, SearchService, default_tags

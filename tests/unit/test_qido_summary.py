@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 
 from orthanc_dicomweb.config import Configuration
-from orthanc_dicomweb.orthanc.attachments import INSTANCE_SUMMARIES
+from orthanc_dicomweb.orthanc.storage_ids import INSTANCE_SUMMARIES
 from orthanc_dicomweb.services.qido.summary import (
     Entry,
     InstanceSummaries,

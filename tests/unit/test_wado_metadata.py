@@ -9,7 +9,7 @@ import pytest
 
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.http.web import MultipartResponse, Request, Response
-from orthanc_dicomweb.orthanc.attachments import INSTANCE_METADATA, PREPARED_ANSWER, SERIES_METADATA
+from orthanc_dicomweb.orthanc.storage_ids import INSTANCE_METADATA, PREPARED_ANSWER, SERIES_METADATA
 from orthanc_dicomweb.orthanc.core import CoreError
 from orthanc_dicomweb.services.metadata.service import (
     MetadataCacheUpdate,

@@ -44,12 +44,6 @@ from ...dicom import tags as dicom_tags
 from ...dicom.bulk_data_policy import BulkDataPolicy
 from ...http.urls import instance_url
 from ...orthanc import tags as orthanc_tags
-from ...orthanc.attachments import (
-    INSTANCE_METADATA,
-    OFFICIAL_SERIES_METADATA,
-    PREPARED_ANSWER,
-    SERIES_METADATA,
-)
 from ...orthanc.core import (
     Core,
     CoreError,
@@ -60,6 +54,12 @@ from ...orthanc.core import (
 )
 from ...orthanc.series_members import MemberMemo, Members, list_members
 from ...orthanc.shared_state import claim
+from ...orthanc.storage_ids import (
+    INSTANCE_METADATA,
+    OFFICIAL_SERIES_METADATA,
+    PREPARED_ANSWER,
+    SERIES_METADATA,
+)
 
 log = logging.getLogger(__name__)
 

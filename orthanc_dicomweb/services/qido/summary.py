@@ -21,8 +21,8 @@ from typing import Any
 from ...config import Configuration
 from ...dicom import json_model as dicom_json
 from ...dicom import tags as dicom_tags
-from ...orthanc.attachments import INSTANCE_SUMMARIES
 from ...orthanc.core import Core, loads, read_attachment, write_attachment
+from ...orthanc.storage_ids import INSTANCE_SUMMARIES
 
 SUMMARY_ATTACHMENT = INSTANCE_SUMMARIES
 FORMAT_VERSION = 1
