@@ -8,15 +8,16 @@ the rendering of images.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from dataclasses import replace
+from typing import Any, cast
 
 import numpy as np
 import rle
 from pydicom.encaps import encapsulate, get_frame
 from pydicom.pixels import get_decoder
 
-if TYPE_CHECKING:
-    from .rendering import PixelFormat
+from ..errors import bad_request
+from .header import PixelFormat
 
 
 def encapsulated_frames(pixel_data: bytes, numbers: Sequence[int], count: int) -> list[bytes]:
@@ -91,3 +92,52 @@ def decode_to_native(encoded: bytes, fmt: PixelFormat, syntax: str) -> bytes:
     pixel by pixel, as RGB); ValueError when no decoder can."""
     array = decode_frame(encoded, fmt, syntax)
     return array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def decode_rle_frame(pixel_data: bytes, frame: int, fmt: PixelFormat) -> np.ndarray:
+    """One 1-based frame of encapsulated RLE Lossless pixel data, decoded to stored values;
+    ValueError when the data is not valid RLE or of an unsupported layout."""
+    [encoded] = encapsulated_frames(pixel_data, [frame], fmt.frames)
+    # RLE keeps each sample in its own segment: colour comes out plane by plane.
+    return decode_native_frame(decode_rle(encoded, fmt), replace(fmt, planar=fmt.samples > 1))
+
+
+def decode_native_frame(raw: bytes | bytearray, fmt: PixelFormat) -> np.ndarray:
+    """One uncompressed little-endian frame as (rows, columns) or (rows, columns, 3) values."""
+    if len(raw) < fmt.frame_size:
+        raise bad_request(f"Pixel data too short: {len(raw)} bytes for {fmt.frame_size}")
+    if fmt.bits_allocated == 1:
+        bits = np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little")
+        return bits[: fmt.rows * fmt.columns].reshape(fmt.rows, fmt.columns)
+    if fmt.photometric == "YBR_FULL_422" and fmt.bits_allocated == 8:
+        return _upsample_ybr_422(np.frombuffer(raw, np.uint8, fmt.frame_size), fmt)
+    if fmt.bits_allocated not in (8, 16, 32):
+        raise bad_request(f"Unsupported BitsAllocated: {fmt.bits_allocated}")
+    dtype = np.dtype(f"<{'i' if fmt.signed else 'u'}{fmt.bits_allocated // 8}")
+    values = np.frombuffer(raw, dtype, fmt.rows * fmt.columns * fmt.samples)
+    values = _keep_stored_bits(values, fmt)
+    if fmt.samples == 1:
+        return values.reshape(fmt.rows, fmt.columns)
+    if fmt.planar:
+        return values.reshape(fmt.samples, fmt.rows, fmt.columns).transpose(1, 2, 0)
+    return values.reshape(fmt.rows, fmt.columns, fmt.samples)
+
+
+def _keep_stored_bits(values: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """Drop bits above BitsStored (old overlays live there) and sign-extend signed values."""
+    unused = fmt.bits_allocated - fmt.bits_stored
+    if unused <= 0:
+        return values
+    if fmt.signed:
+        return (values << unused) >> unused
+    return values & ((1 << fmt.bits_stored) - 1)
+
+
+def _upsample_ybr_422(raw: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """YBR_FULL_422 (Y1 Y2 Cb Cr per pixel pair) as full YBR_FULL samples."""
+    pairs = raw.reshape(fmt.rows, fmt.columns // 2, 4)
+    ybr = np.empty((fmt.rows, fmt.columns, 3), np.uint8)
+    ybr[:, 0::2, 0], ybr[:, 1::2, 0] = pairs[:, :, 0], pairs[:, :, 1]
+    for channel in (1, 2):
+        ybr[:, 0::2, channel] = ybr[:, 1::2, channel] = pairs[:, :, channel + 1]
+    return ybr

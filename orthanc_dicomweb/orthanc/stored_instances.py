@@ -2,7 +2,7 @@
 
 Shared by Retrieve Rendered, WADO-URI and Retrieve Frames. An instance file up to
 `WHOLE_FILE_LIMIT` is read whole (past the REST router when the core allows it) and parsed by
-pydicom for the `rendering.HEADER_KEYS` only: its header, LUTs and pixel data then come from
+pydicom for the `header.HEADER_KEYS` only: its header, LUTs and pixel data then come from
 that one call, and the parsed file is kept for the next requests (`ParsedFiles`). Larger files
 are described by the core's `/tags?short` JSON, and their pixels are read a frame at a time by
 the caller.
@@ -18,8 +18,8 @@ from functools import cached_property
 
 from pydicom.dataset import Dataset
 
-from ..dicom import image_output, rendering, transfer_syntax
-from ..dicom.rendering import DatasetTags, PixelFormat, Tags, tag_text
+from ..dicom import header, image_output, transfer_syntax
+from ..dicom.header import DatasetTags, PixelFormat, Tags, tag_text
 from .core import Core, DirectInstanceAccess, ListedFile, get_json
 from .resources import lookup_ids
 
@@ -56,7 +56,7 @@ class Instance:
         return same_study and (series is None or series == tag_text(self.tags, "0020,000e"))
 
     def frame_ms(self) -> float:
-        return rendering.tag_number(self.tags, "0018,1063") or image_output.DEFAULT_GIF_FRAME_MS
+        return header.tag_number(self.tags, "0018,1063") or image_output.DEFAULT_GIF_FRAME_MS
 
 
 class ParsedFiles:
@@ -156,7 +156,7 @@ def _parsed(data: bytes, orthanc_id: str) -> Dataset | None:
     """The file parsed by pydicom; None (the core's JSON is then used) if pydicom refuses what
     DCMTK accepted."""
     try:
-        return rendering.read_header(data)
+        return header.read_header(data)
     except Exception as error:  # pydicom fails in many ways on odd files; the core is the fallback
         log.info("pydicom cannot parse instance %s (%s): using the core's tags", orthanc_id, error)
         return None

@@ -33,7 +33,7 @@ from pydicom.encaps import generate_frames
 from pydicom.pixels.utils import get_expected_length
 
 from ..config import Configuration
-from ..dicom import pixel_data, rendering
+from ..dicom import header, pixel_data
 from ..dicom.transfer_syntax import (
     EXPLICIT_LITTLE_ENDIAN,
     IMPLICIT_LITTLE_ENDIAN,
@@ -129,7 +129,7 @@ class RetrieveFrames:
         path = ResourcePath.from_groups(request.groups[:3])
         numbers = parse_frame_list(request.groups[3])
         instance = self.locate(path)
-        if not rendering.has_pixels(instance.tags):
+        if not header.has_pixels(instance.tags):
             raise bad_request(f"Instance {path.instance} has no pixel data, hence no frames")
         check_frame_range(numbers, instance.format.frames)
         stored = stored_syntax(instance)
@@ -199,7 +199,7 @@ class RetrieveFrames:
         fmt, dataset = instance.format, instance.dataset
         encapsulated = stored_syntax(instance) not in NATIVE
         if dataset is not None and (encapsulated or fmt.bits_allocated % 8 == 0):
-            value = rendering.raw_bytes(dataset, [rendering.PIXEL_DATA])
+            value = header.raw_bytes(dataset, [header.PIXEL_DATA])
             if encapsulated:
                 return pixel_data.encapsulated_frames(value, numbers, fmt.frames)
             return pixel_data.native_frames(value, numbers, fmt.frame_size)

@@ -22,10 +22,10 @@ import numpy as np
 from PIL import Image
 
 from ..config import Configuration
-from ..dicom import image_output, rendering, transfer_syntax
+from ..dicom import header, image_output, pixel_data, rendering, transfer_syntax
+from ..dicom.header import PixelFormat, tag_text
 from ..dicom.image_output import RenderOptions
 from ..dicom.pixel_data import decode_frame
-from ..dicom.rendering import PixelFormat, tag_text
 from ..errors import HttpError, bad_request, not_acceptable, not_found
 from ..http.frame_list import parse_frame_list
 from ..http.negotiation import choose, parse_accept
@@ -76,7 +76,7 @@ class Renderer:
         document = document_media_type(instance)
         if document is not None:
             return Response(self._document(instance, document), document)
-        if not rendering.has_pixels(instance.tags):
+        if not header.has_pixels(instance.tags):
             raise bad_request("This instance is not an image: it has no pixel data to render")
         if options.media_type not in image_output.IMAGE_MEDIA_TYPES:
             raise not_acceptable(
@@ -150,11 +150,11 @@ class Renderer:
         whole (pylibjpeg-rle takes a third of the core's time, .npy transfer included)."""
         fmt = instance.format
         if instance.transfer_syntax in NATIVE_SYNTAXES:
-            return rendering.decode_native_frame(self._native_frame(instance, frame), fmt)
+            return pixel_data.decode_native_frame(self._native_frame(instance, frame), fmt)
         if instance.transfer_syntax == transfer_syntax.RLE and instance.dataset is not None:
-            pixel_data = rendering.raw_bytes(instance.dataset, [rendering.PIXEL_DATA])
+            stored = header.raw_bytes(instance.dataset, [header.PIXEL_DATA])
             try:
-                return rendering.decode_rle_frame(pixel_data, frame, fmt)
+                return pixel_data.decode_rle_frame(stored, frame, fmt)
             except ValueError as error:
                 log.info("RLE of %s: %s; asking the core", instance.orthanc_id, error)
         return None
@@ -165,18 +165,18 @@ class Renderer:
         size = instance.format.frame_size
         whole_bytes = instance.format.bits_allocated % 8 == 0  # 1-bit frames need not be
         if instance.dataset is not None and whole_bytes:
-            pixel_data = rendering.raw_bytes(instance.dataset, [rendering.PIXEL_DATA])
+            pixel_data = header.raw_bytes(instance.dataset, [header.PIXEL_DATA])
             return pixel_data[(frame - 1) * size : frame * size]
         try:
             return self.core.get(f"/instances/{instance.orthanc_id}/frames/{frame - 1}/raw")
         except CoreError:
-            pixel_data = self._content(instance, rendering.PIXEL_DATA, 0)
+            pixel_data = self._content(instance, header.PIXEL_DATA, 0)
             return pixel_data[(frame - 1) * size : frame * size]
 
     def _content(self, instance: Instance, *path: str | int) -> bytes:
         """The stored bytes of a value by its path of "gggg,eeee" keys and item indices."""
         if instance.dataset is not None:
-            return rendering.raw_bytes(instance.dataset, path)
+            return header.raw_bytes(instance.dataset, path)
         uri = "/".join(str(step).replace(",", "-") for step in path)
         return self.core.get(f"/instances/{instance.orthanc_id}/content/{uri}")
 

@@ -14,7 +14,7 @@ from pydicom.uid import RLELossless
 
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.dicom import pixel_data
-from orthanc_dicomweb.dicom.rendering import PixelFormat
+from orthanc_dicomweb.dicom.header import PixelFormat
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.http.frame_list import parse_frame_list
 from orthanc_dicomweb.http.multipart import Part, boundary_of, parse_multipart

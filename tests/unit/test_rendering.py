@@ -13,9 +13,10 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
 from orthanc_dicomweb.config import Configuration
-from orthanc_dicomweb.dicom import image_output, rendering
+from orthanc_dicomweb.dicom import header, image_output, pixel_data, rendering
+from orthanc_dicomweb.dicom.header import PixelFormat
 from orthanc_dicomweb.dicom.image_output import Region, RenderOptions, Viewport
-from orthanc_dicomweb.dicom.rendering import GrayscaleRendering, Lut, PixelFormat, Window
+from orthanc_dicomweb.dicom.rendering import GrayscaleRendering, Lut, Window
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.orthanc import stored_instances
 from orthanc_dicomweb.services.rendered import Renderer
@@ -26,20 +27,20 @@ def test_native_signed_16_bit_keeps_stored_bits_and_sign() -> None:
     fmt = PixelFormat(rows=1, columns=3, bits_allocated=16, bits_stored=12, signed=True)
     # 12-bit two's complement values with unrelated bits (old overlays) above bit 11
     with_overlay_bits = np.array([0x0800 | 0x5000, 0x07FF | 0xA000, 0x0FFF], "<u2").tobytes()
-    assert rendering.decode_native_frame(with_overlay_bits, fmt).tolist() == [[-2048, 2047, -1]]
+    assert pixel_data.decode_native_frame(with_overlay_bits, fmt).tolist() == [[-2048, 2047, -1]]
 
 
 def test_native_16_bit_and_planar_rgb() -> None:
     fmt = PixelFormat(rows=1, columns=2, bits_allocated=16, bits_stored=16)
-    assert rendering.decode_native_frame(b"\x01\x00\x00\x02", fmt).tolist() == [[1, 512]]
+    assert pixel_data.decode_native_frame(b"\x01\x00\x00\x02", fmt).tolist() == [[1, 512]]
     planar = PixelFormat(1, 2, samples=3, bits_allocated=8, bits_stored=8, planar=True)
-    decoded = rendering.decode_native_frame(bytes([1, 2, 3, 4, 5, 6]), planar)
+    decoded = pixel_data.decode_native_frame(bytes([1, 2, 3, 4, 5, 6]), planar)
     assert decoded.tolist() == [[[1, 3, 5], [2, 4, 6]]]
 
 
 def test_ybr_full_422_is_upsampled_then_converted_to_rgb() -> None:
     fmt = PixelFormat(1, 2, samples=3, bits_allocated=8, bits_stored=8, photometric="YBR_FULL_422")
-    ybr = rendering.decode_native_frame(bytes([76, 76, 85, 255]), fmt)
+    ybr = pixel_data.decode_native_frame(bytes([76, 76, 85, 255]), fmt)
     assert ybr.tolist() == [[[76, 85, 255], [76, 85, 255]]]
     rgb = rendering.to_8bit_color(ybr, fmt)
     assert abs(int(rgb[0, 0, 0]) - 255) <= 2 and rgb[0, 0, 1] <= 2  # pure red
@@ -47,7 +48,7 @@ def test_ybr_full_422_is_upsampled_then_converted_to_rgb() -> None:
 
 def test_short_pixel_data_is_a_400() -> None:
     with pytest.raises(HttpError) as error:
-        rendering.decode_native_frame(b"\0", PixelFormat(2, 2))
+        pixel_data.decode_native_frame(b"\0", PixelFormat(2, 2))
     assert error.value.status == 400
 
 
@@ -247,10 +248,10 @@ def test_dataset_tags_read_like_the_cores_short_json(syntax: str) -> None:
         PixelData=b"\0" * 12,
     )  # fmt: skip
     source["PixelData"].VR = "OW"
-    tags = rendering.DatasetTags(rendering.read_header(_stored(source, syntax)))
+    tags = header.DatasetTags(header.read_header(_stored(source, syntax)))
     assert tags["0028,0010"] == "2" and tags["0028,1050"] == "40\\80"
     assert tags["0028,1052"] == "-1024" and tags["0010,0010"] == "Müller^Jürgen"
-    assert rendering.tag_text(tags, "0028,0004") == "MONOCHROME2"
+    assert header.tag_text(tags, "0028,0004") == "MONOCHROME2"
     assert rendering.image_window(tags, 1) == Window(40, 400)  # shared functional groups
     assert "7fe0,0010" in tags and tags["7fe0,0010"] is None  # binary, like the core's null
     assert "0020,0032" not in tags  # not a rendering key: not even parsed
@@ -262,19 +263,21 @@ def test_raw_bytes_follow_a_path_into_sequences() -> None:
     lut["LUTData"].VR = "OW"
     source = _dataset(Rows=1, Columns=1, BitsAllocated=16, PixelRepresentation=0)
     source.VOILUTSequence, source.PixelData = [lut], b"\0\0"
-    dataset = rendering.read_header(_stored(source, ExplicitVRLittleEndian))
-    assert rendering.raw_bytes(dataset, ["0028,3010", 0, "0028,3006"]) == b"\x01\x00\x02\x00"
-    assert rendering.raw_bytes(dataset, ["7fe0,0010"]) == b"\0\0"
-    assert rendering.DatasetTags(dataset)["0028,3010"][0]["0028,3002"] == "2\\0\\16"
+    dataset = header.read_header(_stored(source, ExplicitVRLittleEndian))
+    assert header.raw_bytes(dataset, ["0028,3010", 0, "0028,3006"]) == b"\x01\x00\x02\x00"
+    assert header.raw_bytes(dataset, ["7fe0,0010"]) == b"\0\0"
+    assert header.DatasetTags(dataset)["0028,3010"][0]["0028,3002"] == "2\\0\\16"
     for missing in (["0028,3010", 3, "0028,3006"], ["0028,2000"], ["0042,0011"]):
         with pytest.raises(HttpError) as error:
-            rendering.raw_bytes(dataset, missing)
+            header.raw_bytes(dataset, missing)
         assert error.value.status == 404
 
 
 def test_every_header_key_the_code_reads_is_parsed() -> None:
     package = Path(rendering.__file__).parents[1]
     names = (
+        "dicom/header.py",
+        "dicom/pixel_data.py",
         "dicom/rendering.py",
         "dicom/image_output.py",
         "services/rendered.py",
@@ -286,7 +289,7 @@ def test_every_header_key_the_code_reads_is_parsed() -> None:
     used = {
         k for path in sources for k in re.findall(r'"([0-9a-f]{4},[0-9a-f]{4})"', path.read_text())
     }
-    assert used <= rendering.HEADER_KEYS
+    assert used <= header.HEADER_KEYS
 
 
 @pytest.mark.parametrize(
@@ -311,13 +314,13 @@ def test_rle_frames_decode_to_the_stored_values(samples: int, bits: int, signed:
     fmt = PixelFormat(5, 7, samples, bits, bits, signed, source.PhotometricInterpretation,
                       frames=2)  # fmt: skip
     for index in (1, 2):
-        decoded = rendering.decode_rle_frame(source.PixelData, index, fmt)
+        decoded = pixel_data.decode_rle_frame(source.PixelData, index, fmt)
         assert np.array_equal(decoded, frames[index - 1])
 
 
 def test_rle_that_is_not_rle_is_a_value_error() -> None:
     with pytest.raises(ValueError):
-        rendering.decode_rle_frame(
+        pixel_data.decode_rle_frame(
             b"\xfe\xff\x00\xe0" + b"\0" * 4 + b"\xfe\xff\x00\xe0\x04\x00\x00\x00abcd",
             1,
             PixelFormat(2, 2),
