@@ -23,17 +23,8 @@ from typing import TYPE_CHECKING, Any
 from ..config import Configuration
 from ..errors import bad_request, not_found
 from ..orthanc.shared_state import store_of
-from .engine import (
-    ERROR_CANCELED,
-    ERROR_SUCCESS,
-    FINISHED,
-    Job,
-    JobRunner,
-    JobState,
-    _error_of,
-    _now,
-    run_steps,
-)
+from .engine import JobRunner, run_steps
+from .model import ERROR_CANCELED, ERROR_SUCCESS, FINISHED, Job, JobState, error_of, now
 
 if TYPE_CHECKING:  # psycopg is imported only when the index is PostgreSQL
     from .leases import LeasedJobs
@@ -189,7 +180,7 @@ class ClusterJobEngine:
         elif failure is not None:
             job.http_status = failure.status
             details = "" if failure.details is None else json.dumps(failure.details)
-            _finish(job, JobState.FAILURE, _error_of(failure), details)
+            _finish(job, JobState.FAILURE, error_of(failure), details)
         else:
             _finish(job, JobState.SUCCESS, ERROR_SUCCESS, "")
         self._release(job)
@@ -282,7 +273,7 @@ def _finish(job: Job, state: JobState, error: tuple[int, str], details: str) -> 
     job.state = state
     job.error_code, job.error_description = error
     job.error_details = details
-    job.completion_time = _now()
+    job.completion_time = now()
     if state is JobState.SUCCESS:
         job.progress = 1.0
 

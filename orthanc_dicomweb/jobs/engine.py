@@ -3,8 +3,9 @@
 The Python SDK cannot create core jobs, so the plugin runs its own: a priority queue served by
 a bounded pool of threads, the states of Orthanc (Pending, Running, Success, Failure, Paused,
 Retry), pause / resume / cancel / resubmit, a bounded history of finished jobs, and, when
-`SaveJobs` is true, every job's state saved in the Orthanc database (one global property per
-job) so that jobs survive a restart and can be read by any Orthanc sharing the database.
+`SaveJobs` is true, every job's state saved in the Orthanc database (`store.JobStore`) so that
+jobs survive a restart and can be read by any Orthanc sharing the database. The job itself is
+`model.Job`.
 """
 
 from __future__ import annotations
@@ -13,128 +14,28 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any, Protocol
 
 from ..config import Configuration
 from ..errors import HttpError, bad_request, not_found
 from ..orthanc.core import GlobalProperties
-from ..orthanc.storage_ids import FIRST_JOB_PROPERTY, JOBS_INDEX_PROPERTY
+from .model import (
+    ERROR_CANCELED,
+    ERROR_SUCCESS,
+    FINISHED,
+    Job,
+    JobInterrupted,
+    JobState,
+    error_of,
+    now,
+)
+from .store import JobStore
 
 log = logging.getLogger(__name__)
 
-
-ERROR_SUCCESS = (0, "Success")
-ERROR_CANCELED = (37, "The job has been canceled")
-ORTHANC_BAD_REQUEST = 8
-ORTHANC_NETWORK_PROTOCOL = 9
 SAVE_INTERVAL = 1.0
 """Seconds between two saves of a running job's progress (state changes save at once)."""
-
-
-class JobState(StrEnum):
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCESS = "Success"
-    FAILURE = "Failure"
-    PAUSED = "Paused"
-    RETRY = "Retry"
-
-
-FINISHED = (JobState.SUCCESS, JobState.FAILURE)
-
-
-class JobInterrupted(Exception):
-    """Raised inside a running job when it was paused or canceled."""
-
-
-def _now() -> str:
-    """A timestamp as Orthanc writes them, e.g. `20261124T233200.623184`."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
-
-
-@dataclass
-class Job:
-    """One job: what to do (`type`, `parameters`) and where it stands."""
-
-    type: str
-    parameters: dict[str, Any]
-    priority: int = 0
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    state: JobState = JobState.PENDING
-    progress: float = 0.0
-    content: dict[str, Any] = field(default_factory=dict)
-    creation_time: str = field(default_factory=_now)
-    completion_time: str | None = None
-    runtime: float = 0.0
-    error_code: int = ERROR_SUCCESS[0]
-    error_description: str = ERROR_SUCCESS[1]
-    error_details: str = ""
-    sequence: int = 0
-    http_status: int = 200
-    """The HTTP status a synchronous caller gets when the job failed."""
-    requested: JobState | None = None
-    """A pause or cancel asked while running; the worker applies it at the next checkpoint."""
-
-    def describe(self) -> dict[str, Any]:
-        """The job as the core's `GET /jobs/{id}` shows one."""
-        value = {
-            "ID": self.id,
-            "Type": self.type,
-            "State": self.state.value,
-            "Progress": round(self.progress * 100),
-            "Priority": self.priority,
-            "CreationTime": self.creation_time,
-            "EffectiveRuntime": round(self.runtime, 3),
-            "Content": self.content,
-            "ErrorCode": self.error_code,
-            "ErrorDescription": self.error_description,
-            "ErrorDetails": self.error_details,
-            "Timestamp": _now(),
-        }
-        if self.completion_time:
-            value["CompletionTime"] = self.completion_time
-        return value
-
-    def to_saved(self) -> dict[str, Any]:
-        return {
-            **self.describe(),
-            "Parameters": self.parameters,
-            "Sequence": self.sequence,
-            "HttpStatus": self.http_status,
-        }
-
-    @classmethod
-    def from_saved(cls, saved: Mapping[str, Any]) -> Job:
-        return cls(
-            type=saved["Type"],
-            parameters=saved.get("Parameters", {}),
-            priority=saved.get("Priority", 0),
-            id=saved["ID"],
-            state=JobState(saved["State"]),
-            progress=saved.get("Progress", 0) / 100,
-            content=saved.get("Content", {}),
-            creation_time=saved.get("CreationTime", _now()),
-            completion_time=saved.get("CompletionTime"),
-            runtime=saved.get("EffectiveRuntime", 0.0),
-            error_code=saved.get("ErrorCode", 0),
-            error_description=saved.get("ErrorDescription", ERROR_SUCCESS[1]),
-            error_details=saved.get("ErrorDetails", ""),
-            sequence=saved.get("Sequence", 0),
-            http_status=saved.get("HttpStatus", 200),
-        )
-
-
-def _error_of(error: HttpError) -> tuple[int, str]:
-    """Orthanc's error code for a failure (its own when the core failed), and the message."""
-    code = getattr(error, "code", None)
-    if code is None:
-        code = ORTHANC_NETWORK_PROTOCOL if error.status >= 500 else ORTHANC_BAD_REQUEST
-    return code, error.message
 
 
 def run_steps(runner: JobRunner, engine: Engine, job: Job) -> tuple[bool, HttpError | None]:
@@ -199,61 +100,6 @@ class JobContext:
 
 JobRunner = Callable[[JobContext], None]
 """Does a job's work, updating `context.content`; raises HttpError when it fails."""
-
-
-class JobStore:
-    """Saves each job in its own global property, with an index of the saved jobs."""
-
-    def __init__(self, properties: GlobalProperties) -> None:
-        self.properties = properties
-        self._lock = threading.Lock()
-
-    def _index(self) -> dict[str, int]:
-        text = self.properties.get_global_property(JOBS_INDEX_PROPERTY)
-        try:
-            index = json.loads(text) if text else {}
-        except ValueError:
-            log.error("Unreadable index of saved jobs; starting with no saved job")
-            return {}
-        return index if isinstance(index, dict) else {}
-
-    def _write_index(self, index: dict[str, int]) -> None:
-        self.properties.set_global_property(JOBS_INDEX_PROPERTY, json.dumps(index))
-
-    def save(self, job: Job) -> None:
-        with self._lock:
-            index = self._index()
-            key = index.get(job.id)
-            if key is None:
-                used = set(index.values())
-                key = next(k for k in range(FIRST_JOB_PROPERTY, 1 << 30) if k not in used)
-                index[job.id] = key
-                self._write_index(index)
-            self.properties.set_global_property(key, json.dumps(job.to_saved()))
-
-    def load(self, job_id: str) -> Job | None:
-        key = self._index().get(job_id)
-        return self._read(key) if key is not None else None
-
-    def load_all(self) -> list[Job]:
-        jobs = (self._read(key) for key in self._index().values())
-        return [job for job in jobs if job is not None]
-
-    def _read(self, key: int) -> Job | None:
-        text = self.properties.get_global_property(key)
-        try:
-            return Job.from_saved(json.loads(text)) if text else None
-        except (ValueError, KeyError, TypeError):
-            log.error("Unreadable saved job in global property %d; ignored", key)
-            return None
-
-    def delete(self, job_id: str) -> None:
-        with self._lock:
-            index = self._index()
-            key = index.pop(job_id, None)
-            if key is not None:
-                self.properties.set_global_property(key, "")
-                self._write_index(index)
 
 
 class JobEngine:
@@ -460,7 +306,7 @@ class JobEngine:
             elif failure is not None:
                 job.http_status = failure.status
                 details = "" if failure.details is None else json.dumps(failure.details)
-                self._finish(job, JobState.FAILURE, _error_of(failure), details)
+                self._finish(job, JobState.FAILURE, error_of(failure), details)
             else:
                 self._finish(job, JobState.SUCCESS, ERROR_SUCCESS, "")
 
@@ -480,7 +326,7 @@ class JobEngine:
     def _finish(self, job: Job, state: JobState, error: tuple[int, str], details: str) -> None:
         job.error_code, job.error_description = error
         job.error_details = details
-        job.completion_time = _now()
+        job.completion_time = now()
         if state is JobState.SUCCESS:
             job.progress = 1.0
         log.info("Job %s (%s): %s %s", job.id, job.type, state, details)

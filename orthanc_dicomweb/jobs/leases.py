@@ -18,7 +18,7 @@ from psycopg import Cursor
 
 from ..errors import not_found
 from ..orthanc.postgres_store import PostgresStore
-from .engine import Job, JobState
+from .model import Job, JobState
 
 FINISHED_STATES = [JobState.SUCCESS.value, JobState.FAILURE.value]
 _COLUMNS = "saved, state, sequence, requested"

@@ -10,15 +10,10 @@ import pytest
 
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.jobs.engine import (
-    JOBS_INDEX_PROPERTY,
-    Job,
-    JobContext,
-    JobEngine,
-    JobState,
-    JobStore,
-    engine_for,
-)
+from orthanc_dicomweb.jobs.engine import JobContext, JobEngine, engine_for
+from orthanc_dicomweb.jobs.model import Job, JobState
+from orthanc_dicomweb.jobs.store import JobStore
+from orthanc_dicomweb.orthanc.storage_ids import JOBS_INDEX_PROPERTY
 
 
 class FakeProperties:

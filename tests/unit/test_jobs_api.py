@@ -11,7 +11,8 @@ from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.http.web import Request, handle
 from orthanc_dicomweb.jobs import api as jobs_api
 from orthanc_dicomweb.jobs.api import JobsApi
-from orthanc_dicomweb.jobs.engine import JobEngine, JobStore
+from orthanc_dicomweb.jobs.engine import JobEngine
+from orthanc_dicomweb.jobs.store import JobStore
 from tests.unit.fakes import FakeCore
 from tests.unit.test_jobs import FakeProperties, finished
 

@@ -6,7 +6,7 @@ import pytest
 
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.jobs import cluster as cluster_jobs
-from orthanc_dicomweb.jobs.engine import ERROR_CANCELED, Job, JobState
+from orthanc_dicomweb.jobs.model import ERROR_CANCELED, Job, JobState
 from orthanc_dicomweb.orthanc.postgres_store import connection_info
 from orthanc_dicomweb.orthanc.shared_state import SharedLock, claim, open_store
 
