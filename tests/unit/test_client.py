@@ -16,17 +16,17 @@ from typing import Any
 
 import pytest
 
+from orthanc_dicomweb.client.bodies import delete_uri, relative_uri
 from orthanc_dicomweb.client.servers import ServerRegistry
-from orthanc_dicomweb.client.service import (
-    DicomWebClient,
-    delete_uri,
-    iter_streamed_parts,
-    jobs_path,
-    relative_uri,
-)
+from orthanc_dicomweb.client.service import DicomWebClient, jobs_path
 from orthanc_dicomweb.config import Configuration, parse_servers
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.http.multipart import boundary_of, encode_multipart, iter_multipart
+from orthanc_dicomweb.http.multipart import (
+    boundary_of,
+    encode_multipart,
+    iter_multipart,
+    iter_streamed_parts,
+)
 from orthanc_dicomweb.http.web import Request, handle
 from orthanc_dicomweb.jobs.engine import JobEngine
 from orthanc_dicomweb.orthanc.core import CoreError

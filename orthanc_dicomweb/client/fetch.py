@@ -1,0 +1,170 @@
+"""WADO-RS retrieve (`{root}servers/{name}/retrieve` and `/wado`): what a remote sends, stored
+into this Orthanc, as a job.
+
+Each URI's multipart answer is read as it arrives and every DICOM part is stored as soon as it
+is complete, so a series costs one part in memory. Progress follows the instances when the
+remote's QIDO-RS counts them, else the URIs; a resumed job goes on after the URIs done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import requests
+
+from ..config import Configuration, ServerDefinition
+from ..dicom.assembly import InvalidInstance, check_nesting
+from ..dicom.transfer_syntax import DICOM
+from ..errors import HttpError, bad_request
+from ..http.bounded import loads_json
+from ..http.multipart import boundary_of, iter_streamed_parts
+from ..http.negotiation import DICOM_JSON, MULTIPART_RELATED, parse_media_type
+from ..jobs.engine import JobContext
+from ..orthanc.core import Core, CoreError
+from .bodies import string_map
+from .remote import RemoteServer
+from .servers import ServerRegistry
+
+log = logging.getLogger(__name__)
+
+RETRIEVE_JOB = "DicomWebWadoRetrieveClient"
+MEGABYTE = 1024 * 1024
+_COUNTABLE = re.compile(r"^studies/([^/]+)(?:/series/([^/]+)(?:/instances/([^/]+))?)?$")
+_RELATED_INSTANCES = {"studies": "00201208", "series": "00201209"}
+
+
+class Fetch:
+    """The WADO-RS retrieve job: its parameters, and its runner."""
+
+    def __init__(self, config: Configuration, core: Core, servers: ServerRegistry) -> None:
+        self.config = config
+        self.core = core
+        self.servers = servers
+
+    def parameters(
+        self, name: str, uris: list[str], resources: list[Any], body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The job's parameters: the URIs to retrieve from the server, and what was asked."""
+        self.servers.find(name)
+        if self.config.read_only:
+            raise HttpError(403, "Orthanc is read-only: nothing can be retrieved into it")
+        return {
+            "Server": name,
+            "Resources": resources,
+            "Uris": uris,
+            "HttpHeaders": string_map(body, "HttpHeaders"),
+            "Arguments": string_map(body, "Arguments"),
+        }
+
+    def run(self, context: JobContext) -> None:
+        """Retrieve each URI and store every DICOM part into this Orthanc."""
+        parameters = context.parameters
+        uris: list[str] = parameters["Uris"]
+        content = context.content
+        content.setdefault("Server", parameters["Server"])
+        content.setdefault("Resources", parameters["Resources"])
+        content.setdefault("Instances", [])
+        content.setdefault("RetrievedUris", 0)
+        content.setdefault("NetworkUsageMB", "0")
+        content.setdefault("ReceivedBytes", 0)
+        content.setdefault("ReceivedInstancesCount", "0")
+        server = self.servers.find(parameters["Server"])
+        headers = {"Accept": _accept(server), **parameters["HttpHeaders"]}
+        with RemoteServer(self.config, server, headers) as remote:
+            if "InstancesCount" not in content:
+                count = _count_instances(remote, uris)
+                if count is not None:
+                    content["InstancesCount"] = str(count)
+            for index in range(content["RetrievedUris"], len(uris)):
+                answer = remote.request(
+                    "GET", uris[index], params=parameters["Arguments"], stream=True
+                )
+                self._store_parts(context, remote, uris[index], answer)
+                content["RetrievedUris"] = index + 1
+                context.report(_progress(content, len(uris)))
+
+    def _store_parts(
+        self, context: JobContext, remote: RemoteServer, uri: str, answer: requests.Response
+    ) -> None:
+        """Store each part as soon as it has arrived; parts before a fault stay stored."""
+        where = f"DICOMweb server {remote.name} (GET {remote.shown(remote.url(uri))})"
+        content = context.content
+        instances: list[str] = content["Instances"]
+        content_type = answer.headers.get("Content-Type", "")
+
+        def counted(chunks: Iterator[bytes]) -> Iterator[bytes]:
+            for chunk in chunks:
+                content["ReceivedBytes"] += len(chunk)
+                content["NetworkUsageMB"] = str(content["ReceivedBytes"] // MEGABYTE)
+                yield chunk
+
+        try:
+            if parse_media_type(content_type).essence != MULTIPART_RELATED:
+                raise bad_request(f"Content-Type is {content_type!r}")
+            boundary = boundary_of(content_type)
+            chunks = counted(remote.chunks(answer, context.checkpoint))
+            for payload in iter_streamed_parts(chunks, boundary):
+                check_nesting(memoryview(payload))  # what would kill the core on storing
+                stored = json.loads(self.core.post("/instances", payload))
+                if stored["ID"] not in instances:  # a resumed job may get some twice
+                    instances.append(stored["ID"])
+                content["ReceivedInstancesCount"] = str(len(instances))
+                context.report(_progress(content, len(context.parameters["Uris"])))
+        except CoreError as error:
+            raise HttpError(502, f"{where}: Orthanc cannot store a part: {error.message}") from None
+        except InvalidInstance as error:
+            raise HttpError(502, f"{where}: a part cannot be stored: {error}") from None
+        except HttpError as error:
+            if error.status != 400:
+                raise
+            raise HttpError(
+                502, f"{where}: not a valid multipart answer: {error.message}"
+            ) from None
+        finally:
+            answer.close()
+
+
+def _accept(server: ServerDefinition) -> str:
+    accept = f'{MULTIPART_RELATED}; type="{DICOM}"'
+    if server.has_wado_rs_universal_transfer_syntax:
+        accept += "; transfer-syntax=*"
+    return accept
+
+
+def _count_instances(remote: RemoteServer, uris: list[str]) -> int | None:
+    """How many instances the URIs hold, asked to the remote's QIDO-RS so that progress
+    follows the instances; None when a URI is not a plain study / series / instance or the
+    remote does not tell (progress then goes URI by URI)."""
+    total = 0
+    for uri in uris:
+        match = _COUNTABLE.match(uri)
+        if match is None:
+            return None
+        study, series, instance = match.groups()
+        if instance is not None:
+            total += 1
+            continue
+        level = "series" if series else "studies"
+        search = f"studies/{study}/series" if series else "studies"
+        key = {"SeriesInstanceUID": series} if series else {"StudyInstanceUID": study}
+        try:
+            answer = remote.request("GET", search, headers={"Accept": DICOM_JSON}, params=key)
+            found = loads_json(answer.content, remote.name, status=502)
+            total += int(found[0][_RELATED_INSTANCES[level]]["Value"][0])
+        except (HttpError, ValueError, LookupError, TypeError) as error:
+            log.info("No instance count from %s for %s: %s", remote.name, uri, error)
+            return None
+    return total
+
+
+def _progress(content: Mapping[str, Any], uri_count: int) -> float:
+    """Instances stored out of those expected (below 1 until the job ends: a remote may count
+    fewer than it sends), else URIs done."""
+    expected = int(content.get("InstancesCount") or 0)
+    if expected:
+        return min(len(content["Instances"]) / expected, 0.99)
+    return content["RetrievedUris"] / uri_count
