@@ -14,8 +14,10 @@ from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.http.web import MultipartResponse, Request, Response
 from orthanc_dicomweb.orthanc.storage_ids import INSTANCE_SUMMARIES
 from orthanc_dicomweb.services.qido import index as qido_index
-from orthanc_dicomweb.services.qido import search as qido
-from orthanc_dicomweb.services.qido.search import Search, SearchService, default_tags
+from orthanc_dicomweb.services.qido import reading as qido_reading
+from orthanc_dicomweb.services.qido.attributes import PLURAL, default_tags
+from orthanc_dicomweb.services.qido.reading import InstanceReads
+from orthanc_dicomweb.services.qido.search import SearchService
 from orthanc_dicomweb.services.qido.summary import SUMMARY_ATTACHMENT
 from tests.unit.fakes import FakeCore
 
@@ -132,11 +134,11 @@ def core() -> FakeCore:
     answers: dict[tuple[str, str], Any] = {("POST", "/tools/find"): fake_find}
     answers[("GET", "/statistics")] = {"CountStudies": 2, "CountSeries": 3, "CountInstances": 4}
     for level, resources in BY_LEVEL.items():
-        answers[("GET", f"/{qido.PLURAL[level]}?expand")] = resources
+        answers[("GET", f"/{PLURAL[level]}?expand")] = resources
     for resource in STUDIES:
         answers[("GET", f"/studies/{resource['ID']}")] = resource
         for level in ("Series", "Instance"):
-            uri = f"/studies/{resource['ID']}/{qido.PLURAL[level]}"
+            uri = f"/studies/{resource['ID']}/{PLURAL[level]}"
             answers[("GET", uri)] = children(level, "ParentStudy", resource["ID"])
     for resource in SERIES:
         answers[("GET", f"/series/{resource['ID']}")] = resource
@@ -391,7 +393,7 @@ class StubSeriesCache:
 @pytest.fixture
 def series_cache(monkeypatch: pytest.MonkeyPatch) -> StubSeriesCache:
     stub = StubSeriesCache()
-    monkeypatch.setattr(Search, "_series_cache", stub)
+    monkeypatch.setattr(InstanceReads, "_series_cache", stub)
     return stub
 
 
@@ -530,11 +532,13 @@ def test_the_tags_read_for_a_search_keep_the_creators_of_wanted_private_elements
         "0011,0010": "OTHER",  # the creator of a block not wanted
         "0010,0010": "DOE^JOHN",
     }
-    assert qido._subset(tags, {0x00091001, 0x00100010}) == {
+    assert qido_reading._subset(tags, {0x00091001, 0x00100010}) == {
         "0009,0010": "ACME",
         "0009,1001": "private value",
         "0010,0010": "DOE^JOHN",
     }
     # A wanted creator is read as itself; a wanted tag of a reserved odd group has no creator.
-    assert qido._subset(tags, {0x00090010}) == {"0009,0010": "ACME"}
-    assert qido._subset({"0001,0010": "x", "0001,1001": "y"}, {0x00011001}) == {"0001,1001": "y"}
+    assert qido_reading._subset(tags, {0x00090010}) == {"0009,0010": "ACME"}
+    assert qido_reading._subset({"0001,0010": "x", "0001,1001": "y"}, {0x00011001}) == {
+        "0001,1001": "y"
+    }

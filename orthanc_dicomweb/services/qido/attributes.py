@@ -92,6 +92,10 @@ DEFAULTS = {
 }  # fmt: skip
 LEVELS = (STUDY, SERIES, INSTANCE)
 UID_TAGS = {STUDY: STUDY_INSTANCE_UID, SERIES: SERIES_INSTANCE_UID, INSTANCE: SOP_INSTANCE_UID}
+UID_KEYWORDS = {level: dicom_tags.keyword_of(tag) for level, tag in UID_TAGS.items()}
+"""Each level's UID as the core's index names it."""
+FROM_SERIES_OF_STUDY = COMPUTED[STUDY] - {NUMBER_OF_STUDY_RELATED_SERIES}
+"""The study attributes computed from its series (counting them needs only the study)."""
 # Shared by every dataset of an answer: the JSON model is Unicode, sent as UTF-8.
 CONSTANT_ELEMENTS = {
     dicom_tags.tag_key(SPECIFIC_CHARACTER_SET): utf8_charset_element(),
@@ -115,12 +119,14 @@ def default_tags(level: str, matched: frozenset[int] = frozenset()) -> frozenset
     return frozenset(tags | {SPECIFIC_CHARACTER_SET, RETRIEVE_URL})
 
 
+def indexed_down_to(level: str) -> frozenset[int]:
+    """What the core indexes of a resource of the level and of its parents."""
+    return frozenset().union(*(INDEXED[each] for each in levels_down_to(level)))
+
+
 def available_without_tags(level: str) -> frozenset[int]:
     """What an answer can hold without reading an instance: indexed or computed attributes."""
-    tags = set(ALWAYS_AVAILABLE | COMPUTED[level])
-    for each in levels_down_to(level):
-        tags |= INDEXED[each]
-    return frozenset(tags)
+    return ALWAYS_AVAILABLE | COMPUTED[level] | indexed_down_to(level)
 
 
 # What instance summaries hold: the instance defaults the core does not index.

@@ -4,7 +4,7 @@ in as few calls as the counts allow (one by one, or a whole level listed at once
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 from ...errors import not_found
 from ...orthanc.core import Core, get_if_exists, get_json, loads
 from ...orthanc.index_cache import RESOURCE, IndexCache
+from ...orthanc.resources import ResourcePath, find_orthanc_ids
 from .attributes import INSTANCE, PLURAL, SERIES, STUDY, levels_down_to
 
 STATISTICS_COUNT = {STUDY: "CountStudies", SERIES: "CountSeries", INSTANCE: "CountInstances"}
@@ -63,6 +64,24 @@ class IndexEntries:
             if child["Type"] != INSTANCE:
                 self.remember(uri_of(child["Type"], child["ID"]), child)
         return children
+
+    def children_of(self, parent: ResourcePath, level: str) -> Iterator[dict[str, Any]]:
+        """The expanded resources of the level below the path's study or series (of each
+        of them, if its UIDs are repeated)."""
+        for parent_id in find_orthanc_ids(self.core, parent):
+            yield from self.children(f"{uri_of(parent.level, parent_id)}/{PLURAL[level]}")
+
+    def expanded(self, level: str, found: list[Any], ids_only: bool) -> list[dict[str, Any]]:
+        """The expanded resources of a core's answer of the level: remembered as they are,
+        or, when the core only named them (`ids_only`), read from the cache and the core."""
+        if not ids_only:
+            if level != INSTANCE:
+                for resource in found:
+                    self.remember(uri_of(level, resource["ID"]), resource)
+            return found
+        uris = [uri_of(level, orthanc_id) for orthanc_id in found]
+        self.read_missing(level, [uri for uri in uris if self.cached(uri) is None])
+        return [resource for uri in uris if (resource := self.resource(uri)) is not None]
 
     def read_missing(self, level: str, uris: Sequence[str]) -> None:
         """Read index entries not cached: all the level's at once when they are most of the
