@@ -1,0 +1,649 @@
+"""An in-memory Orthanc core for unit tests: real DICOM files indexed as Orthanc 1.10.1 indexes
+them (same ids, main tags, listings, tags JSON), served through the REST calls the plugin makes
+(`orthanc_dicomweb.orthanc.core.Core`), with attachments, metadata and the change log.
+
+`tests/integration/test_fake_core_contract.py` runs the same checks on this fake and on a live
+Orthanc, so the fake cannot drift from the core unseen. Tests that need an odd answer (a failure,
+a core without some field) give canned answers per (method, uri), which win over the store, or
+subclass; the SDK's extras (global properties, direct instance access, in-memory transcoding)
+are mixins, since the plugin changes its way when a core offers them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+import pydicom
+from pydicom.datadict import dictionary_is_retired
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+from pydicom.valuerep import PersonName
+
+from orthanc_dicomweb.orthanc.core import CoreError, ListedFile
+
+LEVELS = ("Patient", "Study", "Series", "Instance")
+PLURAL = {"Patient": "patients", "Study": "studies", "Series": "series", "Instance": "instances"}
+LEVEL_OF = {plural: level for level, plural in PLURAL.items()}
+PARENT_OF = {"patient": "Patient", "study": "Study", "series": "Series"}  # /instances/{id}/study
+IDENTIFIERS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+# Orthanc 1.10.1's default main DICOM tags per level (what the index keeps, if the file has it).
+MAIN_TAGS = {
+    "Patient": ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "OtherPatientIDs"),
+    "Study": (
+        "StudyDate", "StudyTime", "StudyID", "StudyDescription", "AccessionNumber",
+        "StudyInstanceUID", "RequestedProcedureDescription", "InstitutionName",
+        "RequestingPhysician", "ReferringPhysicianName",
+    ),
+    "Series": (
+        "SeriesDate", "SeriesTime", "Modality", "Manufacturer", "StationName",
+        "SeriesDescription", "BodyPartExamined", "SequenceName", "ProtocolName", "SeriesNumber",
+        "CardiacNumberOfImages", "ImagesInAcquisition", "NumberOfTemporalPositions",
+        "NumberOfSlices", "NumberOfTimeSlices", "SeriesInstanceUID", "ImageOrientationPatient",
+        "SeriesType", "OperatorsName", "PerformedProcedureStepDescription",
+        "AcquisitionDeviceProcessingDescription", "ContrastBolusAgent",
+    ),
+    "Instance": (
+        "InstanceCreationDate", "InstanceCreationTime", "AcquisitionNumber", "ImageIndex",
+        "InstanceNumber", "NumberOfFrames", "TemporalPositionIdentifier", "SOPInstanceUID",
+        "ImagePositionPatient", "ImageComments", "ImageOrientationPatient",
+    ),
+}  # fmt: skip
+# Metadata the core names (an absent one is an unknown resource, another name a bad item).
+METADATA_NAMES = {
+    "IndexInSeries", "ReceptionDate", "RemoteAET", "ModifiedFrom", "AnonymizedFrom",
+    "LastUpdate", "Origin", "TransferSyntax", "SopClassUid", "RemoteIP", "CalledAET",
+    "HttpUsername", "PixelDataOffset",
+}  # fmt: skip
+MAXIMUM_STRING_LENGTH = 256  # longer values are "TooLong" in /tags, as in the core
+BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
+FLOAT_DIGITS = 17  # FL and FD values are printed as doubles, with 17 significant digits
+PIXEL_DATA = 0x7FE00010
+
+
+def orthanc_id(*identifiers: str) -> str:
+    """The core's id of a resource: SHA-1 of its identifiers and its parents', by groups of 8."""
+    digest = hashlib.sha1("|".join(identifiers).encode()).hexdigest()
+    return "-".join(digest[start : start + 8] for start in range(0, 40, 8))
+
+
+def parse_dicom(data: bytes) -> Dataset:
+    return pydicom.dcmread(io.BytesIO(data), force=True)
+
+
+@dataclass
+class Resource:
+    """One patient, study, series or instance of the index."""
+
+    level: str
+    id: str
+    parent: str | None
+    main_tags: dict[str, str]
+    children: list[str] = field(default_factory=list)
+    attachments: dict[str, bytes] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    file: bytes = b""
+    file_uuid: str = ""
+
+    @property
+    def path(self) -> str:
+        return f"/{PLURAL[self.level]}/{self.id}"
+
+
+class FakeCore:
+    """The core's REST API over an in-memory index of DICOM files; records every call."""
+
+    def __init__(
+        self,
+        files: list[bytes] | tuple[bytes, ...] = (),
+        answers: dict[tuple[str, str], Any] | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self.resources: dict[str, Resource] = {}
+        self.changes: list[dict[str, Any]] = []
+        self.answers: dict[tuple[str, str], Any] = dict(answers or {})
+        self.calls: list[tuple[str, str, bytes | None]] = []
+        self.config: dict[str, Any] = dict(config or {})
+        self.properties: dict[int, str] = {}  # for GlobalPropertiesMixin
+        self.listed: list[ListedFile | None] = []  # places given to DirectAccessMixin
+        self.transcodable = True  # False: every transcoding fails, as the core's may
+        self.transcodings = 0
+        for data in files:
+            self.store(data)
+
+    # --- the Core protocol ------------------------------------------------------------------
+
+    def get(self, uri: str) -> bytes:
+        return self._answer("GET", uri, None)
+
+    def post(self, uri: str, body: bytes | memoryview, after_plugins: bool = False) -> bytes:
+        return self._answer("POST", uri, bytes(body))
+
+    def put(self, uri: str, body: bytes) -> bytes:
+        return self._answer("PUT", uri, body)
+
+    def delete(self, uri: str) -> None:
+        self._answer("DELETE", uri, None)
+
+    def configuration(self) -> dict[str, Any]:
+        return self.config
+
+    # --- what tests read ----------------------------------------------------------------------
+
+    def uris(self, method: str = "GET") -> list[str]:
+        """The uris called with `method`, in order."""
+        return [uri for called, uri, _ in self.calls if called == method]
+
+    def tags_reads(self) -> int:
+        """How many times an instance's tags were read."""
+        return sum(uri.endswith("/tags") for uri in self.uris())
+
+    def of_level(self, level: str) -> list[Resource]:
+        return [r for r in self.resources.values() if r.level == level]
+
+    def id_of(self, uid: str) -> str:
+        """The Orthanc id of the resource with this UID (or PatientID)."""
+        return next(r.id for r in self.resources.values() if uid in self._identifiers(r))
+
+    # --- storing and deleting -----------------------------------------------------------------
+
+    def store(self, data: bytes) -> dict[str, Any]:
+        """POST /instances: index the file (BadFileFormat when it is no DICOM instance)."""
+        dataset = self._dataset_of(data)
+        uids = [str(dataset.get(keyword, "")) for keyword in IDENTIFIERS]
+        ids = [orthanc_id(*uids[: depth + 1]) for depth in range(4)]
+        instance_id = ids[3]
+        already = instance_id in self.resources
+        if already and not self.config.get("OverwriteInstances", False):
+            return self._stored(ids, "AlreadyStored")
+        created = []
+        for depth, level in enumerate(LEVELS):
+            parent = ids[depth - 1] if depth else None
+            if ids[depth] not in self.resources:
+                tags = _main_tags(dataset, level)
+                self.resources[ids[depth]] = Resource(level, ids[depth], parent, tags)
+                if parent is not None:
+                    self.resources[parent].children.append(ids[depth])
+                created.append(ids[depth])
+            elif depth == 3:
+                created.append(instance_id)  # overwritten: a new instance for the change log
+        for resource_id in reversed(created):  # the core logs the instance first
+            self._log("New" + self.resources[resource_id].level, resource_id)
+        instance = self.resources[instance_id]
+        instance.file, instance.file_uuid = data, str(uuid.uuid4())
+        instance.metadata.update(_instance_metadata(dataset))
+        return self._stored(ids, "Success")
+
+    def _dataset_of(self, data: bytes) -> Dataset:
+        try:
+            dataset = parse_dicom(data)
+        except (InvalidDicomError, ValueError, EOFError, OSError) as error:
+            raise CoreError(15, "Bad file format", "/instances") from error
+        if not all(dataset.get(keyword) for keyword in IDENTIFIERS[1:]):
+            raise CoreError(15, "Bad file format", "/instances")
+        return dataset
+
+    def _stored(self, ids: list[str], status: str) -> dict[str, Any]:
+        return {
+            "ID": ids[3],
+            "ParentPatient": ids[0],
+            "ParentStudy": ids[1],
+            "ParentSeries": ids[2],
+            "Path": f"/instances/{ids[3]}",
+            "Status": status,
+        }
+
+    def remove(self, resource_id: str) -> None:
+        """DELETE /{level}/{id}: the resource, its descendants, and ancestors left empty."""
+        resource = self.resources.pop(resource_id)
+        for child in list(resource.children):
+            self._drop(child)
+        parent = self.resources.get(resource.parent or "")
+        if parent is not None:
+            parent.children.remove(resource_id)
+            if not parent.children:
+                self.remove(parent.id)
+
+    def _drop(self, resource_id: str) -> None:
+        for child in self.resources.pop(resource_id).children:
+            self._drop(child)
+
+    def _log(self, change_type: str, resource_id: str) -> None:
+        resource = self.resources[resource_id]
+        self.changes.append(
+            {
+                "ChangeType": change_type,
+                "Date": time.strftime("%Y%m%dT%H%M%S"),
+                "ID": resource_id,
+                "Path": resource.path,
+                "ResourceType": resource.level,
+                "Seq": len(self.changes) + 1,
+            }
+        )
+
+    # --- the REST router ----------------------------------------------------------------------
+
+    def _answer(self, method: str, uri: str, body: bytes | None) -> bytes:
+        self.calls.append((method, uri, body))
+        if (method, uri) in self.answers:
+            answer = self.answers[(method, uri)]
+            if callable(answer):
+                answer = answer(body)
+            return answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+        answer = self.route(method, uri, body)
+        if answer is None:
+            raise CoreError(17, "Unknown resource", uri)
+        return answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+
+    def route(self, method: str, uri: str, body: bytes | None) -> Any:
+        """The core's answer (bytes or JSON), None for an unknown resource."""
+        path, _, query = uri.partition("?")
+        parts = path.strip("/").split("/")
+        if method == "POST":
+            return self._post(parts, body or b"")
+        if parts[0] == "changes":
+            return self._changes(query)
+        if parts == ["statistics"]:
+            return self._statistics()
+        if parts == ["plugins"]:
+            return []
+        if parts[0] not in LEVEL_OF:
+            return None
+        if len(parts) == 1:
+            return self._listing(LEVEL_OF[parts[0]], query)
+        resource = self.resources.get(parts[1])
+        if resource is None or resource.level != LEVEL_OF[parts[0]]:
+            return None
+        if method == "DELETE" and len(parts) == 2:
+            self.remove(resource.id)
+            return {}
+        if parts[2:3] == ["attachments"]:
+            return self._attachment(method, resource, parts[3:], body)
+        return self._resource_get(resource, parts[2:], query) if method == "GET" else None
+
+    def _post(self, parts: list[str], body: bytes) -> Any:
+        if parts == ["instances"]:
+            return self.store(body)
+        if parts == ["tools", "lookup"]:
+            return self._lookup(body.decode().strip())
+        if parts == ["tools", "find"]:
+            return self._find(json.loads(body))
+        if len(parts) == 3 and parts[0] == "instances" and parts[2] == "modify":
+            instance = self.resources.get(parts[1])
+            syntax = json.loads(body).get("Transcode")
+            return self.transcoded(instance.file, syntax) if instance and syntax else None
+        return None
+
+    def _resource_get(self, resource: Resource, rest: list[str], query: str) -> Any:
+        if not rest:
+            return self._expanded(resource)
+        related = LEVEL_OF.get(rest[0]) or PARENT_OF.get(rest[0])
+        if related and len(rest) == 1:
+            return self._related(resource, related)
+        if resource.level != "Instance":
+            return None
+        if rest == ["file"]:
+            return resource.file
+        if rest == ["tags"]:
+            return orthanc_tags(parse_dicom(resource.file), short=query == "short")
+        if rest[0] == "metadata":
+            return _metadata(resource, rest[1:])
+        return None
+
+    def _related(self, resource: Resource, level: str) -> Any:
+        """`/series/{id}/instances`, `/instances/{id}/series`...: expanded, a list downwards."""
+        if LEVELS.index(level) < LEVELS.index(resource.level):
+            ancestor = resource
+            while ancestor.level != level:
+                ancestor = self.resources[ancestor.parent or ""]
+            return self._expanded(ancestor)
+        return [self._expanded(r) for r in self._descendants(resource, level)]
+
+    def _descendants(self, resource: Resource, level: str) -> Iterator[Resource]:
+        if resource.level == level:
+            yield resource
+            return
+        for child in resource.children:
+            yield from self._descendants(self.resources[child], level)
+
+    def _expanded(self, resource: Resource) -> dict[str, Any]:
+        """`GET /{level}/{id}` (the fields that change with time left out)."""
+        answer: dict[str, Any] = {
+            "ID": resource.id,
+            "Type": resource.level,
+            "MainDicomTags": dict(resource.main_tags),
+        }
+        depth = LEVELS.index(resource.level)
+        if resource.parent is not None:
+            answer["Parent" + LEVELS[depth - 1]] = resource.parent
+        if resource.level == "Instance":
+            answer["FileSize"] = len(resource.file)
+            answer["FileUuid"] = resource.file_uuid
+            index = resource.metadata.get("IndexInSeries")
+            answer["IndexInSeries"] = int(index) if index else None
+        else:
+            answer[PLURAL[LEVELS[depth + 1]].capitalize()] = list(resource.children)
+        if resource.level == "Study":
+            patient = self.resources[resource.parent or ""]
+            answer["PatientMainDicomTags"] = dict(patient.main_tags)
+        if resource.level == "Series":
+            answer["ExpectedNumberOfInstances"] = None
+            answer["Status"] = "Unknown"
+        return answer
+
+    def _attachment(self, method: str, resource: Resource, rest: list[str], body: Any) -> Any:
+        if not rest:
+            return [*(["dicom"] if resource.level == "Instance" else []), *resource.attachments]
+        name = rest[0]
+        if name == "dicom" and resource.level == "Instance":
+            return _dicom_attachment(resource, rest[1:]) if method == "GET" else None
+        if method == "PUT" and len(rest) == 1:
+            resource.attachments[name] = bytes(body or b"")
+            self._log("UpdatedAttachment", resource.id)
+            return {}
+        if name not in resource.attachments:
+            return None
+        if method == "DELETE" and len(rest) == 1:
+            del resource.attachments[name]
+            self._log("UpdatedAttachment", resource.id)
+            return {}
+        if method == "GET" and rest[1:] == ["data"]:
+            return resource.attachments[name]
+        return None
+
+    def _listing(self, level: str, query: str) -> Any:
+        resources = self.of_level(level)
+        if "expand" in query.split("&"):
+            return [self._expanded(r) for r in resources]
+        return [r.id for r in resources]
+
+    def _changes(self, query: str) -> Any:
+        arguments = dict(part.partition("=")[::2] for part in query.split("&") if part)
+        last = len(self.changes)
+        if "last" in arguments:
+            return {"Changes": self.changes[-1:], "Done": True, "Last": last}
+        since, limit = int(arguments.get("since", 0)), int(arguments.get("limit", 100))
+        page = [c for c in self.changes if c["Seq"] > since][:limit]
+        done = not page or page[-1]["Seq"] == last
+        return {"Changes": page, "Done": done, "Last": page[-1]["Seq"] if page else last}
+
+    def _statistics(self) -> dict[str, Any]:
+        counts = {
+            f"Count{PLURAL[level].capitalize()}": len(self.of_level(level)) for level in LEVELS
+        }
+        size = sum(len(r.file) for r in self.of_level("Instance"))
+        sizes = {"TotalDiskSize": str(size), "TotalUncompressedSize": str(size)}
+        megabytes = {"TotalDiskSizeMB": size >> 20, "TotalUncompressedSizeMB": size >> 20}
+        return counts | sizes | megabytes
+
+    # --- /tools ---------------------------------------------------------------------------------
+
+    def _identifiers(self, resource: Resource) -> set[str]:
+        keyword = IDENTIFIERS[LEVELS.index(resource.level)]
+        return {resource.main_tags.get(keyword, "")}
+
+    def _lookup(self, uid: str) -> list[dict[str, str]]:
+        return [
+            {"ID": r.id, "Path": r.path, "Type": r.level}
+            for r in self.resources.values()
+            if uid in self._identifiers(r)
+        ]
+
+    def _find(self, request: dict[str, Any]) -> list[Any]:
+        level = request["Level"]
+        query: dict[str, str] = request.get("Query", {})
+        found = [r for r in self.of_level(level) if self._matches(r, query, request)]
+        found = found[int(request.get("Since", 0)) :]
+        if request.get("Limit"):
+            found = found[: int(request["Limit"])]
+        return [self._expanded(r) if request.get("Expand") else r.id for r in found]
+
+    def _matches(self, resource: Resource, query: dict[str, str], request: dict[str, Any]) -> bool:
+        tags: dict[str, str] = {}
+        node: Resource | None = resource
+        while node is not None:
+            tags |= node.main_tags
+            node = self.resources.get(node.parent or "")
+        case_sensitive = bool(request.get("CaseSensitive", True))
+        return all(
+            _value_matches(tags.get(key), pattern, case_sensitive) for key, pattern in query.items()
+        )
+
+    # --- transcoding, shared by /modify and the SDK's in-memory way ---------------------------
+
+    def transcoded(self, dicom: bytes, syntax: str) -> bytes:
+        """The file labelled in `syntax` (pixels wrapped in fragments when it compresses; no
+        codec runs: good enough for the services, which only move the bytes)."""
+        if not self.transcodable:
+            raise CoreError(-1, "Internal error", syntax)
+        self.transcodings += 1
+        dataset = parse_dicom(dicom)
+        encapsulated = dataset.file_meta.TransferSyntaxUID.is_encapsulated
+        if UID(syntax).is_encapsulated and not encapsulated and "PixelData" in dataset:
+            dataset.PixelData = encapsulate([dataset.PixelData])
+            dataset["PixelData"].VR = "OB"
+            dataset["PixelData"].is_undefined_length = True
+        dataset.file_meta.TransferSyntaxUID = UID(syntax)
+        out = io.BytesIO()
+        dataset.save_as(out)
+        return out.getvalue()
+
+
+class GlobalPropertiesMixin:
+    """The database's global properties (`core.GlobalProperties`)."""
+
+    properties: dict[int, str]
+
+    def get_global_property(self, key: int) -> str:
+        return self.properties.get(key, "")
+
+    def set_global_property(self, key: int, value: str) -> None:
+        self.properties[key] = value
+
+
+class DirectAccessMixin:
+    """The SDK's LookupInstance and GetDicomForInstance (`core.DirectInstanceAccess`); the
+    listed places given are recorded."""
+
+    resources: dict[str, Resource]
+    calls: list[tuple[str, str, bytes | None]]
+    listed: list[ListedFile | None]
+
+    def lookup_instance(self, sop_uid: str) -> str | None:
+        self.calls.append(("SDK", f"LookupInstance {sop_uid}", None))
+        instances = (r for r in self.resources.values() if r.level == "Instance")
+        return next((r.id for r in instances if r.main_tags.get("SOPInstanceUID") == sop_uid), None)
+
+    def instance_file(self, orthanc_id: str, listed: ListedFile | None = None) -> bytes:
+        self.calls.append(("SDK", f"GetDicomForInstance {orthanc_id}", None))
+        self.listed.append(listed)
+        instance = self.resources.get(orthanc_id)
+        if instance is None or instance.level != "Instance":
+            raise CoreError(17, "Unknown resource", orthanc_id)
+        return instance.file
+
+
+class TranscodingMixin:
+    """The SDK's TranscodeDicomInstance (`core.DicomTranscoding`)."""
+
+    calls: list[tuple[str, str, bytes | None]]
+    transcoded: Callable[[bytes, str], bytes]
+
+    def transcode(self, dicom: bytes, syntax: str) -> bytes:
+        self.calls.append(("SDK", f"transcode {syntax}", None))
+        return self.transcoded(dicom, syntax)
+
+
+class PropertiesCore(GlobalPropertiesMixin, FakeCore):
+    """A core with global properties."""
+
+
+class SdkCore(GlobalPropertiesMixin, DirectAccessMixin, TranscodingMixin, FakeCore):
+    """A core with all the SDK's extras, as the runtime's `OrthancCore` has them."""
+
+
+# --- what the core says of a file ------------------------------------------------------------
+
+
+def _main_tags(dataset: Dataset, level: str) -> dict[str, str]:
+    tags = {}
+    for keyword in MAIN_TAGS[level]:
+        text = _text(dataset[keyword]) if keyword in dataset else None
+        if text is not None and len(text) <= MAXIMUM_STRING_LENGTH:  # the core drops longer ones
+            tags[keyword] = text
+    return tags
+
+
+def _instance_metadata(dataset: Dataset) -> dict[str, str]:
+    meta = dataset.get("file_meta", Dataset())
+    numbers = [dataset[k].value for k in ("InstanceNumber", "ImageIndex") if k in dataset]
+    return {
+        "TransferSyntax": str(meta.get("TransferSyntaxUID", "") or _read_syntax(dataset)),
+        "SopClassUid": str(dataset.get("SOPClassUID", "")),
+        "Origin": "RestApi",
+    } | ({"IndexInSeries": str(numbers[0] or "")} if numbers else {})
+
+
+def _read_syntax(dataset: Dataset) -> str:
+    """The syntax of a file without file meta information, as the core tells it."""
+    if not dataset.is_little_endian:
+        return "1.2.840.10008.1.2.2"
+    return "1.2.840.10008.1.2" if dataset.is_implicit_VR else "1.2.840.10008.1.2.1"
+
+
+def _metadata(resource: Resource, rest: list[str]) -> Any:
+    if not rest:
+        return list(resource.metadata)
+    if rest[0] not in resource.metadata and rest[0] not in METADATA_NAMES:
+        raise CoreError(7, "Accessing an inexistent item", f"{resource.path}/metadata/{rest[0]}")
+    if rest[0] not in resource.metadata:
+        return None
+    return resource.metadata[rest[0]].encode() if len(rest) == 1 else None
+
+
+def _dicom_attachment(resource: Resource, rest: list[str]) -> Any:
+    if rest == ["data"]:
+        return resource.file
+    if rest == ["info"]:
+        md5 = hashlib.md5(resource.file).hexdigest()
+        size = len(resource.file)
+        return {
+            "CompressedMD5": md5,
+            "CompressedSize": size,
+            "ContentType": 1,
+            "UncompressedMD5": md5,
+            "UncompressedSize": size,
+            "Uuid": resource.file_uuid,
+        }
+    return None
+
+
+def _value_matches(value: str | None, pattern: str, case_sensitive: bool) -> bool:
+    """The core's /tools/find matching of one main tag: lists, ranges, wildcards, equality."""
+    if pattern in ("", "*"):
+        return True
+    if value is None:
+        return False
+    if not case_sensitive:
+        value, pattern = value.upper(), pattern.upper()
+    if "\\" in pattern:
+        return any(_value_matches(value, item, True) for item in pattern.split("\\"))
+    if re.fullmatch(r"\d*-\d*", pattern):
+        low, high = pattern.split("-")
+        return (not low or value >= low) and (not high or value <= high)
+    if "*" in pattern or "?" in pattern:
+        return fnmatchcase(value, pattern.replace("[", "[[]"))
+    return value == pattern
+
+
+def orthanc_tags(dataset: Dataset, short: bool = False) -> dict[str, Any]:
+    """`GET /instances/{id}/tags` (or `?short`): every element up to the pixel data."""
+    tags: dict[str, Any] = {}
+    for element in dataset:
+        key = f"{element.tag.group:04x},{element.tag.element:04x}"
+        tags[key] = _short_value(element) if short else _full_value(element)
+        creator = _private_creator(dataset, element)
+        if creator and not short:
+            tags[key]["PrivateCreator"] = creator
+        if element.tag == PIXEL_DATA:
+            break
+    return tags
+
+
+def _private_creator(dataset: Dataset, element: DataElement) -> str | None:
+    """The creator of a private element's block (the core names it beside the value)."""
+    tag = element.tag
+    if not tag.is_private or tag.element < 0x1000:
+        return None
+    creator = dataset.get((tag.group, tag.element >> 8))
+    return str(creator.value).strip() if creator is not None else None
+
+
+def _name(element: DataElement) -> str:
+    if element.tag.is_private_creator:
+        return "PrivateCreator"
+    if element.tag.element == 0:
+        return "PrivateGroupLength" if element.tag.is_private else "GenericGroupLength"
+    if element.keyword and dictionary_is_retired(element.tag):
+        return "RETIRED_" + element.keyword
+    return element.keyword or "Unknown Tag & Data"
+
+
+def _full_value(element: DataElement) -> dict[str, Any]:
+    name = _name(element)
+    if element.VR == "SQ":
+        items = [orthanc_tags(item) for item in element.value]
+        return {"Name": name, "Type": "Sequence", "Value": items}
+    text = _text(element)
+    if text is None:
+        return {"Name": name, "Type": "Null", "Value": None}
+    if len(text) > MAXIMUM_STRING_LENGTH:
+        return {"Name": name, "Type": "TooLong", "Value": None}
+    return {"Name": name, "Type": "String", "Value": text}
+
+
+def _short_value(element: DataElement) -> Any:
+    if element.VR == "SQ":
+        return [orthanc_tags(item, short=True) for item in element.value]
+    text = _text(element)
+    return None if text is None or len(text) > MAXIMUM_STRING_LENGTH else text
+
+
+def _text(element: DataElement) -> str | None:
+    """An element's value as the core prints it: text as read, numbers in decimal, values
+    joined by backslashes; None for binary values."""
+    if element.VR in BINARY_VRS or element.tag == PIXEL_DATA:
+        return None
+    value = element.value
+    values = list(value) if isinstance(value, list | tuple) or _is_multi(value) else [value]
+    if value is None or value == "" or value == b"":
+        return ""
+    if element.VR in ("FL", "FD"):
+        return "\\".join(f"{float(v):.{FLOAT_DIGITS}g}" for v in values)
+    if element.VR == "AT":  # the core prints the first tag only
+        return f"{int(values[0]) >> 16:04x},{int(values[0]) & 0xFFFF:04x}"
+    return "\\".join(_as_text(v) for v in values)
+
+
+def _is_multi(value: Any) -> bool:
+    return type(value).__name__ == "MultiValue"
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, PersonName):
+        return str(value)
+    original = getattr(value, "original_string", None)
+    return str(original if original is not None else value)
