@@ -63,7 +63,7 @@ def build(
         identity=PluginIdentity(core),
         stow=StoreInstances(config, core),
         search=SearchService(config, core, index),
-        caching=HttpCaching(config, core),
+        caching=HttpCaching(config, core, index),
         retrieve=retrieve,
         frames=RetrieveFrames(config, core, files),
         delete=DeleteResources(config, core) if config.enable_delete else None,

@@ -4,23 +4,23 @@ Instance-level answers (instance retrieve, frames, bulk data, instance metadata,
 and thumbnails of an instance or frame) never change while the stored file is the same: their
 strong ETag hashes the core's `FileUuid` of the instance (a file stored again under the same
 SOP Instance UID, `OverwriteInstances`, gets a new one) with what selects the representation
-(path, query, `Accept`). A 304 costs a lookup in the core's UID index and `/instances/{id}`,
-never reading the file. The parent UIDs of the path need no check there: a tag that hashes
-this path can only have come from a 200 for it, with this very file. `If-None-Match: *` runs
-the handler (which checks the whole path) and answers 304 when it succeeds.
+(path, query, `Accept`). A 304 costs one `/tools/find` of the instance by the path's three
+UIDs, never reading the file; for a 200, the handler takes the instance found for the tag
+(`request_scope`: one lookup per request). `If-None-Match: *` runs the handler (which checks
+the whole path) and answers 304 when it succeeds.
 
 Answers about one study or series (study and series metadata, rendered images and thumbnails,
 QIDO-RS below a study) get a weak ETag from what they cover: the instances of the series with
 the uuid of each one's file (`series_members.MemberMemo`, which lists them again only when the
 change log shows a store), so it changes when an instance is added, removed or stored again
 there, and only then (below a study not stored, as the database's revision below). A 304
-costs one `/tools/find` and `/changes?last`.
+costs one `/tools/find` and `/changes?last`; for a 200, the handler takes the series and their
+members found for the tag (`request_scope`).
 
 Searches over the whole database (QIDO-RS `/studies`, `/series`, `/instances`) get a weak ETag
-from its revision: the sequence number of the last change of the core's change log that can
-alter an answer (not attachments, metadata, stability: the metadata cache's own writes must not
-change it), with the number of instances (Orthanc 1.10.1 does not log deletions). A 304 costs
-two cheap core calls instead of the search.
+from its revision, as the search's index cache reads it from the change log and the deletion
+token (`index_cache.IndexCache.revision`, shared by every Orthanc on the database), once per
+request for the tag and the search. A 304 costs two cheap reads instead of the search.
 
 Every tag also hashes the configuration and the headers that change URLs in answers (`Host`,
 forwarded ones).
@@ -31,22 +31,19 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from .. import __version__
 from ..config import Configuration
-from ..errors import bad_request, not_found
-from ..orthanc.core import Core, get_json
-from ..orthanc.index_cache import HARMLESS_CHANGES
-from ..orthanc.resources import ResourcePath, find_resources
+from ..errors import bad_request
+from ..orthanc.core import Core
+from ..orthanc.index_cache import IndexCache
+from ..orthanc.request_scope import found_resources, located_resource, request_scope
+from ..orthanc.resources import ResourcePath
 from ..orthanc.series_members import MemberMemo
-from ..orthanc.stored_instances import InstanceReader
 from .web import Answer, Handler, MultipartResponse, Request, Response
 
-CHANGES_PAGE = 100
-CHANGES_PAGES = 5  # pages read at most; beyond, the last change counts (a new revision)
 _ENTITY_TAG = re.compile(r'\s*((?:W/)?"[\x21\x23-\x7e\x80-\xff]*")\s*')
 
 
@@ -87,49 +84,13 @@ def entity_tag(weak: bool, *parts: str) -> str:
     return f'W/"{digest}"' if weak else f'"{digest}"'
 
 
-class DatabaseRevision:
-    """The revision of the database that collection answers depend on (module doc)."""
-
-    def __init__(self, core: Core) -> None:
-        self.core = core
-        self._lock = threading.Lock()
-        self._seen: int | None = None
-        self._significant = 0
-
-    def current(self) -> str:
-        last = int(get_json(self.core, "/changes?last")["Last"])
-        with self._lock:
-            seen, significant = self._seen, self._significant
-        if seen is None or last < seen:  # first call, or a log cleared: start from here
-            significant = last
-        elif last > seen:
-            significant = self._latest_significant(seen, last, significant)
-        with self._lock:
-            self._seen, self._significant = last, significant
-        instances = get_json(self.core, "/statistics")["CountInstances"]
-        return f"{significant}.{instances}"
-
-    def _latest_significant(self, seen: int, last: int, significant: int) -> int:
-        since = seen
-        for _ in range(CHANGES_PAGES):
-            page = get_json(self.core, f"/changes?since={since}&limit={CHANGES_PAGE}")
-            for change in page.get("Changes", []):
-                if change.get("ChangeType") not in HARMLESS_CHANGES:
-                    significant = int(change["Seq"])
-            since = int(page.get("Last", last))
-            if page.get("Done"):
-                return significant
-        return last
-
-
 class HttpCaching:
     """Wraps handlers so that their answers carry ETags and honour `If-None-Match`."""
 
-    def __init__(self, config: Configuration, core: Core) -> None:
+    def __init__(self, config: Configuration, core: Core, index: IndexCache) -> None:
         self.core = core
-        self.instances = InstanceReader(core)
         self.members = MemberMemo(core)
-        self.revision = DatabaseRevision(core)
+        self.index = index  # the searches' own: its revision is what their answers reflect
         self.config_key = repr(config)  # a changed configuration may change every answer
         max_age = config.cache_max_age
         # "private": answers hold patient data, never for shared caches.
@@ -151,15 +112,12 @@ class HttpCaching:
 
     def _instance_tag(self, request: Request) -> str:
         path = ResourcePath.from_groups(request.groups[:3])
-        orthanc_id = self.instances.lookup(path.instance or "")
-        if orthanc_id is None:
-            raise not_found(f"No such resource in Orthanc: {path.describe()}")
-        file_uuid = get_json(self.core, f"/instances/{orthanc_id}")["FileUuid"]
+        file_uuid = located_resource(self.core, path)["FileUuid"]
         return entity_tag(False, file_uuid, representation_key(request))
 
     def _covered_tag(self, request: Request) -> str:
         path = ResourcePath.from_groups(request.groups[:2])
-        series = find_resources(self.core, path, level="Series")
+        series = found_resources(self.core, path, level="Series")
         if not series:  # e.g. a search below a study not (yet) there: what it finds may change
             return self._collection_tag(request)
         files = sorted(
@@ -170,13 +128,17 @@ class HttpCaching:
         return entity_tag(True, repr(files), self.config_key, representation_key(request))
 
     def _collection_tag(self, request: Request) -> str:
-        revision = self.revision.current()
+        revision = self.index.revision()
         return entity_tag(True, revision, self.config_key, representation_key(request))
 
     def _conditional(
         self, handler: Handler, tag_of: Callable[[Request], str], cache_control: str
     ) -> Handler:
         def answer(request: Request) -> Answer:
+            with request_scope():  # what the tag found, the handler takes
+                return conditional_answer(request)
+
+        def conditional_answer(request: Request) -> Answer:
             tags = parse_if_none_match(request.header("if-none-match"))
             # Tagged before answering: a change meanwhile gives a newer body an older tag,
             # which costs a full answer next time, never a stale one.
@@ -199,8 +161,13 @@ def with_headers(answer: Answer, headers: dict[str, str]) -> Answer:
     """The answer with these headers added (a successful one only).
 
     A multipart answer of several parts (several frames, bulk data items) stays a stream,
-    without them: plugin 4.0 puts no header on a stream, and buffering it would hold every
-    part in memory and have the core gzip it. One part is buffered with them (`http_layer`).
+    without them: Orthanc 1.10.1 refuses any header but Set-Cookie on a streamed answer
+    (`StartMultipartAnswer` fails with "Bad sequence of calls", probed with plugin 4.0), and
+    buffering it would hold every part in memory and have the core gzip it. One part (an
+    instance, a frame) is buffered with them (`http.layer`): streaming it would gain nothing,
+    since the core holds a plugin's first part until a second one comes and sends a lone part
+    as one buffer, gzipped for clients that accept gzip; so it does for the official plugin's
+    instances and frames (probed and measured, docs/benchmarks.rst).
     """
     if isinstance(answer, Response):
         return replace(answer, headers=answer.headers | headers) if answer.status == 200 else answer

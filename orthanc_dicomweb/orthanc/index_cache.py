@@ -18,6 +18,13 @@ database says nothing changed them:
   token other than the one last seen drops every copy.
 
 Dropped copies are read again by the next searches. Values are treated as read-only.
+
+The same reading gives the database's revision (`revision`), which the ETags of searches over
+the whole database hash (`http.caching`): the sequence number of the last change that can
+alter an answer (not attachments, metadata, stability: the metadata cache's own writes must not
+change it), the deletion token, and the deletions this process was told of (a deletion changes
+the revision here as soon as Orthanc reports it, on other nodes once the token is written).
+The log is read once per request (`request_scope`), for the ETag and the search alike.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from .core import Core, GlobalProperties, get_if_exists, get_json, loads
+from .request_scope import once
 from .storage_ids import DELETION_TOKEN_PROPERTY
 
 log = logging.getLogger(__name__)
@@ -78,6 +86,8 @@ class IndexCache:
         self._entries: OrderedDict[str, dict[Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self._last_change: int | None = None
+        self._significant = 0  # the last change seen that can alter an answer
+        self._deletions = 0  # deletions this process was told of
         self._token = ""
         self._deleted = threading.Event()
         self._token_writer: threading.Thread | None = None
@@ -86,11 +96,26 @@ class IndexCache:
         """Drop the copies the database may have outdated; True if copies remain."""
         if not self.capacity:
             return False
+        self._observe()
+        with self._lock:
+            return bool(self._entries)
+
+    def revision(self) -> str:
+        """The database's revision (module doc): changes when a search's answer may."""
+        self._observe()
+        with self._lock:
+            return f"{self._significant}.{self._token}.{self._deletions}"
+
+    def _observe(self) -> None:
+        """Read what changed in the database, once per request."""
+        once((self, "observe"), self._read_changes)
+
+    def _read_changes(self) -> None:
         token = self._read_token()
         changes = self._changes_since(self._last_change)
         with self._lock:
             log_reset = self._last_change is None or changes["Last"] < self._last_change
-            drop_all = token != self._token or log_reset
+            drop_all = token != self._token or log_reset or not self.capacity
         # Outside the lock: finding what new instances made stale takes core calls.
         stale = None if drop_all else self._stale_resources(changes)
         with self._lock:
@@ -99,9 +124,12 @@ class IndexCache:
             else:
                 for uri in stale:
                     self._entries.pop(uri, None)
+            # Never backwards (sequence numbers are never reused): an older revision string
+            # must not come back for newer content.
+            significant = last_significant_change(changes) if not log_reset else changes["Last"]
+            self._significant = max(self._significant, significant)
             self._token = token
             self._last_change = changes["Last"]
-            return bool(self._entries)
 
     def get(self, uri: str, aspect: Hashable = RESOURCE) -> Any | None:
         with self._lock:
@@ -127,6 +155,7 @@ class IndexCache:
             return
         with self._lock:
             self._entries.clear()
+            self._deletions += 1
         if self.properties is not None:
             self._deleted.set()
             self._start_token_writer()
@@ -188,3 +217,15 @@ class IndexCache:
                 self.properties.set_global_property(DELETION_TOKEN_PROPERTY, uuid.uuid4().hex)
             except Exception:  # the next deletion writes again; searches must not stop
                 log.exception("deletion token not written")
+
+
+def last_significant_change(changes: dict[str, Any]) -> int:
+    """The sequence number of the last change read that can alter an answer; the log's last
+    when the changes were not all read (more than a page)."""
+    if not changes.get("Done"):
+        return int(changes["Last"])
+    significant = 0
+    for change in changes["Changes"]:
+        if change.get("ChangeType") not in HARMLESS_CHANGES:
+            significant = int(change["Seq"])
+    return significant

@@ -10,6 +10,9 @@ instance stored, also one stored again (a NewInstance change), but not deletions
 instance ids show. Members listed at change S are still right while the series has the same
 instance ids and no change after S stores anything (only attachments, metadata, stability...:
 `index_cache.HARMLESS_CHANGES`). Any other change, anywhere, lists the series again.
+
+Within one request the members are found once (`request_scope`): series metadata needs them for
+its ETag (`http.caching`) and for its answer (the metadata cache's key).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 from .core import Core, get_json
 from .index_cache import HARMLESS_CHANGES
+from .request_scope import once
 
 Member = tuple[str, str]
 """An instance id and the uuid of its stored file."""
@@ -59,7 +63,10 @@ class MemberMemo:
         self._lock = threading.Lock()
 
     def members(self, series_id: str, ids: Collection[str]) -> list[Member]:
-        """The members of the series, whose instance ids are now `ids`."""
+        """The members of the series, whose instance ids are now `ids` (once per request)."""
+        return once(("series members", series_id), lambda: self._members(series_id, ids))
+
+    def _members(self, series_id: str, ids: Collection[str]) -> list[Member]:
         last = self._last_change()  # read first: a store after it shows as a later change
         with self._lock:
             listed = self._listed.get(series_id)

@@ -12,14 +12,13 @@ from pydicom.uid import generate_uid
 
 from orthanc_dicomweb.config import ConfigurationError, parse_configuration
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.http.caching import DatabaseRevision, parse_if_none_match, weakly_matches
+from orthanc_dicomweb.http.caching import parse_if_none_match, weakly_matches
 from orthanc_dicomweb.http.cors import CorsOptions, CorsPolicy, is_preflight
 from orthanc_dicomweb.http.layer import accept_from_query, buffered, merge_headers
 from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
 from orthanc_dicomweb.http.web import MultipartResponse, Request
 from orthanc_dicomweb.services.capabilities import kind_of, template
 from orthanc_dicomweb.services.zip_retrieve import as_multipart_accept, write_zip, zip_range
-from tests.unit.fakes import FakeCore
 
 ORIGIN = "https://viewer.example.org"
 
@@ -135,32 +134,6 @@ def test_weak_comparison() -> None:
     assert weakly_matches(['"x"'], 'W/"x"')
     assert weakly_matches(["*"], '"y"')
     assert not weakly_matches(['"x"'], '"y"')
-
-
-def changes(seqs_and_types: list[tuple[int, str]], done: bool = True) -> dict:
-    entries = [{"Seq": seq, "ChangeType": kind} for seq, kind in seqs_and_types]
-    last = seqs_and_types[-1][0] if seqs_and_types else 0
-    return {"Changes": entries, "Done": done, "Last": last}
-
-
-def test_database_revision_ignores_harmless_changes_and_counts_deletions() -> None:
-    core = FakeCore(
-        {("GET", "/changes?last"): {"Last": 10}, ("GET", "/statistics"): {"CountInstances": 5}}
-    )
-    revision = DatabaseRevision(core)
-    assert revision.current() == "10.5"
-    core.answers[("GET", "/changes?last")] = {"Last": 12}
-    core.answers[("GET", "/changes?since=10&limit=100")] = changes(
-        [(11, "UpdatedAttachment"), (12, "StableSeries")]
-    )
-    assert revision.current() == "10.5"  # the metadata cache's writes change nothing
-    core.answers[("GET", "/statistics")] = {"CountInstances": 4}
-    assert revision.current() == "10.4"  # a deletion, which the log does not show
-    core.answers[("GET", "/changes?last")] = {"Last": 14}
-    core.answers[("GET", "/changes?since=12&limit=100")] = changes(
-        [(13, "NewInstance"), (14, "UpdatedMetadata")]
-    )
-    assert revision.current() == "13.4"
 
 
 # --- the accept parameter, buffering, headers ---------------------------------------------------

@@ -12,6 +12,7 @@ from orthanc_dicomweb.orthanc.index_cache import (
     RESOLVED_AT_MOST,
     IndexCache,
 )
+from orthanc_dicomweb.orthanc.request_scope import request_scope
 from tests.unit.fakes import FakeCore
 
 
@@ -192,3 +193,58 @@ def test_capacity_zero_keeps_nothing_and_calls_nothing() -> None:
     cache.put("/studies/a", {"ID": "a"})
     assert cache.get("/studies/a") is None
     assert core.calls == []
+
+
+# --- the database's revision (ETags of searches) --------------------------------------------------
+
+
+def test_revision_ignores_harmless_changes_and_follows_stores(core: CoreWithProperties) -> None:
+    core.log("NewSeries")
+    cache = IndexCache(core)
+    first = cache.revision()
+    core.log("UpdatedAttachment")
+    core.log("StableSeries")
+    assert cache.revision() == first  # the metadata cache's writes change nothing
+    core.log("NewSeries")
+    core.log("UpdatedMetadata")
+    assert cache.revision() not in (first, "")
+    assert cache.revision().startswith("4.")  # the store's sequence number
+
+
+def test_revision_changes_with_deletions_here_and_elsewhere(core: CoreWithProperties) -> None:
+    cache = IndexCache(core)
+    before = cache.revision()
+    cache.change_listener("DELETED", "INSTANCE", "x")  # told by this Orthanc, not logged
+    here = cache.revision()
+    assert here != before
+    core.properties[DELETION_TOKEN_PROPERTY] = "another node deleted"
+    assert cache.revision() not in (before, here)
+
+
+def test_revision_never_goes_back(core: CoreWithProperties) -> None:
+    cache = IndexCache(core)
+    core.log("NewSeries")
+    cache.revision()
+    core.changes.clear()  # a log that seems to start again must not bring an old tag back
+    assert cache.revision().startswith("1.")
+
+
+def test_revision_without_copies_kept() -> None:
+    core = CoreWithProperties()
+    core.log("NewSeries")
+    cache = IndexCache(core, capacity=0)
+    assert cache.revision().startswith("1.")
+    core.log("NewSeries")
+    assert cache.revision().startswith("2.")
+
+
+def test_one_request_reads_the_log_once(core: CoreWithProperties) -> None:
+    cache = filled(core)
+    core.calls.clear()
+    with request_scope():
+        revision = cache.revision()
+        assert cache.validate() is True
+        core.log("NewStudy")  # seen by the next request only
+        assert cache.revision() == revision
+    assert len(core.calls) == 1  # /changes?since=... (the token is a property)
+    assert cache.revision() != revision

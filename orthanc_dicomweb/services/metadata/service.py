@@ -26,14 +26,8 @@ from ...http import negotiation
 from ...http.urls import dicomweb_base
 from ...http.web import Answer, MultipartResponse, Request, Response
 from ...orthanc.core import Core, loads, post_json
-from ...orthanc.resources import (
-    ResourcePath,
-    find_resources,
-    is_orthanc_id,
-    locate_resource,
-    lookup_ids,
-    only_one,
-)
+from ...orthanc.request_scope import found_resources, located_resource
+from ...orthanc.resources import ResourcePath, is_orthanc_id, lookup_ids, only_one
 from ...orthanc.stored_instances import InstanceReader
 from .cache import (
     InstanceMetadata,
@@ -120,8 +114,9 @@ class RetrieveMetadata:
         if self.config.studies_metadata != "Full":
             body = self._indexed_metadata(path, self.config.studies_metadata, self.study_tags)
             return self._answer(request, body, xml)
-        # The study's series with their instance ids: one index call for the whole study.
-        found = find_resources(self.core, path, "Series")
+        # The study's series with their instance ids: one index call for the whole study,
+        # which the ETag made already (`http.caching`), as it listed the members.
+        found = found_resources(self.core, path, "Series")
         study_id = only_one([series["ParentStudy"] for series in found], path)
         series = [(s["ID"], self.cache.series_members(s["ID"], s["Instances"])) for s in found]
         return self._full_answer(request, f"/studies/{study_id}", series, xml)
@@ -133,7 +128,7 @@ class RetrieveMetadata:
         if self.config.series_metadata != "Full":
             body = self._indexed_metadata(path, self.config.series_metadata, self.series_tags)
             return self._answer(request, body, xml)
-        found = locate_resource(self.core, path)
+        found = located_resource(self.core, path)  # as for the ETag, with the members
         series = [(found["ID"], self.cache.series_members(found["ID"], found["Instances"]))]
         return self._full_answer(request, f"/series/{found['ID']}", series, xml)
 

@@ -1,0 +1,90 @@
+"""Single-instance answers side by side with the official plugin, with and without gzip.
+
+`.venv/bin/python -m benchmarks.instance_answers [--turns 41]` starts Orthanc with each plugin
+(as `benchmarks.run` does), stores the benchmark's CT series through the core on both, and
+times, interleaved, requests for one CT slice (530 kB once decompressed, stored RLE): the
+instance retrieved as stored (`transfer-syntax=*`) and with the default syntax, and one frame,
+each from a client that accepts gzip (as `requests` and browsers do) and from one that does not.
+Times are to the last byte (medians, ms); the ratio is official / python (above 1: faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from . import dataset
+from .run import start
+from .scenarios import Side
+
+DICOM_AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+DICOM_DEFAULT = 'multipart/related; type="application/dicom"'
+FRAME = 'multipart/related; type="application/octet-stream"'
+ENCODINGS = {"gzip": "gzip, deflate", "no gzip": "identity"}
+
+
+def requests_to_time(data: dataset.BenchData) -> dict[str, tuple[str, str]]:
+    instance = (
+        f"/dicom-web/studies/{data.ct_study_uid}/series/{data.ct_series_uid}"
+        f"/instances/{data.middle_instance_uid}"
+    )
+    return {
+        "Retrieve instance, as stored": (instance, DICOM_AS_STORED),
+        "Retrieve instance, default syntax": (instance, DICOM_DEFAULT),
+        "One frame, uncompressed": (instance + "/frames/1", FRAME),
+    }
+
+
+def load(side: Side, data: dataset.BenchData) -> None:
+    for path in data.ct_files:
+        side.request("POST", "/instances", data=path.read_bytes())
+
+
+def time_once(session: requests.Session, url: str, accept: str, encoding: str) -> float:
+    start = time.perf_counter()
+    answer = session.get(url, headers={"Accept": accept, "Accept-Encoding": encoding})
+    answer.content  # noqa: B018 - to the last byte
+    elapsed = time.perf_counter() - start
+    answer.raise_for_status()
+    return elapsed
+
+
+def measure(sides: list[Side], data: dataset.BenchData, turns: int) -> None:
+    sessions = {side.name: requests.Session() for side in sides}
+    print(f"{'request':45s} {'client':8s} {'python':>8s} {'official':>9s} {'ratio':>6s}")
+    for name, (path, accept) in requests_to_time(data).items():
+        for label, encoding in ENCODINGS.items():
+            times: dict[str, list[float]] = {side.name: [] for side in sides}
+            for _ in range(turns):
+                for side in sides:  # interleaved: both sides meet the same machine load
+                    url = side.orthanc.url + path
+                    times[side.name].append(time_once(sessions[side.name], url, accept, encoding))
+            python, official = (1000 * statistics.median(times[n]) for n in ("python", "official"))
+            print(f"{name:45s} {label:8s} {python:8.2f} {official:9.2f} {official / python:6.2f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=41, help="requests per side and kind")
+    arguments = parser.parse_args(argv)
+    data = dataset.prepare()
+    with tempfile.TemporaryDirectory(prefix="dicomweb-bench-") as workdir:
+        sides = [start(Path(workdir), official=False), start(Path(workdir), official=True)]
+        try:
+            for side in sides:
+                load(side, data)
+            for side in sides:
+                side.idle()
+            measure(sides, data, arguments.turns)
+        finally:
+            for side in sides:
+                side.orthanc.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""What a request found for its ETag, the handler takes: one core lookup per request."""
+
+from __future__ import annotations
+
+from orthanc_dicomweb.config import Configuration
+from orthanc_dicomweb.http.caching import HttpCaching
+from orthanc_dicomweb.http.web import Request, Response
+from orthanc_dicomweb.orthanc.index_cache import IndexCache
+from orthanc_dicomweb.orthanc.request_scope import located_resource, once, request_scope
+from orthanc_dicomweb.orthanc.resources import ResourcePath
+from orthanc_dicomweb.orthanc.series_members import MemberMemo
+from tests.unit.fakes import FakeCore
+
+INSTANCE = {"ID": "i1", "FileUuid": "f1", "FileSize": 10, "ParentSeries": "s1"}
+SERIES = {"ID": "s1", "Instances": ["i1"], "ParentStudy": "st1"}
+
+
+def finds(core: FakeCore) -> int:
+    return sum(1 for method, uri, _ in core.calls if (method, uri) == ("POST", "/tools/find"))
+
+
+def test_once_remembers_within_a_scope_only() -> None:
+    computed: list[int] = []
+
+    def compute() -> int:
+        computed.append(1)
+        return len(computed)
+
+    assert once("k", compute) == 1 and once("k", compute) == 2  # no scope: every time
+    with request_scope():
+        assert once("k", compute) == 3
+        with request_scope():  # nested: the same request
+            assert once("k", compute) == 3
+        assert once("other", compute) == 4
+    assert once("k", compute) == 5
+
+
+def test_instance_tag_and_handler_share_one_lookup() -> None:
+    core = FakeCore({("POST", "/tools/find"): [INSTANCE]})
+    caching = HttpCaching(Configuration(), core, IndexCache(core, capacity=0))
+    path = ResourcePath("1.2", "1.2.3", "1.2.3.4")
+
+    def handler(request: Request) -> Response:
+        return Response(located_resource(core, path)["FileUuid"].encode(), "text/plain")
+
+    request = Request("GET", "/x", groups=("1.2", "1.2.3", "1.2.3.4"))
+    answer = caching.instance(handler)(request)
+    assert isinstance(answer, Response) and answer.body == b"f1" and "ETag" in answer.headers
+    assert finds(core) == 1
+    caching.instance(handler)(request)
+    assert finds(core) == 2  # the next request looks it up again
+
+
+def test_series_tag_and_handler_list_the_members_once() -> None:
+    core = FakeCore(
+        {
+            ("POST", "/tools/find"): [SERIES],
+            ("GET", "/changes?last"): {"Last": 3},
+            ("GET", "/series/s1/instances"): [INSTANCE],
+        }
+    )
+    caching = HttpCaching(Configuration(), core, IndexCache(core, capacity=0))
+    other_memo = MemberMemo(core)  # as the metadata cache has its own
+
+    def handler(request: Request) -> Response:
+        found = located_resource(core, ResourcePath("1.2", "1.2.3"))
+        members = other_memo.members(found["ID"], found["Instances"])
+        return Response(repr(members).encode(), "text/plain")
+
+    caching.covered(handler)(Request("GET", "/x", groups=("1.2", "1.2.3")))
+    uris = [uri for _, uri, _ in core.calls]
+    assert uris == ["/tools/find", "/changes?last", "/series/s1/instances"]
