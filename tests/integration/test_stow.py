@@ -153,6 +153,25 @@ def test_parts_without_content_type_and_crlf_boundary_look_alikes(
     assert all(is_stored(orthanc, uid_of(data)) for data in instances)
 
 
+def test_a_body_written_by_hand_with_preamble_headers_and_epilogue_is_stored(
+    orthanc: Orthanc, test_files
+) -> None:
+    """A body encoded without the plugin's encoder (which the other tests use), as RFC 2046
+    allows it: a quoted boundary with "=", a preamble, more part headers, an epilogue."""
+    boundary = "==Part_0.123=="
+    instances = [derive(test_files["ct"]), derive(test_files["mr"])]
+    body = b"This is a preamble.\r\n"
+    for number, data in enumerate(instances):
+        body += f"--{boundary}\r\nContent-Type: application/dicom\r\n".encode()
+        body += f"Content-ID: <part{number}>\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        body += data + b"\r\n"
+    body += f"--{boundary}--\r\nAn epilogue.\r\n".encode()
+    content_type = f'multipart/related; type="application/dicom"; boundary="{boundary}"'
+    answer = stow(orthanc, body, content_type=content_type)
+    assert answer.status_code == 200, answer.text
+    assert all(is_stored(orthanc, uid_of(data)) for data in instances)
+
+
 def test_every_kind_of_test_file_is_stored(orthanc: Orthanc, test_files) -> None:
     instances = [derive(path) for path in test_files.values()]
     answer = stow(orthanc, dicom_body(instances))

@@ -1,0 +1,114 @@
+"""Helpers shared by the tests: DICOM files derived from pydicom's, storing them in a live
+Orthanc, waiting for a condition, and reading multipart answers with a parser of our own
+choosing (Python's `email` package), independent of the plugin's, so that a bug shared by the
+plugin's encoder and parser cannot hide."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import HTTP
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydicom
+import requests
+from pydicom.uid import generate_uid
+
+from tests.harness import Orthanc
+
+T = TypeVar("T")
+
+
+def derived(
+    source: Path | bytes,
+    study: str | None = None,
+    series: str | None = None,
+    **attributes: Any,
+) -> bytes:
+    """A copy of a DICOM file with a new SOP Instance UID, in the given study and series (new
+    ones when not given: pydicom's test files share theirs), with these attributes set."""
+    data = io.BytesIO(source) if isinstance(source, bytes) else source
+    dataset = pydicom.dcmread(data, force=True)  # some test files have no file meta
+    dataset.StudyInstanceUID = study or generate_uid()
+    dataset.SeriesInstanceUID = series or generate_uid()
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    for keyword, value in attributes.items():
+        setattr(dataset, keyword, value)
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def store(orthancs: Orthanc | Iterable[Orthanc], files: Iterable[bytes]) -> list[dict[str, Any]]:
+    """Store the files through the core's REST API of each Orthanc; the core's answers (of the
+    last Orthanc)."""
+    servers = [orthancs] if isinstance(orthancs, Orthanc) else list(orthancs)
+    files = list(files)
+    answers: list[dict[str, Any]] = []
+    for server in servers:
+        answers = []
+        for data in files:
+            response = server.post("/instances", data=data)
+            response.raise_for_status()
+            answers.append(response.json())
+    return answers
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 30, interval: float = 0.1) -> T:
+    """The condition's first true value, polled until `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a multipart answer: its headers and its bytes."""
+
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+def multipart_parts(content_type: str, body: bytes) -> list[Part]:
+    """The parts of a multipart body, read by the `email` package (RFC 2046)."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    assert isinstance(message, EmailMessage) and message.is_multipart(), content_type
+    assert not message.defects, message.defects
+    parts = []
+    for part in message.iter_parts():
+        assert isinstance(part, EmailMessage)
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        parts.append(Part({k.lower(): str(v) for k, v in part.items()}, payload))
+    return parts
+
+
+def parts(answer: requests.Response, media_type: str = "multipart/related") -> list[Part]:
+    """The parts of a successful multipart answer."""
+    assert answer.status_code == 200, answer.text[:300]
+    content_type = answer.headers["Content-Type"]
+    assert content_type.startswith(media_type), content_type
+    return multipart_parts(content_type, answer.content)
+
+
+def parts_of(answer: requests.Response, part_type: str | None = None) -> list[bytes]:
+    """The bytes of each part of a successful multipart/related answer (whose `type` parameter
+    names `part_type`, when given)."""
+    if part_type is not None:
+        assert part_type in answer.headers.get("Content-Type", ""), answer.headers
+    return [part.body for part in parts(answer)]
