@@ -10,7 +10,10 @@ other work on a shared machine leaves alone) and each process's resident memory 
 after the searches.
 
 Searches answer results the core finds: the count of each answer is checked against
-`/tools/find` on the same side, untimed.
+`/tools/find` on the same side, untimed. Each size's loading and settling times are printed
+before its searches (2026-12-03: 40,000 studies in 205 s on both sides at once, then 51 s of
+this plugin's background work). `--keep DIR` keeps both Orthancs' storage and index there, to
+profile a side at the largest size afterwards (`tests.harness.Orthanc(DIR / "python")`).
 """
 
 from __future__ import annotations
@@ -205,10 +208,17 @@ def run(sizes: Sequence[int], turns: int, workdir: Path) -> Iterator[str]:
         )
         stored = 0
         for size in sorted(sizes):
+            started = time.monotonic()
             store(sides, stored, size)
-            stored = size
+            loaded = time.monotonic() - started
             for side in sides:
                 wait_until_settled(side)
+            settled = time.monotonic() - started - loaded
+            yield (
+                f"{size:>7} loaded {size - stored} studies on both sides in {loaded:.0f} s, "
+                f"settled in {settled:.0f} s"
+            )
+            stored = size
             yield from measure_size(sides, size, turns)
     finally:
         official.orthanc.stop()
@@ -219,11 +229,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,50000", help="studies, comma-separated")
     parser.add_argument("--turns", type=int, default=TURNS, help="timed turns per side")
+    parser.add_argument(
+        "--keep", type=Path, help="an empty folder to keep both Orthancs' data in (for profiling)"
+    )
     arguments = parser.parse_args(argv)
     sizes = [int(size) for size in arguments.sizes.split(",")]
-    with tempfile.TemporaryDirectory(prefix="dicomweb-scale-") as workdir:
-        for line in run(sizes, arguments.turns, Path(workdir)):
-            print(line, flush=True)
+    if arguments.keep:
+        arguments.keep.mkdir(parents=True, exist_ok=True)
+        report(run(sizes, arguments.turns, arguments.keep))
+    else:
+        with tempfile.TemporaryDirectory(prefix="dicomweb-scale-") as workdir:
+            report(run(sizes, arguments.turns, Path(workdir)))
+
+
+def report(lines: Iterator[str]) -> None:
+    for line in lines:
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
