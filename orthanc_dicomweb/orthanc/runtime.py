@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -125,6 +126,7 @@ class OrthancCore:
 
     def delete(self, uri: str) -> None:
         _call_core(orthanc.RestApiDelete, uri)
+        _report_own_deletion(uri)
 
     def configuration(self) -> dict[str, Any]:
         return json.loads(orthanc.GetConfiguration())
@@ -302,10 +304,13 @@ _CHANGES = {
 
 
 def _on_change(change_type: Any, level: Any, resource_id: str) -> None:
-    change = _CHANGES.get(change_type, str(change_type))
+    _notify(_CHANGES.get(change_type, str(change_type)), _LEVELS.get(level, "NONE"), resource_id)
+
+
+def _notify(change: str, level: str, resource_id: str) -> None:
     for listener in _change_listeners:
         try:
-            listener(change, _LEVELS.get(level, "NONE"), resource_id)
+            listener(change, level, resource_id)
         except Exception:  # one listener's bug must not silence the others
             logging.getLogger("orthanc_dicomweb").exception("Change listener failed")
 
@@ -315,3 +320,21 @@ def add_change_listener(listener: ChangeListener) -> None:
     if not _change_listeners:
         orthanc.RegisterOnChangeCallback(_on_change)
     _change_listeners.append(listener)
+
+
+_LEVEL_OF_PATH = {
+    "patients": "PATIENT",
+    "studies": "STUDY",
+    "series": "SERIES",
+    "instances": "INSTANCE",
+}
+_RESOURCE_URI = re.compile(rf"/({'|'.join(_LEVEL_OF_PATH)})/([0-9a-f-]+)")
+
+
+def _report_own_deletion(uri: str) -> None:
+    """Tell the change listeners of a resource this plugin deleted, before its request is
+    answered: Orthanc reports it a moment later from another thread, and a client's next
+    request could come first (the searches' ETag must change at once: `index_cache`)."""
+    match = _RESOURCE_URI.fullmatch(uri)
+    if match:
+        _notify("DELETED", _LEVEL_OF_PATH[match[1]], match[2])
