@@ -6,19 +6,26 @@ times, interleaved, requests for one CT slice (530 kB once decompressed, stored 
 instance retrieved as stored (`transfer-syntax=*`) and with the default syntax, and one frame,
 each from a client that accepts gzip (as `requests` and browsers do) and from one that does not.
 Times are to the last byte (medians, ms); the ratio is official / python (above 1: faster).
+With `--big-mb N`, also the time and Orthanc's peak memory growth (VmHWM) of retrieving one
+generated N MB multi-frame instance (uncompressed, so no transcoding), with and without gzip.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pydicom
 import requests
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from . import dataset
+from .measure import memory_kb
 from .run import start
 from .scenarios import Side
 
@@ -68,9 +75,43 @@ def measure(sides: list[Side], data: dataset.BenchData, turns: int) -> None:
             print(f"{name:45s} {label:8s} {python:8.2f} {official:9.2f} {official / python:6.2f}")
 
 
+def big_instance(data: dataset.BenchData, megabytes: int) -> tuple[bytes, str]:
+    """A multi-frame instance of about `megabytes` MB (512x512 16-bit frames), and its path."""
+    source = pydicom.dcmread(data.ct_files[0])
+    source.decompress()
+    frames = max(1, megabytes * 2**20 // (512 * 512 * 2))
+    pixels = np.random.default_rng(1).integers(0, 4096, (frames, 512, 512), dtype=np.uint16)
+    source.NumberOfFrames = frames
+    source.StudyInstanceUID, source.SeriesInstanceUID = generate_uid(), generate_uid()
+    source.SOPInstanceUID = source.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    source.PixelData = pixels.tobytes()
+    source.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    out = io.BytesIO()
+    source.save_as(out, enforce_file_format=True)
+    path = f"/dicom-web/studies/{source.StudyInstanceUID}/series/{source.SeriesInstanceUID}"
+    return out.getvalue(), f"{path}/instances/{source.SOPInstanceUID}"
+
+
+def measure_big(sides: list[Side], data: dataset.BenchData, megabytes: int) -> None:
+    body, path = big_instance(data, megabytes)
+    for side in sides:
+        side.request("POST", "/instances", data=body)
+    print(f"{len(body) / 2**20:.0f} MB instance    client    seconds  peak RSS growth (MB)")
+    for label, encoding in ENCODINGS.items():
+        for side in sides:
+            side.idle()
+            Path(f"/proc/{side.pid}/clear_refs").write_text("5")  # VmHWM back to VmRSS
+            base = memory_kb(side.pid, "VmRSS")
+            url = side.orthanc.url + path
+            seconds = time_once(requests.Session(), url, DICOM_AS_STORED, encoding)
+            growth = (memory_kb(side.pid, "VmHWM") - base) / 1024
+            print(f"{side.name:20s} {label:8s} {seconds:8.2f} {growth:10.0f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=41, help="requests per side and kind")
+    parser.add_argument("--big-mb", type=int, default=0, help="also a multi-frame instance")
     arguments = parser.parse_args(argv)
     data = dataset.prepare()
     with tempfile.TemporaryDirectory(prefix="dicomweb-bench-") as workdir:
@@ -81,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
             for side in sides:
                 side.idle()
             measure(sides, data, arguments.turns)
+            if arguments.big_mb:
+                measure_big(sides, data, arguments.big_mb)
         finally:
             for side in sides:
                 side.orthanc.stop()
