@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydicom.datadict import dictionary_is_retired
+from pydicom.datadict import dictionary_is_retired, dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.tag import Tag
 from pydicom.valuerep import PersonName
 
 # Orthanc 1.10.1's default main DICOM tags per level (what the index keeps, if the file has it).
@@ -151,3 +153,35 @@ def _as_text(value: Any) -> str:
         return str(value)
     original = getattr(value, "original_string", None)
     return str(original if original is not None else value)
+
+
+def raw_value(dataset: Dataset, path: list[str]) -> bytes | list[str] | None:
+    """`GET /instances/{id}/content/gggg-eeee[/index/gggg-eeee...]`: a value's bytes as stored
+    (the indexes of its items, for a sequence)."""
+    node: Any = dataset
+    for step, key in enumerate(path):
+        if step % 2:  # an item of the sequence reached so far
+            if not key.isdigit() or int(key) >= len(node):
+                return None
+            node = node[int(key)]
+            continue
+        tag = Tag(int(key.replace("-", ""), 16))
+        if tag not in node:
+            return None
+        raw = node.get_item(tag)  # as read, before pydicom converts it
+        if step == len(path) - 1 and _raw_vr(raw) != "SQ":
+            return raw.value if isinstance(raw.value, bytes) else None
+        node = node[tag].value
+    if isinstance(node, Sequence):
+        return [str(index) for index in range(len(node))]
+    return node if isinstance(node, bytes) else None
+
+
+def _raw_vr(element: Any) -> str:
+    """The VR of an element as read (from the dictionary, in implicit VR files)."""
+    if element.VR:
+        return str(element.VR)
+    try:
+        return str(dictionary_VR(element.tag))
+    except KeyError:
+        return "UN"

@@ -29,7 +29,13 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from orthanc_dicomweb.orthanc.core import CoreError, ListedFile
-from tests.core_dicom import METADATA_NAMES, instance_metadata, main_tags, orthanc_tags
+from tests.core_dicom import (
+    METADATA_NAMES,
+    instance_metadata,
+    main_tags,
+    orthanc_tags,
+    raw_value,
+)
 
 LEVELS = ("Patient", "Study", "Series", "Instance")
 PLURAL = {"Patient": "patients", "Study": "studies", "Series": "series", "Instance": "instances"}
@@ -72,8 +78,8 @@ class FakeCore:
 
     def __init__(
         self,
-        files: list[bytes] | tuple[bytes, ...] = (),
         answers: dict[tuple[str, str], Any] | None = None,
+        files: list[bytes] | tuple[bytes, ...] = (),
         config: dict[str, Any] | None = None,
     ) -> None:
         self.resources: dict[str, Resource] = {}
@@ -115,6 +121,14 @@ class FakeCore:
         """How many times an instance's tags were read."""
         return sum(uri.endswith("/tags") for uri in self.uris())
 
+    def attachments(self) -> dict[str, bytes]:
+        """Every attachment the plugin wrote, by uri (`/series/{id}/attachments/{number}`)."""
+        return {
+            f"{resource.path}/attachments/{name}": data
+            for resource in self.resources.values()
+            for name, data in resource.attachments.items()
+        }
+
     def of_level(self, level: str) -> list[Resource]:
         return [r for r in self.resources.values() if r.level == level]
 
@@ -145,7 +159,7 @@ class FakeCore:
             elif depth == 3:
                 created.append(instance_id)  # overwritten: a new instance for the change log
         for resource_id in reversed(created):  # the core logs the instance first
-            self._log("New" + self.resources[resource_id].level, resource_id)
+            self.log("New" + self.resources[resource_id].level, resource_id)
         instance = self.resources[instance_id]
         instance.file, instance.file_uuid = data, str(uuid.uuid4())
         instance.metadata.update(instance_metadata(dataset))
@@ -185,15 +199,16 @@ class FakeCore:
         for child in self.resources.pop(resource_id).children:
             self._drop(child)
 
-    def _log(self, change_type: str, resource_id: str) -> None:
-        resource = self.resources[resource_id]
+    def log(self, change_type: str, resource_id: str = "") -> None:
+        """Append a change to the log, as the core does (of a resource it may not hold)."""
+        resource = self.resources.get(resource_id)
         self.changes.append(
             {
                 "ChangeType": change_type,
                 "Date": time.strftime("%Y%m%dT%H%M%S"),
                 "ID": resource_id,
-                "Path": resource.path,
-                "ResourceType": resource.level,
+                "Path": resource.path if resource else "",
+                "ResourceType": resource.level if resource else "",
                 "Seq": len(self.changes) + 1,
             }
         )
@@ -265,6 +280,8 @@ class FakeCore:
             return orthanc_tags(parse_dicom(resource.file), short=query == "short")
         if rest[0] == "metadata":
             return _metadata(resource, rest[1:])
+        if rest[0] == "content" and len(rest) % 2 == 0:
+            return raw_value(parse_dicom(resource.file), rest[1:])
         return None
 
     def _related(self, resource: Resource, level: str) -> Any:
@@ -316,13 +333,13 @@ class FakeCore:
             return _dicom_attachment(resource, rest[1:]) if method == "GET" else None
         if method == "PUT" and len(rest) == 1:
             resource.attachments[name] = bytes(body or b"")
-            self._log("UpdatedAttachment", resource.id)
+            self.log("UpdatedAttachment", resource.id)
             return {}
         if name not in resource.attachments:
             return None
         if method == "DELETE" and len(rest) == 1:
             del resource.attachments[name]
-            self._log("UpdatedAttachment", resource.id)
+            self.log("UpdatedAttachment", resource.id)
             return {}
         if method == "GET" and rest[1:] == ["data"]:
             return resource.attachments[name]

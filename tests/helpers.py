@@ -9,9 +9,9 @@ import io
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from email.parser import BytesParser
-from email.policy import HTTP
+from email.policy import compat32
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,9 +37,9 @@ def derived(
     dataset.StudyInstanceUID = study or generate_uid()
     dataset.SeriesInstanceUID = series or generate_uid()
     dataset.SOPInstanceUID = generate_uid()
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
     for keyword, value in attributes.items():
         setattr(dataset, keyword, value)
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
     buffer = io.BytesIO()
     dataset.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
@@ -84,17 +84,18 @@ class Part:
 
 
 def multipart_parts(content_type: str, body: bytes) -> list[Part]:
-    """The parts of a multipart body, read by the `email` package (RFC 2046)."""
+    """The parts of a multipart body, read by the `email` package (RFC 2046); part headers are
+    kept as sent (the compat32 policy does not rewrite them)."""
     head = f"Content-Type: {content_type}\r\n\r\n".encode()
-    message = BytesParser(policy=HTTP).parsebytes(head + body)
-    assert isinstance(message, EmailMessage) and message.is_multipart(), content_type
+    message = BytesParser(policy=compat32).parsebytes(head + body)
+    assert message.is_multipart(), content_type
     assert not message.defects, message.defects
     parts = []
-    for part in message.iter_parts():
-        assert isinstance(part, EmailMessage)
+    for part in message.get_payload():
+        assert isinstance(part, Message)
         payload = part.get_payload(decode=True)
         assert isinstance(payload, bytes)
-        parts.append(Part({k.lower(): str(v) for k, v in part.items()}, payload))
+        parts.append(Part({k.lower(): v for k, v in part.items()}, payload))
     return parts
 
 

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pydicom
 import pytest
+import requests
 from dicomweb_client import DICOMwebClient
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
-from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
 from tests.harness import Orthanc
+from tests.helpers import parts_of
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -65,12 +66,8 @@ def metadata(orthanc: Orthanc, url: str) -> dict:
     return orthanc.get(url + "/metadata").json()[0]
 
 
-def parts_of(answer) -> list[bytes]:
-    assert answer.status_code == 200, answer.text[:300]
-    content_type = answer.headers["Content-Type"]
-    assert content_type.startswith("multipart/related")
-    assert OCTET_STREAM in content_type
-    return [bytes(part.body) for part in parse_multipart(answer.content, boundary_of(content_type))]
+def octet_parts(answer: requests.Response) -> list[bytes]:
+    return parts_of(answer, OCTET_STREAM)
 
 
 def test_every_bulk_data_uri_of_the_metadata_answers_the_value(
@@ -80,17 +77,19 @@ def test_every_bulk_data_uri_of_the_metadata_answers_the_value(
     answer = metadata(orthanc, url)
     private = answer["00431028"]["BulkDataURI"]
     assert private.endswith(f"{url}/bulk/00431028")
-    assert parts_of(orthanc.session.get(private)) == [dataset[0x00431028].value]
-    assert parts_of(orthanc.session.get(answer["7FE00010"]["BulkDataURI"])) == [dataset.PixelData]
+    assert octet_parts(orthanc.session.get(private)) == [dataset[0x00431028].value]
+    assert octet_parts(orthanc.session.get(answer["7FE00010"]["BulkDataURI"])) == [
+        dataset.PixelData
+    ]
 
 
 def test_nested_paths_reach_values_inside_sequences(orthanc: Orthanc, stored: dict) -> None:
     _, url = stored["ct"]
     icon = metadata(orthanc, url)["00880200"]["Value"][0]["7FE00010"]["BulkDataURI"]
     assert icon.endswith("/bulk/00880200/1/7fe00010")
-    assert parts_of(orthanc.session.get(icon)) == [bytes(range(1, 5))]
+    assert octet_parts(orthanc.session.get(icon)) == [bytes(range(1, 5))]
     text = orthanc.get(f"{url}/bulk/00540016/1/00181072")
-    assert parts_of(text) == [b"101010.00 "]  # the stored value, padding included
+    assert octet_parts(text) == [b"101010.00 "]  # the stored value, padding included
 
 
 def test_compressed_multi_frame_pixel_data_is_one_part_per_frame(
@@ -99,7 +98,7 @@ def test_compressed_multi_frame_pixel_data_is_one_part_per_frame(
     dataset, url = stored["rle"]
     frames = list(generate_frames(dataset.PixelData, number_of_frames=dataset.NumberOfFrames))
     uri = metadata(orthanc, url)["7FE00010"]["BulkDataURI"]
-    assert parts_of(orthanc.session.get(uri)) == frames
+    assert octet_parts(orthanc.session.get(uri)) == frames
     single = orthanc.session.get(uri, headers={"Accept": OCTET_STREAM})
     assert single.status_code == 400
     assert "2 frames" in single.json()["Message"]
@@ -107,7 +106,7 @@ def test_compressed_multi_frame_pixel_data_is_one_part_per_frame(
 
 def test_big_endian_pixel_data_is_answered(orthanc: Orthanc, stored: dict) -> None:
     dataset, url = stored["bigendian"]
-    (value,) = parts_of(orthanc.get(f"{url}/bulk/7FE00010"))
+    (value,) = octet_parts(orthanc.get(f"{url}/bulk/7FE00010"))
     assert len(value) == len(dataset.PixelData)
 
 
@@ -132,7 +131,7 @@ def test_single_part_when_asked(orthanc: Orthanc, stored: dict) -> None:
 def test_multipart_is_the_default(orthanc: Orthanc, stored: dict, accept: str | None) -> None:
     dataset, url = stored["ct"]
     headers = {"Accept": accept} if accept else {}
-    assert parts_of(orthanc.get(f"{url}/bulk/00431028", headers=headers)) == [
+    assert octet_parts(orthanc.get(f"{url}/bulk/00431028", headers=headers)) == [
         dataset[0x00431028].value
     ]
 

@@ -22,7 +22,7 @@ from pydicom.uid import generate_uid
 
 from samples.ohif.viewer import NGINX, Nginx
 from tests.harness import REPO, Orthanc, free_port, orthanc_available
-from tests.integration.test_wado_retrieve import derived, upload
+from tests.helpers import derived, store
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -162,7 +162,7 @@ def arguments(
 ) -> dict[str, str]:
     study, series = generate_uid(), generate_uid()
     stored = derived(test_files["ct"], study, series)
-    upload(server, [stored])
+    store(server, [stored])
     sop = server.post(
         "/tools/find",
         json={"Level": "Instance", "Query": {"StudyInstanceUID": study}, "Expand": True},

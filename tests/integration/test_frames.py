@@ -12,9 +12,9 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.encaps import generate_frames
 from pydicom.uid import generate_uid
 
-from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
 from tests.harness import PYDICOM_FILES, Orthanc
-from tests.integration.test_wado_retrieve import derived, uids, upload
+from tests.helpers import derived, parts, parts_of, store
+from tests.integration.test_wado_retrieve import uids
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 JPEG_LS = "1.2.840.10008.1.2.4.80"
@@ -40,7 +40,7 @@ ROLES = (
 def files(orthanc: Orthanc, test_files: dict[str, Path]) -> dict[str, bytes]:
     study = generate_uid()
     derived_files = {role: derived(test_files[role], study) for role in ROLES}
-    upload(orthanc, list(derived_files.values()))
+    store(orthanc, list(derived_files.values()))
     return derived_files
 
 
@@ -52,8 +52,7 @@ def frames_url(dicom: bytes, frames: str) -> str:
 def get_frames(orthanc: Orthanc, dicom: bytes, frames: str, accept: str | None = None):
     answer = orthanc.get(frames_url(dicom, frames), headers={"Accept": accept} if accept else {})
     assert answer.status_code == 200, answer.text
-    parts = parse_multipart(answer.content, boundary_of(answer.headers["Content-Type"]))
-    return answer.headers["Content-Type"], [(p.content_type, bytes(p.body)) for p in parts]
+    return answer.headers["Content-Type"], [(p.content_type, p.body) for p in parts(answer)]
 
 
 def pixels(dicom: bytes) -> bytes:
@@ -148,7 +147,7 @@ def test_jpeg_2000_frames_asked_uncompressed_are_decoded_by_the_plugin(orthanc, 
 
 def test_without_accept_frames_nothing_decodes_come_as_stored(orthanc) -> None:
     dicom = derived(PYDICOM_FILES / "GDCMJ2K_TextGBR.dcm", generate_uid())
-    upload(orthanc, [dicom])
+    store(orthanc, [dicom])
     _, [(part_type, frame)] = get_frames(orthanc, dicom, "1")
     assert part_type == "image/jp2; transfer-syntax=1.2.840.10008.1.2.4.90"
     dataset = pydicom.dcmread(BytesIO(dicom))
@@ -157,9 +156,8 @@ def test_without_accept_frames_nothing_decodes_come_as_stored(orthanc) -> None:
 
 def test_a_single_frame_has_its_content_location(orthanc, files) -> None:
     url = frames_url(files["multiframe_dose"], "15")
-    answer = orthanc.get(url, headers={"Accept": OCTET})
-    [part] = parse_multipart(answer.content, boundary_of(answer.headers["Content-Type"]))
-    assert part.content_location == orthanc.url + url
+    [part] = parts(orthanc.get(url, headers={"Accept": OCTET}))
+    assert part.headers["content-location"] == orthanc.url + url
 
 
 def test_several_frames_are_streamed_uncompressed(orthanc, files) -> None:
@@ -170,10 +168,7 @@ def test_several_frames_are_streamed_uncompressed(orthanc, files) -> None:
     # Orthanc gzips a single frame like any answer, and streams several as they are.
     assert one.headers.get("Content-Encoding") == "gzip"
     assert "Content-Encoding" not in several.headers
-    parts = parse_multipart(several.content, boundary_of(several.headers["Content-Type"]))
-    assert bytes(parts[0].body) == bytes(
-        parse_multipart(one.content, boundary_of(one.headers["Content-Type"]))[0].body
-    )
+    assert parts_of(several)[0] == parts_of(one)[0]
 
 
 def test_an_instance_under_another_study_is_404(orthanc, files) -> None:

@@ -17,9 +17,9 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from orthanc_dicomweb.dicom.xml_model import from_native_xml
-from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
 from orthanc_dicomweb.orthanc.storage_ids import INSTANCE_SUMMARIES
 from tests.harness import Orthanc
+from tests.helpers import parts, store
 
 ROOT = "/dicom-web/"
 PATIENT_NAME, PATIENT_ID, STUDY_UID, SERIES_UID = "00100010", "00100020", "0020000D", "0020000E"
@@ -143,15 +143,10 @@ def make_corpus(test_files: dict[str, Path]) -> Corpus:
     return Corpus(mark, tuple(files), ct, mr, latin1, chinese)
 
 
-def store(orthanc: Orthanc, corpus: Corpus) -> None:
-    for data in corpus.files:
-        orthanc.post("/instances", data=data).raise_for_status()
-
-
 @pytest.fixture(scope="module")
 def corpus(orthanc: Orthanc, test_files: dict[str, Path]) -> Corpus:
     stored = make_corpus(test_files)
-    store(orthanc, stored)
+    store(orthanc, stored.files)
     return stored
 
 
@@ -432,9 +427,9 @@ def test_xml_answer_matches_the_json_one(orthanc: Orthanc, corpus: Corpus) -> No
         headers={"Accept": 'multipart/related; type="application/dicom+xml"'},
     )
     assert answer.status_code == 200
-    parts = parse_multipart(answer.content, boundary_of(answer.headers["Content-Type"]))
-    assert {p.content_type for p in parts} == {"application/dicom+xml"}
-    from_xml = sorted((from_native_xml(bytes(p.body)) for p in parts), key=lambda d: uids([d]))
+    xml_parts = parts(answer)
+    assert {p.content_type for p in xml_parts} == {"application/dicom+xml"}
+    from_xml = sorted((from_native_xml(p.body) for p in xml_parts), key=lambda d: uids([d]))
     from_json = sorted(searcher(orthanc)("studies", **params), key=lambda d: uids([d]))
     assert [values(d, PATIENT_NAME) for d in from_xml] == [
         values(d, PATIENT_NAME) for d in from_json
@@ -553,7 +548,7 @@ def peers(
         official=True,
     ).start()
     try:
-        store(official, corpus)
+        store(official, corpus.files)
         yield official
     finally:
         official.stop()

@@ -14,6 +14,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from tests.harness import Orthanc
+from tests.helpers import store
 from tests.integration.test_qido import derive, searcher
 
 STUDY_UID, SERIES_UID, MODALITIES = "0020000D", "0020000E", "00080061"
@@ -30,9 +31,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Orthanc:
     _stop(orthanc)
 
 
-def store(server: Orthanc, source: Path, study: str, series: str, **values: Any) -> str:
+def store_copy(server: Orthanc, source: Path, study: str, series: str, **values: Any) -> str:
+    """Store a copy of `source` in the given study and series; its SOP Instance UID."""
     data, sop = derive(source, study, series, PatientID="CACHE-1", **values)
-    server.post("/instances", data=data).raise_for_status()
+    store(server, [data])
     return sop
 
 
@@ -62,17 +64,17 @@ def test_stores_and_deletions_show_in_the_next_search(
     server: Orthanc, test_files: dict[str, Path]
 ) -> None:
     study, ct_series = generate_uid(), generate_uid()
-    first = store(server, test_files["ct"], study, ct_series)
+    first = store_copy(server, test_files["ct"], study, ct_series)
     cold = server.get("/dicom-web/studies", params={"PatientID": "CACHE-1"}).content
     warm = server.get("/dicom-web/studies", params={"PatientID": "CACHE-1"}).content
     assert warm == cold
     assert value(study_answer(server, study), STUDY_INSTANCES) == [1]
 
-    store(server, test_files["ct"], study, ct_series)
+    store_copy(server, test_files["ct"], study, ct_series)
     assert value(study_answer(server, study), STUDY_INSTANCES) == [2]
 
     mr_series = generate_uid()
-    store(server, test_files["mr"], study, mr_series)
+    store_copy(server, test_files["mr"], study, mr_series)
     answer = study_answer(server, study)
     assert value(answer, MODALITIES) == ["CT", "MR"]
     assert value(answer, STUDY_SERIES) == [2]
@@ -89,7 +91,7 @@ def test_stores_and_deletions_show_in_the_next_search(
 
 def test_series_searches_follow_their_studies(server: Orthanc, test_files: dict[str, Path]) -> None:
     study, series = generate_uid(), generate_uid()
-    store(server, test_files["mr"], study, series, PatientName="Before^Name")
+    store_copy(server, test_files["mr"], study, series, PatientName="Before^Name")
 
     def series_answer() -> dict[str, Any]:
         # The study attributes come with a series only when its study's UID is not a key.
@@ -99,12 +101,12 @@ def test_series_searches_follow_their_studies(server: Orthanc, test_files: dict[
 
     assert value(series_answer(), SERIES_INSTANCES) == [1]
     assert value(series_answer(), PATIENT_NAME) == [{"Alphabetic": "Before^Name"}]
-    store(server, test_files["mr"], study, series, PatientName="Before^Name")
+    store_copy(server, test_files["mr"], study, series, PatientName="Before^Name")
     assert value(series_answer(), SERIES_INSTANCES) == [2]
 
     # The same study stored again after deletion, under another patient name.
     server.delete(f"/studies/{orthanc_id(server, study)}").raise_for_status()
-    store(server, test_files["mr"], study, series, PatientName="After^Name")
+    store_copy(server, test_files["mr"], study, series, PatientName="After^Name")
     eventually(lambda: value(series_answer(), PATIENT_NAME) == [{"Alphabetic": "After^Name"}])
 
 
@@ -131,7 +133,7 @@ def test_instance_answers_follow_a_stored_again_instance(
 
     try:
         store_with_rows(128)
-        store(server, test_files["ct"], study, series)
+        store_copy(server, test_files["ct"], study, series)
         assert rows() == [[128]] and rows() == [[128]]
         store_with_rows(64)
         eventually(lambda: rows() == [[64]])

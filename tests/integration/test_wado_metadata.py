@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,9 @@ from dicomweb_client import DICOMwebClient
 from pydicom.uid import generate_uid
 
 from orthanc_dicomweb.dicom.xml_model import from_native_xml
-from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
 from orthanc_dicomweb.orthanc.storage_ids import INSTANCE_METADATA, PREPARED_ANSWER, SERIES_METADATA
 from tests.harness import Orthanc
+from tests.helpers import derived, parts_of, store, wait_for
 
 ROLES = ("ct", "mr", "multiframe_rgb", "multiframe_dose", "rtplan")
 CACHE = SERIES_METADATA
@@ -36,23 +36,9 @@ class Uploaded:
     study_id: str
 
 
-def derived(path: Path, study: str, series: str, number: int = 1) -> bytes:
-    """A copy of a test file in a new study/series, with a new SOP Instance UID."""
-    dataset = pydicom.dcmread(path)
-    dataset.StudyInstanceUID = study
-    dataset.SeriesInstanceUID = series
-    dataset.SOPInstanceUID = generate_uid()
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    dataset.InstanceNumber = number
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-def store(orthancs: list[Orthanc], files: list[bytes]) -> Uploaded:
-    answers = []
-    for orthanc in orthancs:
-        answers = [orthanc.post("/instances", data=data).json() for data in files]
+def upload_series(orthancs: list[Orthanc], files: list[bytes]) -> Uploaded:
+    """Store the files of one series in each Orthanc."""
+    answers = store(orthancs, files)
     datasets = [pydicom.dcmread(io.BytesIO(data)) for data in files]
     return Uploaded(
         study=datasets[0].StudyInstanceUID,
@@ -65,13 +51,14 @@ def store(orthancs: list[Orthanc], files: list[bytes]) -> Uploaded:
 
 def series_of(path: Path, count: int = 1, study: str | None = None) -> list[bytes]:
     study, series = study or generate_uid(), generate_uid()
-    return [derived(path, study, series, n + 1) for n in range(count)]
+    return [derived(path, study, series, InstanceNumber=n + 1) for n in range(count)]
 
 
 @pytest.fixture(scope="module")
 def both(orthanc: Orthanc, official: Orthanc, test_files: dict[str, Path]) -> dict[str, Uploaded]:
     """One series per role, stored in both Orthancs with the same UIDs."""
-    return {role: store([orthanc, official], series_of(test_files[role], 2)) for role in ROLES}
+    servers = [orthanc, official]
+    return {role: upload_series(servers, series_of(test_files[role], 2)) for role in ROLES}
 
 
 def metadata_url(uploaded: Uploaded, level: str = "series") -> str:
@@ -112,14 +99,6 @@ def comparable(dataset: dict[str, Any]) -> dict[str, Any]:
             attribute["Value"] = [comparable(item) for item in attribute["Value"]]
         result[key] = attribute
     return result
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.1)
 
 
 def has_cache(orthanc: Orthanc, series_id: str) -> bool:
@@ -200,7 +179,7 @@ def test_overwritten_instance_is_not_answered_from_its_old_dataset(
 ) -> None:
     overwriting = orthanc_factory({"OverwriteInstances": True})
     original = series_of(test_files["ct"])[0]
-    uploaded = store([overwriting], [original])
+    uploaded = upload_series([overwriting], [original])
     url = instance_url(uploaded, uploaded.instances[0])
 
     def patient_name() -> str:
@@ -218,7 +197,7 @@ def test_overwritten_instance_is_not_answered_from_its_old_dataset(
 def test_instance_deleted_after_the_cache_was_built_is_not_found(
     orthanc: Orthanc, test_files: dict
 ) -> None:
-    uploaded = store([orthanc], series_of(test_files["mr"], 2))
+    uploaded = upload_series([orthanc], series_of(test_files["mr"], 2))
     first, second = uploaded.instances
     assert orthanc.post(f"/studies/{uploaded.study_id}/update-dicomweb-cache").ok
     assert orthanc.get(instance_url(uploaded, first)).status_code == 200
@@ -229,13 +208,13 @@ def test_instance_deleted_after_the_cache_was_built_is_not_found(
 
 
 def test_series_is_cached_when_it_becomes_stable(orthanc: Orthanc, test_files: dict) -> None:
-    uploaded = store([orthanc], series_of(test_files["mr"], 3))
+    uploaded = upload_series([orthanc], series_of(test_files["mr"], 3))
     wait_for(lambda: has_cache(orthanc, uploaded.series_id))
 
 
 def test_added_and_removed_instances_are_seen_at_once(orthanc: Orthanc, test_files: dict) -> None:
     files = series_of(test_files["ct"], 3)
-    uploaded = store([orthanc], files[:1])
+    uploaded = upload_series([orthanc], files[:1])
     assert len(orthanc.get(metadata_url(uploaded)).json()) == 1
     assert has_cache(orthanc, uploaded.series_id)
     orthanc.post("/instances", data=files[1])
@@ -256,7 +235,7 @@ def forget_prepared_answers(orthanc: Orthanc, uploaded: Uploaded) -> None:
 def test_prepared_answers_equal_a_fresh_computation_byte_for_byte(
     orthanc: Orthanc, test_files: dict, level: str
 ) -> None:
-    uploaded = store([orthanc], series_of(test_files["multiframe_dose"], 3))
+    uploaded = upload_series([orthanc], series_of(test_files["multiframe_dose"], 3))
     url = metadata_url(uploaded, level)
     forget_prepared_answers(orthanc, uploaded)
     fresh = orthanc.get(url, headers=IDENTITY).content  # computed, then kept
@@ -274,7 +253,7 @@ def test_prepared_answers_equal_a_fresh_computation_byte_for_byte(
 def test_prepared_answers_follow_the_base_the_client_used(
     orthanc: Orthanc, test_files: dict
 ) -> None:
-    uploaded = store([orthanc], series_of(test_files["ct"], 2))
+    uploaded = upload_series([orthanc], series_of(test_files["ct"], 2))
     url = metadata_url(uploaded)
     direct = orthanc.get(url).json()
     proxied = orthanc.get(url, headers={"X-Forwarded-Host": "proxy.example"}).json()
@@ -285,7 +264,7 @@ def test_prepared_answers_follow_the_base_the_client_used(
 
 
 def test_corrupt_prepared_answer_is_replaced(orthanc: Orthanc, test_files: dict) -> None:
-    uploaded = store([orthanc], series_of(test_files["ct"], 2))
+    uploaded = upload_series([orthanc], series_of(test_files["ct"], 2))
     expected = orthanc.get(metadata_url(uploaded, "study")).content
     for resource in (f"/series/{uploaded.series_id}", f"/studies/{uploaded.study_id}"):
         orthanc.put(f"{resource}/attachments/{ANSWER}", data=b'{"Key": 1}\ngarbage')
@@ -295,15 +274,15 @@ def test_corrupt_prepared_answer_is_replaced(orthanc: Orthanc, test_files: dict)
 
 def test_study_answer_sees_a_new_series_at_once(orthanc: Orthanc, test_files: dict) -> None:
     study = generate_uid()
-    first = store([orthanc], series_of(test_files["mr"], 1, study))
+    first = upload_series([orthanc], series_of(test_files["mr"], 1, study))
     assert len(orthanc.get(metadata_url(first, "study")).json()) == 1
-    second = store([orthanc], series_of(test_files["mr"], 2, study))
+    second = upload_series([orthanc], series_of(test_files["mr"], 2, study))
     sops = set(by_sop(orthanc.get(metadata_url(first, "study")).json()))
     assert sops == set(first.instances) | set(second.instances)
 
 
 def test_stale_or_corrupt_entry_is_replaced(orthanc: Orthanc, test_files: dict) -> None:
-    uploaded = store([orthanc], series_of(test_files["ct"], 2))
+    uploaded = upload_series([orthanc], series_of(test_files["ct"], 2))
     expected = orthanc.get(metadata_url(uploaded)).content
     orthanc.put(f"/series/{uploaded.series_id}/attachments/{CACHE}", data=b"garbage")
     orthanc.delete(f"/series/{uploaded.series_id}/attachments/{ANSWER}")
@@ -333,7 +312,7 @@ def test_update_dicomweb_cache_rejects_bad_ids(orthanc: Orthanc) -> None:
 
 def test_disabled_cache_stores_nothing(orthanc_factory, test_files: dict) -> None:
     uncached = orthanc_factory({"DicomWeb": {"EnableMetadataCache": False}})
-    uploaded = store([uncached], series_of(test_files["ct"], 2))
+    uploaded = upload_series([uncached], series_of(test_files["ct"], 2))
     assert len(uncached.get(metadata_url(uploaded)).json()) == 2
     time.sleep(2.5)  # StableAge is 1 s in the tests: the series is stable by now
     assert not has_cache(uncached, uploaded.series_id)
@@ -346,8 +325,8 @@ def test_disabled_cache_stores_nothing(orthanc_factory, test_files: dict) -> Non
 
 def test_study_metadata_holds_every_series(orthanc: Orthanc, test_files: dict) -> None:
     study = generate_uid()
-    first = store([orthanc], series_of(test_files["ct"], 2, study))
-    second = store([orthanc], series_of(test_files["ct"], 1, study))
+    first = upload_series([orthanc], series_of(test_files["ct"], 2, study))
+    second = upload_series([orthanc], series_of(test_files["ct"], 1, study))
     sops = set(by_sop(orthanc.get(metadata_url(first, "study")).json()))
     assert sops == set(first.instances) | set(second.instances)
 
@@ -367,8 +346,7 @@ def test_xml_answer_is_a_multipart_of_native_models(
     assert answer.status_code == 200
     content_type = answer.headers["Content-Type"]
     assert "application/dicom+xml" in content_type
-    parts = parse_multipart(answer.content, boundary_of(content_type))
-    from_xml = by_sop([from_native_xml(bytes(part.body)) for part in parts])
+    from_xml = by_sop([from_native_xml(part) for part in parts_of(answer)])
     from_json = by_sop(orthanc.get(metadata_url(both["rtplan"])).json())
     assert from_xml.keys() == from_json.keys()
     for sop, dataset in from_json.items():
@@ -382,7 +360,7 @@ def test_bulk_data_uris_follow_forwarded_headers_and_public_root(
     dataset = orthanc.get(metadata_url(both["ct"]), headers=headers).json()[0]
     assert dataset["7FE00010"]["BulkDataURI"].startswith("https://proxy.example/dicom-web/studies/")
     public = orthanc_factory({"DicomWeb": {"PublicRoot": "https://pacs.example/dw/"}})
-    uploaded = store([public], series_of(test_files["ct"], 1))
+    uploaded = upload_series([public], series_of(test_files["ct"], 1))
     dataset = public.get(metadata_url(uploaded)).json()[0]
     assert dataset["7FE00010"]["BulkDataURI"].startswith("https://pacs.example/dw/studies/")
 
@@ -471,7 +449,7 @@ def test_main_dicom_tags_and_extrapolate_modes_match_the_official_plugin(
     modes: list[Orthanc], test_files: dict, level: str
 ) -> None:
     ours, official = modes
-    uploaded = store(modes, series_of(test_files["ct"], 3))
+    uploaded = upload_series(modes, series_of(test_files["ct"], 3))
     mine = by_sop(ours.get(metadata_url(uploaded, level)).json())
     reference = by_sop(official.get(metadata_url(uploaded, level)).json())
     for dataset in reference.values():

@@ -13,37 +13,12 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 from pydicom.uid import generate_uid
 
-from orthanc_dicomweb.http.multipart import boundary_of, parse_multipart
 from tests.harness import Orthanc
+from tests.helpers import derived, parts_of, store
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 JPEG_LS = "1.2.840.10008.1.2.4.80"
 KEEP = 'multipart/related; type="application/dicom"; transfer-syntax=*'
-
-
-def derived(path: Path, study: str, series: str | None = None) -> bytes:
-    """The file with new UIDs (pydicom's test files share theirs), in the given study."""
-    dataset = pydicom.dcmread(path, force=True)
-    dataset.StudyInstanceUID = study
-    dataset.SeriesInstanceUID = series or generate_uid()
-    dataset.SOPInstanceUID = generate_uid()
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    out = BytesIO()
-    dataset.save_as(out, enforce_file_format=True)
-    return out.getvalue()
-
-
-def upload(orthanc: Orthanc, files: list[bytes]) -> None:
-    for dicom in files:
-        orthanc.post("/instances", data=dicom).raise_for_status()
-
-
-def parts_of(answer) -> list[bytes]:
-    assert answer.status_code == 200, answer.text
-    return [
-        bytes(p.body)
-        for p in parse_multipart(answer.content, boundary_of(answer.headers["Content-Type"]))
-    ]
 
 
 def uids(dicom: bytes) -> tuple[str, str, str]:
@@ -58,7 +33,7 @@ def study(orthanc: Orthanc, test_files: dict[str, Path]) -> dict[str, bytes]:
     files = {
         role: derived(test_files[role], uid) for role in ("ct", "mr_jpeg_ls", "multiframe_rgb")
     }
-    upload(orthanc, list(files.values()))
+    store(orthanc, list(files.values()))
     return files
 
 
@@ -103,7 +78,7 @@ def test_rle_to_explicit_little_endian_keeps_everything_like_the_official_plugin
 ) -> None:
     """The in-memory transcoder keeps every attribute and the pixels, as the official does."""
     rle = study["multiframe_rgb"]
-    upload(official, [rle])
+    store(official, [rle])
     study_uid, series_uid, sop_uid = uids(rle)
     url = f"/dicom-web/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
     [part] = parts_of(orthanc.get(url))
@@ -193,7 +168,7 @@ def test_a_series_uid_in_two_studies_is_found_in_the_named_one(orthanc, test_fil
         derived(test_files["ct"], generate_uid(), series),
         derived(test_files["mr"], generate_uid(), series),
     )
-    upload(orthanc, [first, second])
+    store(orthanc, [first, second])
     for dicom in (first, second):
         study_uid = uids(dicom)[0]
         url = f"/dicom-web/studies/{study_uid}/series/{series}"
@@ -216,7 +191,7 @@ def test_dicomweb_client_decodes_study_series_and_instance(orthanc, study) -> No
 
 def test_a_client_leaving_mid_stream_does_not_stick_the_plugin(orthanc, test_files) -> None:
     study_uid = generate_uid()
-    upload(orthanc, [derived(test_files["palette"], study_uid) for _ in range(12)])  # ~3 MB
+    store(orthanc, [derived(test_files["palette"], study_uid) for _ in range(12)])  # ~3 MB
     address = urlsplit(orthanc.url)
     for _ in range(3):
         with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
@@ -248,7 +223,7 @@ def test_the_official_plugin_retrieves_from_this_one(orthanc, study, orthanc_fac
 
 def test_jpeg_2000_without_a_decoder_in_the_core_is_406_unless_kept(orthanc, test_files) -> None:
     dicom = derived(test_files["jpeg2000"], generate_uid())
-    upload(orthanc, [dicom])
+    store(orthanc, [dicom])
     study_uid, series_uid, sop_uid = uids(dicom)
     url = f"/dicom-web/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
     refused = orthanc.get(url)
@@ -267,11 +242,11 @@ def test_files_compressed_before_compression_was_turned_off_are_sent_whole(
     orthanc = orthanc_factory({"StorageCompression": True})
     study, series = generate_uid(), generate_uid()
     compressed = [derived(test_files["ct"], study, series) for _ in range(3)]
-    upload(orthanc, compressed)
+    store(orthanc, compressed)
     orthanc.config["StorageCompression"] = False
     orthanc.restart()
     plain = [derived(test_files["ct"], study, series) for _ in range(2)]
-    upload(orthanc, plain)
+    store(orthanc, plain)
     answer = orthanc.get(f"/dicom-web/studies/{study}/series/{series}", headers={"Accept": KEEP})
     assert sorted(parts_of(answer)) == sorted(compressed + plain)
 
@@ -285,7 +260,7 @@ def test_a_series_whose_files_left_the_storage_folder_is_read_through_the_core(
     orthanc = orthanc_factory()
     study, series = generate_uid(), generate_uid()
     files = [derived(test_files["ct"], study, series) for _ in range(3)]
-    upload(orthanc, files)
+    store(orthanc, files)
     storage = Path(orthanc.config["StorageDirectory"])
     moved = storage.parent / "moved"
     storage.rename(moved)

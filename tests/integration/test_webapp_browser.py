@@ -7,19 +7,17 @@ the remote configured. Screenshots of every step go to tests/artifacts/webapp/ (
 
 from __future__ import annotations
 
-import io
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
 from tests.harness import REPO, Orthanc, free_port, orthanc_available
+from tests.helpers import derived, store, wait_for
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -48,22 +46,22 @@ pytestmark = [
 # --- data ----------------------------------------------------------------------------------
 
 
-def derived(source: Path, patient: str, study: str, series: str, number: int) -> bytes:
+def patient_copy(
+    source: Path, patient: str, study: str, series: str, number: int, **attributes: Any
+) -> bytes:
     """A copy of a pydicom test file in our own patient / study / series, with a new SOP UID."""
-    dataset = pydicom.dcmread(source)
-    dataset.PatientName = patient.replace("-", "^")
-    dataset.PatientID = patient
-    dataset.StudyInstanceUID = study
-    dataset.SeriesInstanceUID = series
-    dataset.SOPInstanceUID = generate_uid()
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    dataset.InstanceNumber = number
-    dataset.StudyDescription = f"Study of {patient}"
-    dataset.SeriesDescription = f"Series of {patient}"
-    dataset.AccessionNumber = patient[-8:]
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    return derived(
+        source,
+        study,
+        series,
+        PatientName=patient.replace("-", "^"),
+        PatientID=patient,
+        InstanceNumber=number,
+        StudyDescription=f"Study of {patient}",
+        SeriesDescription=f"Series of {patient}",
+        AccessionNumber=patient[-8:],
+        **attributes,
+    )
 
 
 SORTED_STUDIES = {"20210615": ("ct", "mr"), "20191231": ("ct",), "20240301": ("mr",)}
@@ -74,26 +72,14 @@ def sort_study(orthanc: Orthanc, sources: list[Path], patient: str, date: str) -
     """A study of the given date, one series per source file (so several modalities)."""
     study = generate_uid()
     for number, source in enumerate(sources, start=1):
-        dataset = pydicom.dcmread(derived_bytes(source, patient, study, generate_uid(), number))
-        dataset.StudyDate = date
-        buffer = io.BytesIO()
-        dataset.save_as(buffer, enforce_file_format=True)
-        store(orthanc, buffer.getvalue())
-
-
-def derived_bytes(source: Path, patient: str, study: str, series: str, number: int) -> io.BytesIO:
-    return io.BytesIO(derived(source, patient, study, series, number))
-
-
-def store(orthanc: Orthanc, data: bytes) -> dict[str, Any]:
-    response = orthanc.post("/instances", data=data)
-    response.raise_for_status()
-    return response.json()
+        copy = patient_copy(source, patient, study, generate_uid(), number, StudyDate=date)
+        store(orthanc, [copy])
 
 
 def make_study(orthanc: Orthanc, source: Path, patient: str, count: int = 1) -> dict[str, str]:
     study, series = generate_uid(), generate_uid()
-    answers = [store(orthanc, derived(source, patient, study, series, i + 1)) for i in range(count)]
+    copies = [patient_copy(source, patient, study, series, i + 1) for i in range(count)]
+    answers = store(orthanc, copies)
     return {"Study": study, "Series": series, "OrthancStudy": answers[0]["ParentStudy"]}
 
 
@@ -102,16 +88,6 @@ def local_study(orthanc: Orthanc, study_uid: str) -> str | None:
         "/tools/find", json={"Level": "Study", "Query": {"StudyInstanceUID": study_uid}}
     ).json()
     return found[0] if found else None
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 # --- fixtures ------------------------------------------------------------------------------

@@ -1,46 +1,17 @@
-"""A fake of the `core.Core` protocol for unit tests: canned answers per (method, uri)."""
+"""Helpers of the unit tests: the fake core (`tests/fake_core.py`, answering from DICOM files it
+holds, or canned answers per (method, uri)), the core's file information, an HttpError raised."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from orthanc_dicomweb.errors import HttpError
-from orthanc_dicomweb.orthanc.core import CoreError
+from tests.fake_core import FakeCore
 
-
-class FakeCore:
-    def __init__(self, answers: dict[tuple[str, str], Any] | None = None) -> None:
-        self.answers = dict(answers or {})
-        self.calls: list[tuple[str, str, bytes | None]] = []
-        self.config: dict[str, Any] = {}
-
-    def _answer(self, method: str, uri: str, body: bytes | None) -> bytes:
-        self.calls.append((method, uri, body))
-        if (method, uri) not in self.answers:
-            raise CoreError(17, "Unknown resource", uri)
-        answer = self.answers[(method, uri)]
-        if callable(answer):
-            answer = answer(body)
-        return answer if isinstance(answer, bytes) else json.dumps(answer).encode()
-
-    def get(self, uri: str) -> bytes:
-        return self._answer("GET", uri, None)
-
-    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
-        return self._answer("POST", uri, body)
-
-    def put(self, uri: str, body: bytes) -> bytes:
-        return self._answer("PUT", uri, body)
-
-    def delete(self, uri: str) -> None:
-        self._answer("DELETE", uri, None)
-
-    def configuration(self) -> dict[str, Any]:
-        return self.config
+__all__ = ["FakeCore", "file_info", "http_error"]
 
 
 def file_info(size: int, uuid: str = "file-1") -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
@@ -13,68 +12,36 @@ from orthanc_dicomweb.orthanc.index_cache import (
     IndexCache,
 )
 from orthanc_dicomweb.orthanc.request_scope import request_scope
-from tests.unit.fakes import FakeCore
-
-
-class CoreWithProperties(FakeCore):
-    """A fake core with a change log and global properties."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.changes: list[dict[str, Any]] = []
-        self.properties: dict[int, str] = {}
-        self.answers[("GET", "/changes?last")] = lambda _: {"Last": self.last}
-
-    @property
-    def last(self) -> int:
-        return self.changes[-1]["Seq"] if self.changes else 0
-
-    def log(self, change_type: str) -> None:
-        self.changes.append({"ChangeType": change_type, "Seq": self.last + 1})
-
-    def get(self, uri: str) -> bytes:
-        if uri.startswith("/changes?since="):
-            since, limit = (int(part.split("=")[1]) for part in uri.split("?")[1].split("&"))
-            page = [c for c in self.changes if c["Seq"] > since][:limit]
-            done = len([c for c in self.changes if c["Seq"] > since]) <= limit
-            last = page[-1]["Seq"] if page else self.last
-            self.answers[("GET", uri)] = {"Changes": page, "Done": done, "Last": last}
-        return super().get(uri)
-
-    def get_global_property(self, key: int) -> str:
-        return self.properties.get(key, "")
-
-    def set_global_property(self, key: int, value: str) -> None:
-        self.properties[key] = value
+from tests.fake_core import FakeCore, PropertiesCore
 
 
 @pytest.fixture
-def core() -> CoreWithProperties:
-    return CoreWithProperties()
+def core() -> PropertiesCore:
+    return PropertiesCore()
 
 
-def filled(core: CoreWithProperties, capacity: int = 100) -> IndexCache:
+def filled(core: PropertiesCore, capacity: int = 100) -> IndexCache:
     cache = IndexCache(core, capacity)
     assert cache.validate() is False  # nothing kept yet
     cache.put("/studies/a", {"ID": "a"})
     return cache
 
 
-def test_entries_stay_while_nothing_changes(core: CoreWithProperties) -> None:
+def test_entries_stay_while_nothing_changes(core: PropertiesCore) -> None:
     cache = filled(core)
     assert cache.validate() is True
     assert cache.get("/studies/a") == {"ID": "a"}
 
 
 @pytest.mark.parametrize("change", ["UpdatedAttachment", "StableStudy", "UpdatedMetadata"])
-def test_harmless_changes_keep_the_entries(core: CoreWithProperties, change: str) -> None:
+def test_harmless_changes_keep_the_entries(core: PropertiesCore, change: str) -> None:
     cache = filled(core)
     core.log(change)
     assert cache.validate() is True
 
 
 @pytest.mark.parametrize("change", ["ModifiedStudy", "Unknown"])
-def test_other_changes_drop_every_entry(core: CoreWithProperties, change: str) -> None:
+def test_other_changes_drop_every_entry(core: PropertiesCore, change: str) -> None:
     cache = filled(core)
     core.log("StableStudy")
     core.log(change)
@@ -82,13 +49,13 @@ def test_other_changes_drop_every_entry(core: CoreWithProperties, change: str) -
     assert cache.get("/studies/a") is None
 
 
-def new_instance(core: CoreWithProperties, instance: str, series: str, study: str) -> None:
-    core.changes.append({"ChangeType": "NewInstance", "Seq": core.last + 1, "ID": instance})
+def new_instance(core: PropertiesCore, instance: str, series: str, study: str) -> None:
+    core.log("NewInstance", instance)
     core.log("NewSeries")
     core.answers[("GET", f"/instances/{instance}/series")] = {"ID": series, "ParentStudy": study}
 
 
-def test_a_new_instance_drops_its_series_and_study_only(core: CoreWithProperties) -> None:
+def test_a_new_instance_drops_its_series_and_study_only(core: PropertiesCore) -> None:
     cache = filled(core)
     cache.put("/studies/a", "answer", ("answer", "http://x/"))
     cache.put("/series/s", {"ID": "s"})
@@ -101,13 +68,13 @@ def test_a_new_instance_drops_its_series_and_study_only(core: CoreWithProperties
     assert cache.get("/studies/b") == {"ID": "b"}
 
 
-def test_a_new_instance_deleted_already_drops_every_entry(core: CoreWithProperties) -> None:
+def test_a_new_instance_deleted_already_drops_every_entry(core: PropertiesCore) -> None:
     cache = filled(core)
-    core.changes.append({"ChangeType": "NewInstance", "Seq": core.last + 1, "ID": "gone"})
+    core.log("NewInstance", "gone")
     assert cache.validate() is False
 
 
-def test_many_new_instances_drop_every_entry(core: CoreWithProperties) -> None:
+def test_many_new_instances_drop_every_entry(core: PropertiesCore) -> None:
     cache = filled(core)
     cache.put("/studies/b", {"ID": "b"})
     for number in range(RESOLVED_AT_MOST + 1):
@@ -115,7 +82,7 @@ def test_many_new_instances_drop_every_entry(core: CoreWithProperties) -> None:
     assert cache.validate() is False
 
 
-def test_aspects_live_and_go_with_their_resource(core: CoreWithProperties) -> None:
+def test_aspects_live_and_go_with_their_resource(core: PropertiesCore) -> None:
     cache = filled(core, capacity=1)
     cache.put("/studies/a", "json", "DICOM JSON")
     assert cache.get("/studies/a", "DICOM JSON") == "json"
@@ -124,7 +91,7 @@ def test_aspects_live_and_go_with_their_resource(core: CoreWithProperties) -> No
     assert cache.get("/studies/a", "DICOM JSON") is None
 
 
-def test_more_changes_than_a_page_drop_every_entry(core: CoreWithProperties) -> None:
+def test_more_changes_than_a_page_drop_every_entry(core: PropertiesCore) -> None:
     cache = filled(core)
     for _ in range(150):
         core.log("UpdatedAttachment")
@@ -132,7 +99,7 @@ def test_more_changes_than_a_page_drop_every_entry(core: CoreWithProperties) -> 
 
 
 def test_after_more_than_a_page_the_log_is_read_on_from_its_end(
-    core: CoreWithProperties,
+    core: PropertiesCore,
 ) -> None:
     cache = filled(core)
     for _ in range(1000):
@@ -142,21 +109,21 @@ def test_after_more_than_a_page_the_log_is_read_on_from_its_end(
     assert cache.validate() is True  # the changes already paid for drop nothing more
 
 
-def test_a_cleared_change_log_drops_every_entry(core: CoreWithProperties) -> None:
+def test_a_cleared_change_log_drops_every_entry(core: PropertiesCore) -> None:
     core.log("NewInstance")
     cache = filled(core)
     core.changes.clear()  # DELETE /changes
     assert cache.validate() is False
 
 
-def test_a_new_deletion_token_drops_every_entry(core: CoreWithProperties) -> None:
+def test_a_new_deletion_token_drops_every_entry(core: PropertiesCore) -> None:
     cache = filled(core)
     core.properties[DELETION_TOKEN_PROPERTY] = "written by another Orthanc"
     assert cache.validate() is False
 
 
 def test_a_deletion_here_drops_the_entries_and_writes_a_new_token(
-    core: CoreWithProperties,
+    core: PropertiesCore,
 ) -> None:
     cache = filled(core)
     cache.change_listener("DELETED", "INSTANCE", "x")
@@ -168,7 +135,7 @@ def test_a_deletion_here_drops_the_entries_and_writes_a_new_token(
 
 
 def test_other_changes_reported_to_the_listener_keep_the_entries(
-    core: CoreWithProperties,
+    core: PropertiesCore,
 ) -> None:
     cache = filled(core)
     cache.change_listener("NEW_INSTANCE", "INSTANCE", "x")
@@ -176,7 +143,7 @@ def test_other_changes_reported_to_the_listener_keep_the_entries(
 
 
 def test_the_least_recently_used_entries_go_beyond_the_capacity(
-    core: CoreWithProperties,
+    core: PropertiesCore,
 ) -> None:
     cache = filled(core, capacity=2)
     cache.put("/studies/b", {"ID": "b"})
@@ -198,7 +165,7 @@ def test_capacity_zero_keeps_nothing_and_calls_nothing() -> None:
 # --- the database's revision (ETags of searches) --------------------------------------------------
 
 
-def test_revision_ignores_harmless_changes_and_follows_stores(core: CoreWithProperties) -> None:
+def test_revision_ignores_harmless_changes_and_follows_stores(core: PropertiesCore) -> None:
     core.log("NewSeries")
     cache = IndexCache(core)
     first = cache.revision()
@@ -211,7 +178,7 @@ def test_revision_ignores_harmless_changes_and_follows_stores(core: CoreWithProp
     assert cache.revision().startswith("4.")  # the store's sequence number
 
 
-def test_revision_changes_with_deletions_here_and_elsewhere(core: CoreWithProperties) -> None:
+def test_revision_changes_with_deletions_here_and_elsewhere(core: PropertiesCore) -> None:
     cache = IndexCache(core)
     before = cache.revision()
     cache.change_listener("DELETED", "INSTANCE", "x")  # told by this Orthanc, not logged
@@ -221,7 +188,7 @@ def test_revision_changes_with_deletions_here_and_elsewhere(core: CoreWithProper
     assert cache.revision() not in (before, here)
 
 
-def test_revision_never_goes_back(core: CoreWithProperties) -> None:
+def test_revision_never_goes_back(core: PropertiesCore) -> None:
     cache = IndexCache(core)
     core.log("NewSeries")
     cache.revision()
@@ -230,7 +197,7 @@ def test_revision_never_goes_back(core: CoreWithProperties) -> None:
 
 
 def test_revision_without_copies_kept() -> None:
-    core = CoreWithProperties()
+    core = PropertiesCore()
     core.log("NewSeries")
     cache = IndexCache(core, capacity=0)
     assert cache.revision().startswith("1.")
@@ -238,7 +205,7 @@ def test_revision_without_copies_kept() -> None:
     assert cache.revision().startswith("2.")
 
 
-def test_one_request_reads_the_log_once(core: CoreWithProperties) -> None:
+def test_one_request_reads_the_log_once(core: PropertiesCore) -> None:
     cache = filled(core)
     core.calls.clear()
     with request_scope():

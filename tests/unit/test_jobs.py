@@ -14,26 +14,12 @@ from orthanc_dicomweb.jobs.engine import JobContext, JobEngine, engine_for
 from orthanc_dicomweb.jobs.model import Job, JobState
 from orthanc_dicomweb.jobs.store import JobStore
 from orthanc_dicomweb.orthanc.storage_ids import JOBS_INDEX_PROPERTY
+from tests import helpers
+from tests.fake_core import PropertiesCore
 
 
-class FakeProperties:
-    """Global properties of a database, shared by the engines of one test."""
-
-    def __init__(self) -> None:
-        self.values: dict[int, str] = {}
-
-    def get_global_property(self, key: int) -> str:
-        return self.values.get(key, "")
-
-    def set_global_property(self, key: int, value: str) -> None:
-        self.values[key] = value
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
+def wait_for(condition: Callable[[], object]) -> None:
+    helpers.wait_for(condition, timeout=5, interval=0.01)
 
 
 def finished(engine: JobEngine, job: Job) -> Job:
@@ -203,7 +189,7 @@ def test_unknown_jobs_and_types() -> None:
 
 
 def test_history_keeps_the_last_finished_jobs() -> None:
-    properties = FakeProperties()
+    properties = PropertiesCore()
     engine = JobEngine(workers=1, history_size=2, store=JobStore(properties))
     engine.register("Fine", lambda context: None)
     jobs = [finished(engine, engine.submit("Fine", {})) for _ in range(4)]
@@ -213,7 +199,7 @@ def test_history_keeps_the_last_finished_jobs() -> None:
 
 
 def test_saved_jobs_survive_a_restart() -> None:
-    properties = FakeProperties()
+    properties = PropertiesCore()
     first = JobEngine(workers=1, store=JobStore(properties))
     gate = threading.Event()
     first.register("Gate", lambda context: gate.wait(5))
@@ -241,7 +227,7 @@ def test_saved_jobs_survive_a_restart() -> None:
     assert second.describe(paused.id)["State"] == "Paused"
 
 
-class ClosedUntilStarted(FakeProperties):
+class ClosedUntilStarted(PropertiesCore):
     """A database the core refuses to touch while plugins initialize (it logs an error)."""
 
     started = False
@@ -266,7 +252,7 @@ def test_saved_jobs_are_restored_once_orthanc_has_started() -> None:
 
 
 def test_another_engine_on_the_database_sees_saved_jobs() -> None:
-    properties = FakeProperties()
+    properties = PropertiesCore()
     first = JobEngine(store=JobStore(properties))
     first.register("Fine", lambda context: None)
     job = finished(first, first.submit("Fine", {}))
@@ -275,7 +261,7 @@ def test_another_engine_on_the_database_sees_saved_jobs() -> None:
 
 
 def test_unreadable_saved_state_is_ignored() -> None:
-    properties = FakeProperties()
+    properties = PropertiesCore()
     properties.set_global_property(JOBS_INDEX_PROPERTY, "{not json")
     engine = JobEngine(store=JobStore(properties))
     engine.restore()
@@ -284,8 +270,8 @@ def test_unreadable_saved_state_is_ignored() -> None:
 
 def test_engine_follows_the_configuration() -> None:
     config = Configuration(concurrent_jobs=3, jobs_history_size=7, save_jobs=True)
-    engine = engine_for(config, FakeProperties())
+    engine = engine_for(config, PropertiesCore())
     assert (engine.workers, engine.history_size) == (3, 7)
     assert engine.store is not None
-    assert engine_for(Configuration(save_jobs=False), FakeProperties()).store is None
+    assert engine_for(Configuration(save_jobs=False), PropertiesCore()).store is None
     assert engine_for(config, object()).store is None

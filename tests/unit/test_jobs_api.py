@@ -13,18 +13,19 @@ from orthanc_dicomweb.jobs import api as jobs_api
 from orthanc_dicomweb.jobs.api import JobsApi
 from orthanc_dicomweb.jobs.engine import JobEngine
 from orthanc_dicomweb.jobs.store import JobStore
+from tests.fake_core import PropertiesCore
 from tests.unit.fakes import FakeCore
-from tests.unit.test_jobs import FakeProperties, finished
+from tests.unit.test_jobs import finished
 
 
-def saved_job(properties: FakeProperties) -> str:
+def saved_job(properties: PropertiesCore) -> str:
     """The id of a finished job saved by an engine that is then gone."""
     first = JobEngine(store=JobStore(properties))
     first.register("Fine", lambda context: None)
     return finished(first, first.submit("Fine", {})).id
 
 
-def api_after_restart(properties: FakeProperties) -> tuple[JobsApi, JobEngine]:
+def api_after_restart(properties: PropertiesCore) -> tuple[JobsApi, JobEngine]:
     engine = JobEngine(store=JobStore(properties))
     engine.register("Fine", lambda context: None)
     core = FakeCore({("GET", "/jobs"): [], ("POST", "/jobs/core-job/pause"): {}})
@@ -32,7 +33,7 @@ def api_after_restart(properties: FakeProperties) -> tuple[JobsApi, JobEngine]:
 
 
 def test_requests_during_the_restore_wait_for_it() -> None:
-    properties = FakeProperties()
+    properties = PropertiesCore()
     job_id = saved_job(properties)
     api, engine = api_after_restart(properties)
     threading.Timer(0.2, engine.change_listener, ("ORTHANC_STARTED", "NONE", "")).start()
@@ -46,14 +47,14 @@ def test_requests_during_the_restore_wait_for_it() -> None:
 
 def test_a_restore_that_never_ends_answers_503(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jobs_api, "RESTORE_WAIT_SECONDS", 0.05)
-    api, _ = api_after_restart(FakeProperties())
+    api, _ = api_after_restart(PropertiesCore())
     answer = handle({"GET": api.list_jobs}, Request("GET", "/jobs"))
     assert answer.status == 503
     assert answer.headers["Retry-After"] == "1"
 
 
 def test_a_failed_restore_does_not_block_the_routes() -> None:
-    properties = FakeProperties()
+    properties = PropertiesCore()
     api, engine = api_after_restart(properties)
     engine.store.load_all = lambda: 1 / 0  # type: ignore[method-assign,union-attr]
     engine._restore_logged()

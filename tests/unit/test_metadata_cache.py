@@ -1,4 +1,4 @@
-"""The series metadata cache, against a fake core that keeps attachments in a dict."""
+"""The series metadata cache, against the fake core holding one series of real files."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from orthanc_dicomweb.config import Configuration
+from orthanc_dicomweb.orthanc.core import CoreError
+from orthanc_dicomweb.orthanc.series_members import CHANGES_PAGE, MemberMemo
 from orthanc_dicomweb.orthanc.storage_ids import (
     INSTANCE_METADATA,
     OFFICIAL_SERIES_METADATA,
     PREPARED_ANSWER,
     SERIES_METADATA,
 )
-from orthanc_dicomweb.orthanc.core import CoreError
-from orthanc_dicomweb.orthanc.series_members import CHANGES_PAGE, MemberMemo
 from orthanc_dicomweb.services.metadata.cache import (
     PreparedAnswers,
     SeriesMetadataCache,
@@ -36,95 +36,55 @@ from orthanc_dicomweb.services.metadata.cache import (
     unpack_entry,
     unpack_instance,
 )
+from tests.fake_core import FakeCore, orthanc_id
+from tests.harness import PYDICOM_FILES
+from tests.helpers import derived
 
 STUDY, SERIES = "1.2.3", "1.2.3.4"
-ATTACHMENT = f"/series/s1/attachments/{SERIES_METADATA}"
+SOURCE = (PYDICOM_FILES / "SC_rgb_small_odd.dcm").read_bytes()  # with pixel data, 1.4 kB
 
 
-def kept(instance_id: str) -> str:
-    return f"/instances/{instance_id}/attachments/{INSTANCE_METADATA}"
+def instance_file(number: int, **attributes: Any) -> bytes:
+    """Instance `number` of the series: SOP Instance UID 1.2.3.4.{number}."""
+    sop = f"{SERIES}.{number}"
+    return derived(SOURCE, STUDY, SERIES, SOPInstanceUID=sop, InstanceNumber=number, **attributes)
 
 
-def instance_tags(sop: str) -> dict[str, Any]:
-    def text(name: str, value: str) -> dict[str, Any]:
-        return {"Name": name, "Type": "String", "Value": value}
-
-    return {
-        "0008,0018": text("SOPInstanceUID", sop),
-        "0010,0010": text("PatientName", "Doe^John"),
-        "0020,000d": text("StudyInstanceUID", STUDY),
-        "0020,000e": text("SeriesInstanceUID", SERIES),
-        "0028,0010": text("Rows", "2"),
-        "7fe0,0010": {"Name": "PixelData", "Type": "Null", "Value": None},
-    }
+def series_core(count: int) -> FakeCore:
+    """A core holding the series' instances 1 to `count`."""
+    return FakeCore(files=[instance_file(number) for number in range(1, count + 1)])
 
 
-class FakeCore:
-    """The core's REST API for one series `s1` of study `t1`, its instances and attachments."""
+def series_id(core: FakeCore) -> str:
+    return core.id_of(SERIES)
 
-    def __init__(self, instances: list[str]) -> None:
-        self.instances = list(instances)
-        self.stored: dict[str, int] = {}  # times an instance was stored again
-        self.attachments: dict[str, bytes] = {}
-        self.calls: list[str] = []
-        self.changes: list[str] = []  # the change log: change types, Seq = position + 1
 
-    def store_again(self, instance_id: str) -> None:
-        """As the core does for an overwritten instance: same id, new file uuid, a change."""
-        self.stored[instance_id] = self.stored.get(instance_id, 0) + 1
-        self.changes.append("NewInstance")
+def study_id(core: FakeCore) -> str:
+    return core.id_of(STUDY)
 
-    def changes_since(self, since: int, limit: int) -> dict[str, Any]:
-        logged = [
-            {"Seq": seq, "ChangeType": change}
-            for seq, change in enumerate(self.changes, start=1)
-            if seq > since
-        ]
-        return {"Changes": logged[:limit], "Done": len(logged) <= limit, "Last": len(self.changes)}
 
-    def described(self) -> list[dict[str, Any]]:
-        return [
-            {"ID": i, "ParentSeries": "s1", "FileUuid": f"{i}-file-{self.stored.get(i, 0)}"}
-            for i in self.instances
-        ]
+def instance_id(core: FakeCore, number: int) -> str:
+    return core.id_of(f"{SERIES}.{number}")
 
-    def get(self, uri: str) -> bytes:
-        self.calls.append(uri)
-        if uri == "/series/s1":
-            return json.dumps({"Instances": self.instances, "ParentStudy": "t1"}).encode()
-        if uri == "/series/s1/instances":
-            return json.dumps(self.described()).encode()
-        if uri == "/changes?last":
-            return json.dumps({"Last": len(self.changes)}).encode()
-        if uri.startswith("/changes?since="):
-            since, limit = (int(part.split("=")[1]) for part in uri.split("?")[1].split("&"))
-            return json.dumps(self.changes_since(since, limit)).encode()
-        if uri == "/studies/t1":
-            return json.dumps({"Series": ["s1"]}).encode()
-        if uri.endswith("/tags"):
-            orthanc_id = uri.split("/")[2]
-            return json.dumps(instance_tags(f"1.2.3.4.{orthanc_id[1:]}")).encode()
-        if uri.endswith("/data") and uri[: -len("/data")] in self.attachments:
-            return self.attachments[uri[: -len("/data")]]
-        raise CoreError(17, "Unknown resource", uri)
 
-    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
-        raise AssertionError(f"unexpected POST {uri}")
+def member_ids(core: FakeCore) -> list[str]:
+    """The series' instances, as the core lists them."""
+    return [resource.id for resource in core.of_level("Instance")]
 
-    def put(self, uri: str, body: bytes) -> bytes:
-        self.calls.append("PUT " + uri)
-        self.attachments[uri] = body
-        self.changes.append("UpdatedAttachment")
-        return b"{}"
 
-    def delete(self, uri: str) -> None:
-        self.attachments.pop(uri, None)
+def entry(core: FakeCore) -> str:
+    """Where the series' cache entry is kept."""
+    return f"/series/{series_id(core)}/attachments/{SERIES_METADATA}"
 
-    def configuration(self) -> dict[str, Any]:
-        return {}
 
-    def tags_calls(self) -> int:
-        return sum(call.endswith("/tags") for call in self.calls)
+def kept(instance: str) -> str:
+    return f"/instances/{instance}/attachments/{INSTANCE_METADATA}"
+
+
+def store_again(core: FakeCore, number: int) -> None:
+    """As the core does for an overwritten instance: same id, new file uuid, a change."""
+    core.config["OverwriteInstances"] = True
+    core.store(instance_file(number))
 
 
 def test_relative_uri_becomes_absolute_with_the_request_base() -> None:
@@ -181,13 +141,13 @@ def test_an_instance_dataset_is_read_back_only_for_the_same_format_and_mode() ->
 
 
 def test_first_call_computes_and_stores_later_calls_read_the_cache() -> None:
-    core = FakeCore(["i1", "i2"])
+    core = series_core(2)
     cache = SeriesMetadataCache(Configuration(), core)
-    first = cache.series_json("s1")
-    assert core.tags_calls() == 2
-    assert ATTACHMENT in core.attachments
-    second = cache.series_json("s1")
-    assert core.tags_calls() == 2  # served from the attachment
+    first = cache.series_json(series_id(core))
+    assert core.tags_reads() == 2
+    assert entry(core) in core.attachments()
+    second = cache.series_json(series_id(core))
+    assert core.tags_reads() == 2  # served from the attachment
     assert first == second
     datasets = json.loads(first)
     assert [d["00080018"]["Value"][0] for d in datasets] == ["1.2.3.4.1", "1.2.3.4.2"]
@@ -195,49 +155,52 @@ def test_first_call_computes_and_stores_later_calls_read_the_cache() -> None:
 
 
 def test_a_new_instance_makes_the_entry_stale() -> None:
-    core = FakeCore(["i1"])
+    core = series_core(1)
     cache = SeriesMetadataCache(Configuration(), core)
-    cache.series_json("s1")
-    core.instances.append("i2")  # as if another Orthanc stored it, unseen by this process
-    assert len(json.loads(cache.series_json("s1"))) == 2
-    assert core.tags_calls() == 3
+    cache.series_json(series_id(core))
+    core.store(instance_file(2))  # as if another Orthanc stored it, unseen by this process
+    assert len(json.loads(cache.series_json(series_id(core)))) == 2
+    assert core.tags_reads() == 3
 
 
 def test_an_instance_stored_again_makes_the_entry_stale() -> None:
-    core = FakeCore(["i1", "i2"])
+    core = series_core(2)
     cache = SeriesMetadataCache(Configuration(), core)
-    cache.series_json("s1")
-    core.store_again("i2")  # OverwriteInstances: same instance id, a new file
-    cache.series_json("s1")
-    assert core.tags_calls() == 4
-    cache.series_json("s1")
-    assert core.tags_calls() == 4  # the rebuilt entry is valid
+    cache.series_json(series_id(core))
+    store_again(core, 2)  # OverwriteInstances: same instance id, a new file
+    cache.series_json(series_id(core))
+    assert core.tags_reads() == 4
+    cache.series_json(series_id(core))
+    assert core.tags_reads() == 4  # the rebuilt entry is valid
 
 
 def test_members_are_listed_again_only_after_a_store() -> None:
-    core = FakeCore([f"i{n}" for n in range(300)])
+    core = series_core(300)
     cache = SeriesMetadataCache(Configuration(), core)
-    ids = list(core.instances)
-    first = cache.series_members("s1", ids)
-    cache.series_json("s1", first)  # writes the entry: an UpdatedAttachment change
+    series, ids = series_id(core), member_ids(core)
+    first = cache.series_members(series, ids)
+    cache.series_json(series, first)  # writes the entry: an UpdatedAttachment change
     core.calls.clear()
-    assert cache.series_members("s1", ids) == first
-    assert "/series/s1/instances" not in core.calls  # only harmless changes since
-    core.store_again("i7")
-    again = cache.series_members("s1", ids)
-    assert dict(again)["i7"] == "i7-file-1"
-    core.instances.remove("i9")  # deletions are not logged: the ids show them
-    assert "i9" not in dict(cache.series_members("s1", core.instances))
+    assert cache.series_members(series, ids) == first
+    assert f"/series/{series}/instances" not in core.uris()  # only harmless changes since
+    store_again(core, 7)
+    again = cache.series_members(series, ids)
+    seventh = instance_id(core, 7)
+    assert dict(again)[seventh] == core.resources[seventh].file_uuid != dict(first)[seventh]
+    ninth = instance_id(core, 9)
+    core.remove(ninth)  # deletions are not logged (as in the core): the ids show them
+    assert ninth not in dict(cache.series_members(series, member_ids(core)))
 
 
 def test_a_warm_hit_costs_one_attachment_read_and_change_log_calls() -> None:
-    core = FakeCore([f"i{n}" for n in range(300)])
+    core = series_core(300)
     cache = SeriesMetadataCache(Configuration(), core)
-    cache.series_json("s1", cache.series_members("s1", core.instances))
+    series = series_id(core)
+    cache.series_json(series, cache.series_members(series, member_ids(core)))
     core.calls.clear()
-    cache.series_json("s1", cache.series_members("s1", core.instances))
-    assert f"{ATTACHMENT}/data" in core.calls
-    assert not [call for call in core.calls if call.endswith(("/instances", "/tags"))]
+    cache.series_json(series, cache.series_members(series, member_ids(core)))
+    assert f"{entry(core)}/data" in core.uris()
+    assert not [uri for uri in core.uris() if uri.endswith(("/instances", "/tags"))]
 
 
 def test_the_official_plugins_attachment_number_is_not_ours() -> None:
@@ -247,88 +210,90 @@ def test_the_official_plugins_attachment_number_is_not_ours() -> None:
 
 
 def test_cached_and_fresh_answers_are_identical() -> None:
-    core = FakeCore(["i1", "i2", "i3"])
+    core = series_core(3)
     cached = SeriesMetadataCache(Configuration(), core)
-    cached.series_json("s1")
+    cached.series_json(series_id(core))
     fresh = SeriesMetadataCache(Configuration(enable_metadata_cache=False), core)
-    assert cached.series_json("s1") == fresh.series_json("s1")
+    assert cached.series_json(series_id(core)) == fresh.series_json(series_id(core))
 
 
 def test_other_binary_mode_is_part_of_the_key() -> None:
-    core = FakeCore(["i1"])
-    SeriesMetadataCache(Configuration(), core).series_json("s1")
-    SeriesMetadataCache(Configuration(other_binary_mode="InlineBinary"), core).series_json("s1")
-    assert core.tags_calls() == 2
+    core = series_core(1)
+    SeriesMetadataCache(Configuration(), core).series_json(series_id(core))
+    inline = Configuration(other_binary_mode="InlineBinary")
+    SeriesMetadataCache(inline, core).series_json(series_id(core))
+    assert core.tags_reads() == 2
 
 
 def test_disabled_cache_neither_reads_nor_writes() -> None:
-    core = FakeCore(["i1"])
+    core = series_core(1)
     cache = SeriesMetadataCache(Configuration(enable_metadata_cache=False), core)
-    cache.series_json("s1")
-    cache.series_json("s1")
-    assert core.attachments == {}
-    assert not any("attachments" in call for call in core.calls)
+    cache.series_json(series_id(core))
+    cache.series_json(series_id(core))
+    assert core.attachments() == {}
+    assert not any("attachments" in uri for _, uri, _ in core.calls)
 
 
 def test_read_only_orthanc_computes_without_writing() -> None:
-    core = FakeCore(["i1"])
-    SeriesMetadataCache(Configuration(read_only=True), core).series_json("s1")
-    assert core.attachments == {}
+    core = series_core(1)
+    SeriesMetadataCache(Configuration(read_only=True), core).series_json(series_id(core))
+    assert core.attachments() == {}
 
 
 def test_rebuild_study_rewrites_every_series() -> None:
-    core = FakeCore(["i1"])
-    core.attachments[ATTACHMENT] = pack_entry("stale", "BulkDataURI", [])
+    core = series_core(1)
+    core.put(entry(core), pack_entry("stale", "BulkDataURI", []))
     cache = SeriesMetadataCache(Configuration(), core)
-    assert cache.rebuild_study("t1") == ["s1"]
-    assert len(json.loads(cache.series_json("s1"))) == 1
-    assert core.tags_calls() == 1  # the rebuilt entry is the one served
+    assert cache.rebuild_study(study_id(core)) == [series_id(core)]
+    assert len(json.loads(cache.series_json(series_id(core)))) == 1
+    assert core.tags_reads() == 1  # the rebuilt entry is the one served
 
 
 def test_rebuild_keeps_each_instance_dataset_with_the_instance() -> None:
-    core = FakeCore(["i1", "i2"])
+    core = series_core(2)
     cache = SeriesMetadataCache(Configuration(), core)
-    cache.rebuild("s1")
-    datasets = json.loads(cache.series_json("s1"))
-    kept_datasets = [json.loads(cache.instance_json(i) or b"null") for i in ("i1", "i2")]
+    cache.rebuild(series_id(core))
+    datasets = json.loads(cache.series_json(series_id(core)))
+    instances = [instance_id(core, number) for number in (1, 2)]
+    kept_datasets = [json.loads(cache.instance_json(i) or b"null") for i in instances]
     assert kept_datasets == datasets
-    assert cache.instance_json("i3") is None
+    assert cache.instance_json(orthanc_id("P", STUDY, SERIES, "9.9")) is None
 
 
 def test_instance_datasets_are_not_kept_when_read_only_or_disabled() -> None:
     for config in (Configuration(read_only=True), Configuration(enable_metadata_cache=False)):
-        core = FakeCore(["i1"])
+        core = series_core(1)
         cache = SeriesMetadataCache(config, core)
-        cache.keep_instance("i1", b"{}")
-        assert core.attachments == {}
-    core.attachments[kept("i1")] = pack_instance("BulkDataURI", b"{}")
-    assert cache.instance_json("i1") is None  # disabled: not read either
+        cache.keep_instance(instance_id(core, 1), b"{}")
+        assert core.attachments() == {}
+    core.put(kept(instance_id(core, 1)), pack_instance("BulkDataURI", b"{}"))
+    assert cache.instance_json(instance_id(core, 1)) is None  # disabled: not read either
 
 
 def test_stable_series_is_cached_in_the_background() -> None:
-    core = FakeCore(["i1"])
+    core = series_core(1)
     listener = change_listener(Configuration(), core)
-    listener("NEW_INSTANCE", "INSTANCE", "i1")
-    listener("STABLE_SERIES", "SERIES", "s1")
+    listener("NEW_INSTANCE", "INSTANCE", instance_id(core, 1))
+    listener("STABLE_SERIES", "SERIES", series_id(core))
     assert _cached_in_time(core)
 
 
 def _cached_in_time(core: FakeCore) -> bool:
     """Whether the background worker wrote the series' cache within 5 s."""
     deadline = time.monotonic() + 5
-    while ATTACHMENT not in core.attachments and time.monotonic() < deadline:
+    while entry(core) not in core.attachments() and time.monotonic() < deadline:
         time.sleep(0.01)
-    return ATTACHMENT in core.attachments
+    return entry(core) in core.attachments()
 
 
 def test_a_series_deleted_before_its_rebuild_is_no_error(caplog) -> None:
     """The core reports series stable after their deletion: an info line, and the worker goes
     on with the next series."""
-    core = FakeCore(["i1"])
+    core = series_core(1)
     listener = change_listener(Configuration(), core)
     with caplog.at_level(logging.INFO, logger="orthanc_dicomweb"):
         listener("STABLE_SERIES", "SERIES", "gone")
-        listener("STABLE_SERIES", "SERIES", "s1")
+        listener("STABLE_SERIES", "SERIES", series_id(core))
         assert _cached_in_time(core)
     assert [r.levelname for r in caplog.records if "gone" in r.getMessage()] == ["INFO"]
 
@@ -339,15 +304,15 @@ def test_a_series_deleted_before_its_rebuild_is_no_error(caplog) -> None:
     ids=["cache disabled", "read-only"],
 )
 def test_listener_does_nothing_when_the_cache_cannot_be_used(config: Configuration) -> None:
-    core = FakeCore(["i1"])
-    change_listener(config, core)("STABLE_SERIES", "SERIES", "s1")
+    core = series_core(1)
+    change_listener(config, core)("STABLE_SERIES", "SERIES", series_id(core))
     time.sleep(0.1)
     assert core.calls == []
 
 
 def test_unknown_series_is_a_404() -> None:
     with pytest.raises(CoreError) as raised:
-        SeriesMetadataCache(Configuration(), FakeCore([])).series_json("nope")
+        SeriesMetadataCache(Configuration(), FakeCore()).series_json("nope")
     assert raised.value.status == 404
 
 
@@ -383,13 +348,14 @@ def test_foreign_prepared_answer_is_ignored(data: bytes) -> None:
 
 
 def test_prepared_answers_are_written_and_read_on_the_resource() -> None:
-    core = FakeCore(["i1"])
+    core = series_core(1)
     answers = PreparedAnswers(Configuration(), core)
-    assert answers.read("/series/s1", "k1", "http://h/") is None
-    assert answers.write("/series/s1", "k1", "http://h/", b"[1]") is True
-    assert f"/series/s1/attachments/{PREPARED_ANSWER}" in core.attachments
-    assert answers.read("/series/s1", "k1", "http://h/") == b"[1]"
-    assert answers.read("/series/s1", "k1", "http://other/") is None
+    series = f"/series/{series_id(core)}"
+    assert answers.read(series, "k1", "http://h/") is None
+    assert answers.write(series, "k1", "http://h/", b"[1]") is True
+    assert f"{series}/attachments/{PREPARED_ANSWER}" in core.attachments()
+    assert answers.read(series, "k1", "http://h/") == b"[1]"
+    assert answers.read(series, "k1", "http://other/") is None
 
 
 @pytest.mark.parametrize(
@@ -398,9 +364,10 @@ def test_prepared_answers_are_written_and_read_on_the_resource() -> None:
     ids=["cache disabled", "read-only"],
 )
 def test_prepared_answers_are_not_written_when_the_cache_cannot_be(config: Configuration) -> None:
-    core = FakeCore(["i1"])
-    assert PreparedAnswers(config, core).write("/series/s1", "k1", "http://h/", b"[1]") is False
-    assert core.attachments == {}
+    core = series_core(1)
+    series = f"/series/{series_id(core)}"
+    assert PreparedAnswers(config, core).write(series, "k1", "http://h/", b"[1]") is False
+    assert core.attachments() == {}
 
 
 def test_refused_prepared_answer_is_not_served() -> None:
@@ -408,47 +375,47 @@ def test_refused_prepared_answer_is_not_served() -> None:
         def put(self, uri: str, body: bytes) -> bytes:
             raise CoreError(22, "ReadOnly", uri)
 
-    answers = PreparedAnswers(Configuration(), RefusingCore(["i1"]))
-    assert answers.write("/series/s1", "k1", "http://h/", b"[1]") is False
+    core = RefusingCore(files=[instance_file(1)])
+    answers = PreparedAnswers(Configuration(), core)
+    assert answers.write(f"/series/{series_id(core)}", "k1", "http://h/", b"[1]") is False
 
 
 def test_prepared_answer_of_a_series_with_an_instance_stored_again_is_not_served() -> None:
-    core = FakeCore(["i1"])
+    core = series_core(1)
     cache = SeriesMetadataCache(Configuration(), core)
     answers = PreparedAnswers(Configuration(), core)
-    key = answer_key(Configuration(), [("s1", cache.series_members("s1", ["i1"]))])
-    answers.write("/series/s1", key, "http://h/", b"[1]")
-    core.store_again("i1")
-    fresh_key = answer_key(Configuration(), [("s1", cache.series_members("s1", ["i1"]))])
-    assert answers.read("/series/s1", fresh_key, "http://h/") is None
+    series, ids = series_id(core), member_ids(core)
+    key = answer_key(Configuration(), [(series, cache.series_members(series, ids))])
+    answers.write(f"/series/{series}", key, "http://h/", b"[1]")
+    store_again(core, 1)
+    fresh_key = answer_key(Configuration(), [(series, cache.series_members(series, ids))])
+    assert answers.read(f"/series/{series}", fresh_key, "http://h/") is None
 
 
 def test_members_are_listed_again_after_more_changes_than_a_page() -> None:
-    core = FakeCore(["i1"])
+    core = series_core(1)
     memo = MemberMemo(core)
-    memo.members("s1", ["i1"])
-    core.changes += ["UpdatedMetadata"] * (CHANGES_PAGE + 1)  # harmless, but not all read
+    series, ids = series_id(core), member_ids(core)
+    memo.members(series, ids)
+    for _ in range(CHANGES_PAGE + 1):  # harmless, but not all read
+        core.log("UpdatedMetadata", ids[0])
     core.calls.clear()
-    memo.members("s1", ["i1"])
-    assert "/series/s1/instances" in core.calls
+    memo.members(series, ids)
+    assert f"/series/{series}/instances" in core.uris()
 
 
 def test_member_memo_keeps_a_bounded_number_of_series() -> None:
-    class TwoSeriesCore(FakeCore):
-        def get(self, uri: str) -> bytes:
-            return b"[]" if uri == "/series/s2/instances" else super().get(uri)
-
-    core = TwoSeriesCore(["i1"])
+    core = series_core(1)
+    core.answers[("GET", "/series/s2/instances")] = []  # an empty second series
     memo = MemberMemo(core, capacity=1)
-    memo.members("s1", ["i1"])
-    memo.members("s1", ["i1"])
-    assert core.calls.count("/series/s1/instances") == 1
-    memo.members("s2", [])  # pushes s1 out
-    memo.members("s1", ["i1"])
-    assert core.calls.count("/series/s1/instances") == 2
-
-
-OFFICIAL = f"/series/s1/attachments/{OFFICIAL_SERIES_METADATA}"
+    series, ids = series_id(core), member_ids(core)
+    listing = f"/series/{series}/instances"
+    memo.members(series, ids)
+    memo.members(series, ids)
+    assert core.uris().count(listing) == 1
+    memo.members("s2", [])  # pushes the first series out
+    memo.members(series, ids)
+    assert core.uris().count(listing) == 2
 
 
 @pytest.mark.parametrize(
@@ -466,12 +433,13 @@ def test_legacy_entries_are_told_from_the_official_plugins_cache(data: bytes, ou
 
 
 def test_rebuild_removes_only_our_old_entry_from_the_official_plugins_number() -> None:
-    core = FakeCore(["i1"])
+    core = series_core(1)
     cache = SeriesMetadataCache(Configuration(), core)
+    official = f"/series/{series_id(core)}/attachments/{OFFICIAL_SERIES_METADATA}"
     theirs = gzip.compress(b'[{"00080018":{}}]')
-    core.attachments[OFFICIAL] = theirs
-    cache.rebuild("s1")
-    assert core.attachments[OFFICIAL] == theirs
-    core.attachments[OFFICIAL] = pack_entry("k", "BulkDataURI", [])
-    cache.rebuild("s1")
-    assert OFFICIAL not in core.attachments
+    core.put(official, theirs)
+    cache.rebuild(series_id(core))
+    assert core.attachments()[official] == theirs
+    core.put(official, pack_entry("k", "BulkDataURI", []))
+    cache.rebuild(series_id(core))
+    assert official not in core.attachments()

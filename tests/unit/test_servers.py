@@ -17,7 +17,7 @@ from orthanc_dicomweb.client.servers import (
 from orthanc_dicomweb.config import Configuration, parse_servers
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.http.web import Request, handle
-from tests.unit.test_jobs import FakeProperties
+from tests.fake_core import PropertiesCore
 
 SERVERS = {
     "plain": ["http://remote/dicom-web"],
@@ -34,12 +34,8 @@ SERVERS = {
 }
 
 
-class FakeCore(FakeProperties):
-    """Only the global properties matter to the registry."""
-
-
 def service(in_database: bool = False, read_only: bool = False) -> tuple[ServersService, Any]:
-    core = FakeCore()
+    core = PropertiesCore()  # only the global properties matter to the registry
     config = Configuration(
         servers=parse_servers(SERVERS), servers_in_database=in_database, read_only=read_only
     )
@@ -90,7 +86,7 @@ def test_put_and_delete(in_database: bool) -> None:
 
 def test_servers_in_database_are_shared_by_registries() -> None:
     config = Configuration(servers=parse_servers(SERVERS), servers_in_database=True)
-    core = FakeCore()
+    core = PropertiesCore()  # only the global properties matter to the registry
     ServerRegistry(config, core).put(server_from_body("x", b'["http://x/"]'))
     assert set(ServerRegistry(config, core).all()) == {"plain", "secret", "x"}
     fresh = Configuration(servers_in_database=True)  # restart with no configured server
@@ -140,7 +136,7 @@ def test_expand_shows_header_names_and_no_credentials() -> None:
             }
         )
     )
-    api = ServersService(config, ServerRegistry(config, FakeCore()))
+    api = ServersService(config, ServerRegistry(config, PropertiesCore()))
     expanded = json.loads(call(api.list_servers, "GET", query={"expand": ""}).body)
     assert expanded["pacs"]["HttpHeaders"] == ["Authorization", "X-Api-Key"]
     assert expanded["pacs"]["Url"] == "http://***@pacs/dicom-web/"
@@ -164,7 +160,7 @@ OFFICIAL_SAVED = {  # global property 5468 as the official plugin 1.7 writes it
 
 def test_the_official_plugins_saved_servers_are_adopted_once() -> None:
     config = Configuration(servers=parse_servers(SERVERS), servers_in_database=True)
-    core = FakeCore()
+    core = PropertiesCore()  # only the global properties matter to the registry
     core.set_global_property(OFFICIAL_SERVERS_PROPERTY, json.dumps(OFFICIAL_SAVED))
     registry = ServerRegistry(config, core)
     servers = registry.all()
@@ -180,7 +176,7 @@ def test_the_official_plugins_saved_servers_are_adopted_once() -> None:
 
 def test_our_saved_servers_win_over_the_official_ones() -> None:
     config = Configuration(servers_in_database=True)
-    core = FakeCore()
+    core = PropertiesCore()  # only the global properties matter to the registry
     ServerRegistry(config, core).put(server_from_body("ours", b'["http://ours/"]'))
     core.set_global_property(OFFICIAL_SERVERS_PROPERTY, json.dumps(OFFICIAL_SAVED))
     assert set(ServerRegistry(config, core).all()) == {"ours"}

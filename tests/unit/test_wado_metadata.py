@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.http.web import MultipartResponse, Request, Response
+from orthanc_dicomweb.orthanc.core import ListedFile
 from orthanc_dicomweb.orthanc.storage_ids import INSTANCE_METADATA, PREPARED_ANSWER, SERIES_METADATA
-from orthanc_dicomweb.orthanc.core import CoreError
 from orthanc_dicomweb.services.metadata.service import (
     MetadataCacheUpdate,
     RetrieveMetadata,
@@ -19,8 +18,16 @@ from orthanc_dicomweb.services.metadata.service import (
     majority_elements,
     wants_xml,
 )
+from tests.fake_core import DirectAccessMixin, FakeCore
 from tests.unit.fakes import http_error
-from tests.unit.test_metadata_cache import FakeCore as SeriesCore
+from tests.unit.test_metadata_cache import (
+    instance_file,
+    instance_id,
+    series_core,
+    series_id,
+    store_again,
+    study_id,
+)
 
 STUDY, SERIES = "1.2.3", "1.2.3.4"
 
@@ -81,53 +88,12 @@ def test_samples_are_spread_and_stable() -> None:
     assert evenly_spread(items[:2], 3) == ["0", "1"]
 
 
-class IndexCore:
-    """A core that answers `/tools/find` from main tags of one study with two instances."""
-
-    def __init__(self) -> None:
-        self.found: list[dict[str, Any]] = []
-
-    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
-        request = json.loads(body)
-        self.found.append(request)
-        answers = {
-            "Study": [
-                {
-                    "ID": "t1",
-                    "MainDicomTags": {"StudyInstanceUID": STUDY, "StudyDate": "20240101"},
-                    "PatientMainDicomTags": {"PatientName": "Doe^Jane", "PatientID": "P1"},
-                }
-            ],
-            "Series": [
-                {"ID": "s1", "MainDicomTags": {"SeriesInstanceUID": SERIES, "Modality": "CT"}}
-            ],
-            "Instance": [
-                {
-                    "ID": f"i{n}",
-                    "ParentSeries": "s1",
-                    "MainDicomTags": {"SOPInstanceUID": f"{SERIES}.{n}", "InstanceNumber": str(n)},
-                }
-                for n in (1, 2)
-            ],
-        }
-        if request["Query"].get("StudyInstanceUID") != STUDY:
-            return b"[]"
-        level = request["Level"]
-        return json.dumps(
-            answers[level] if request["Expand"] else [a["ID"] for a in answers[level]]
-        ).encode()
-
-    def get(self, uri: str) -> bytes:
-        raise CoreError(17, "Unknown resource", uri)
-
-    def put(self, uri: str, body: bytes) -> bytes:
-        raise AssertionError("no write expected")
-
-    def delete(self, uri: str) -> None:
-        raise AssertionError("no delete expected")
-
-    def configuration(self) -> dict[str, Any]:
-        return {}
+def index_core() -> FakeCore:
+    """A study of one CT series of two instances, which the MainDicomTags mode reads from the
+    index."""
+    patient = {"PatientName": "Doe^Jane", "PatientID": "P1"}
+    files = [instance_file(n, StudyDate="20240101", Modality="CT", **patient) for n in (1, 2)]
+    return FakeCore(files=files)
 
 
 def request(
@@ -138,8 +104,10 @@ def request(
 
 
 def test_main_dicom_tags_mode_reads_only_the_index() -> None:
-    service = RetrieveMetadata(Configuration(series_metadata="MainDicomTags"), IndexCore())
+    core = index_core()
+    service = RetrieveMetadata(Configuration(series_metadata="MainDicomTags"), core)
     answer = service.series_metadata(request(STUDY, SERIES))
+    assert core.uris("GET") == []  # no instance read: /tools/find answers it all
     assert isinstance(answer, Response)
     assert answer.content_type == "application/dicom+json"
     datasets = json.loads(answer.body)
@@ -152,7 +120,7 @@ def test_main_dicom_tags_mode_reads_only_the_index() -> None:
 
 
 def test_xml_is_a_multipart_of_one_document_per_instance() -> None:
-    service = RetrieveMetadata(Configuration(studies_metadata="MainDicomTags"), IndexCore())
+    service = RetrieveMetadata(Configuration(studies_metadata="MainDicomTags"), index_core())
     answer = service.study_metadata(
         request(STUDY, accept="multipart/related; type=application/dicom+xml")
     )
@@ -165,7 +133,7 @@ def test_xml_is_a_multipart_of_one_document_per_instance() -> None:
 
 
 def test_unknown_study_is_404_and_malformed_uid_is_400() -> None:
-    service = RetrieveMetadata(Configuration(), IndexCore())
+    service = RetrieveMetadata(Configuration(), index_core())
     assert http_error(service.study_metadata, request("9.9.9")).status == 404
     assert http_error(service.series_metadata, request(STUDY, "1.2.x")).status == 400
 
@@ -174,171 +142,133 @@ def test_unknown_study_is_404_and_malformed_uid_is_400() -> None:
     "study_id", ["t1", "../../x", "ABCDEF01-ABCDEF01-ABCDEF01-ABCDEF01-ABCDEF01"]
 )
 def test_cache_update_refuses_what_is_not_an_orthanc_id(study_id: str) -> None:
-    update = MetadataCacheUpdate(Configuration(), IndexCore())
+    update = MetadataCacheUpdate(Configuration(), index_core())
     asked = Request("POST", "/studies/x/update-dicomweb-cache", groups=(study_id,))
     assert http_error(update.update_study, asked).status == 400
 
 
-class LookupCore(SeriesCore):
-    """The series `s1` of `test_metadata_cache`, with the core's `/tools/lookup` of its UIDs."""
-
-    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
-        assert uri == "/tools/lookup"
-        uid = body.decode()
-        found = [{"ID": "s1", "Type": "Series"}] if uid == SERIES else []
-        found += [{"ID": i, "Type": "Instance"} for i in self.instances if uid == sop_of(i)]
-        return json.dumps(found).encode()
-
-
-def sop_of(instance_id: str) -> str:
-    return f"{SERIES}.{instance_id[1:]}"
+def sop_of(number: int) -> str:
+    return f"{SERIES}.{number}"
 
 
 def test_instance_metadata_is_kept_with_the_instance_once_computed() -> None:
-    core = LookupCore(["i1", "i2"])
+    core = series_core(2)
     service = RetrieveMetadata(Configuration(), core)
-    computed = service.instance_metadata(request(STUDY, SERIES, sop_of("i2")))
-    assert core.tags_calls() == 1
-    cached = service.instance_metadata(request(STUDY, SERIES, sop_of("i2")))
-    assert core.tags_calls() == 1  # no tags read: the dataset kept with the instance
+    computed = service.instance_metadata(request(STUDY, SERIES, sop_of(2)))
+    assert core.tags_reads() == 1
+    cached = service.instance_metadata(request(STUDY, SERIES, sop_of(2)))
+    assert core.tags_reads() == 1  # no tags read: the dataset kept with the instance
     assert isinstance(cached, Response) and isinstance(computed, Response)
     assert cached.body == computed.body
-    assert json.loads(cached.body)[0]["00080018"]["Value"] == [sop_of("i2")]
+    assert json.loads(cached.body)[0]["00080018"]["Value"] == [sop_of(2)]
 
 
-class DirectCore(LookupCore):
-    """A core with the SDK's instance lookup; `/tools/lookup` calls are counted."""
+class DirectCore(DirectAccessMixin, FakeCore):
+    """A core with the SDK's instance lookup, whose files are not read here."""
 
-    def __init__(self, instances: list[str]) -> None:
-        super().__init__(instances)
-        self.posts = 0
-
-    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
-        self.posts += 1
-        return super().post(uri, body, after_plugins)
-
-    def lookup_instance(self, sop_uid: str) -> str | None:
-        return next((i for i in self.instances if sop_of(i) == sop_uid), None)
-
-    def instance_file(self, orthanc_id: str, listed: object = None) -> bytes:
+    def instance_file(self, orthanc_id: str, listed: ListedFile | None = None) -> bytes:
         raise AssertionError("the file is not read")
 
 
 def test_instance_kept_by_the_series_rebuild_costs_one_lookup_and_one_attachment_read() -> None:
-    core = DirectCore(["i1", "i2"])
+    core = DirectCore(files=[instance_file(1), instance_file(2)])
     service = RetrieveMetadata(Configuration(), core)
-    service.cache.rebuild("s1")
+    service.cache.rebuild(series_id(core))
     core.calls.clear()
-    answer = service.instance_metadata(request(STUDY, SERIES, sop_of("i1")))
+    answer = service.instance_metadata(request(STUDY, SERIES, sop_of(1)))
     assert isinstance(answer, Response)
-    assert json.loads(answer.body)[0]["00080018"]["Value"] == [sop_of("i1")]
-    assert (core.posts, core.calls) == (0, [f"/instances/i1/attachments/{INSTANCE_METADATA}/data"])
+    assert json.loads(answer.body)[0]["00080018"]["Value"] == [sop_of(1)]
+    kept = f"/instances/{instance_id(core, 1)}/attachments/{INSTANCE_METADATA}/data"
+    assert (core.uris("POST"), core.uris()) == ([], [kept])
 
 
 def test_instance_metadata_is_not_kept_by_a_read_only_orthanc() -> None:
-    core = LookupCore(["i1"])
+    core = series_core(1)
     service = RetrieveMetadata(Configuration(read_only=True), core)
-    service.instance_metadata(request(STUDY, SERIES, sop_of("i1")))
-    assert core.attachments == {}
+    service.instance_metadata(request(STUDY, SERIES, sop_of(1)))
+    assert core.attachments() == {}
 
 
 def test_kept_instance_of_another_path_is_not_answered() -> None:
-    core = LookupCore(["i1"])
+    core = series_core(1)
     service = RetrieveMetadata(Configuration(), core)
-    service.cache.rebuild("s1")
-    error = http_error(service.instance_metadata, request("9.9.9", SERIES, sop_of("i1")))
+    service.cache.rebuild(series_id(core))
+    error = http_error(service.instance_metadata, request("9.9.9", SERIES, sop_of(1)))
     assert error.status == 404
-    core.instances.remove("i1")  # deleted: the fake still holds its dataset, the lookup does not
-    assert http_error(service.instance_metadata, request(STUDY, SERIES, sop_of("i1"))).status == 404
+    core.remove(instance_id(core, 1))  # deleted: its dataset kept with it goes too
+    assert http_error(service.instance_metadata, request(STUDY, SERIES, sop_of(1))).status == 404
 
 
 def test_instance_metadata_without_cache_reads_no_attachment() -> None:
-    core = LookupCore(["i1"])
+    core = series_core(1)
     service = RetrieveMetadata(Configuration(enable_metadata_cache=False), core)
-    service.instance_metadata(request(STUDY, SERIES, sop_of("i1")))
-    assert not any("attachments" in call for call in core.calls)
+    service.instance_metadata(request(STUDY, SERIES, sop_of(1)))
+    assert not any("attachments" in uri for _, uri, _ in core.calls)
 
 
-class FindCore(LookupCore):
-    """The series `s1` of study `t1`, also found by the core's `/tools/find`."""
-
-    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
-        if uri != "/tools/find":
-            return super().post(uri, body, after_plugins)
-        self.calls.append(uri)
-        query = json.loads(body)["Query"]
-        wanted = query.get("StudyInstanceUID") == STUDY
-        wanted = wanted and query.get("SeriesInstanceUID", SERIES) == SERIES
-        series = {"ID": "s1", "ParentStudy": "t1", "Instances": self.instances}
-        return json.dumps([series] if wanted else []).encode()
-
-
-def reads(core: FindCore, attachment: int) -> int:
-    return sum(call.endswith(f"/attachments/{attachment}/data") for call in core.calls)
+def reads(core: FakeCore, attachment: int) -> int:
+    return sum(uri.endswith(f"/attachments/{attachment}/data") for uri in core.uris())
 
 
 @pytest.mark.parametrize("level", ["study", "series"])
 def test_repeated_metadata_is_the_prepared_answer(level: str) -> None:
-    core = FindCore(["i1", "i2"])
+    core = series_core(2)
     service = RetrieveMetadata(Configuration(), core)
     handler = service.study_metadata if level == "study" else service.series_metadata
     groups = (STUDY,) if level == "study" else (STUDY, SERIES)
     first = handler(request(*groups))
-    assert core.tags_calls() == 2
+    assert core.tags_reads() == 2
     zipped = handler(request(*groups, encoding="gzip, deflate"))
     plain = handler(request(*groups))
-    assert core.tags_calls() == 2 and reads(core, SERIES_METADATA) == 1  # the first call only
+    assert core.tags_reads() == 2 and reads(core, SERIES_METADATA) == 1  # the first call only
     assert isinstance(first, Response) and isinstance(zipped, Response)
     assert isinstance(plain, Response)
     assert zipped.headers == {} and plain.headers == {}
     assert zipped.body == plain.body == first.body
-    resource = "/studies/t1" if level == "study" else "/series/s1"
-    assert f"{resource}/attachments/{PREPARED_ANSWER}" in core.attachments
+    resource = f"/studies/{study_id(core)}" if level == "study" else f"/series/{series_id(core)}"
+    assert f"{resource}/attachments/{PREPARED_ANSWER}" in core.attachments()
     uri = json.loads(first.body)[0]["7FE00010"]["BulkDataURI"]
     assert uri.startswith(f"http://example.org/dicom-web/studies/{STUDY}/series/{SERIES}/")
 
 
 def test_prepared_answer_follows_the_base_and_the_instances() -> None:
-    core = FindCore(["i1"])
+    core = series_core(1)
     service = RetrieveMetadata(Configuration(), core)
     service.series_metadata(request(STUDY, SERIES))
     other = service.series_metadata(request(STUDY, SERIES, host="other.example"))
     assert isinstance(other, Response)
     assert b"http://other.example/dicom-web/studies/" in other.body
     assert b"example.org" not in other.body
-    core.instances.append("i2")
+    core.store(instance_file(2))
     grown = service.series_metadata(request(STUDY, SERIES, host="other.example"))
     assert isinstance(grown, Response) and len(json.loads(grown.body)) == 2
-    core.store_again("i1")
-    tags_calls = core.tags_calls()
+    store_again(core, 1)
+    tags_reads = core.tags_reads()
     again = service.series_metadata(request(STUDY, SERIES, host="other.example"))
     assert isinstance(again, Response) and again.body == grown.body
-    assert core.tags_calls() > tags_calls  # not the prepared answer: a file changed
+    assert core.tags_reads() > tags_reads  # not the prepared answer: a file changed
 
 
 def test_metadata_without_cache_is_the_same_and_keeps_nothing() -> None:
-    core = FindCore(["i1", "i2"])
+    core = series_core(2)
     cached = RetrieveMetadata(Configuration(), core).series_metadata(request(STUDY, SERIES))
-    fresh_core = FindCore(["i1", "i2"])
+    fresh_core = series_core(2)
     service = RetrieveMetadata(Configuration(enable_metadata_cache=False), fresh_core)
     fresh = service.series_metadata(request(STUDY, SERIES, encoding="gzip"))
     assert isinstance(cached, Response) and isinstance(fresh, Response)
     assert fresh.body == cached.body and fresh.headers == {}
-    assert fresh_core.attachments == {}
+    assert fresh_core.attachments() == {}
 
 
 @pytest.mark.parametrize("groups", [("9.9.9",), (STUDY, "9.9.9"), ("9.9.9", SERIES)])
 def test_unknown_study_or_series_is_404_in_full_mode(groups: tuple[str, ...]) -> None:
-    service = RetrieveMetadata(Configuration(), FindCore(["i1"]))
+    service = RetrieveMetadata(Configuration(), series_core(1))
     handler = service.study_metadata if len(groups) == 1 else service.series_metadata
     assert http_error(handler, request(*groups)).status == 404
 
 
 def test_one_study_uid_in_two_orthanc_studies_is_409() -> None:
-    class TwinCore(FindCore):
-        def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
-            twins = [{"ID": "s1", "ParentStudy": "t1"}, {"ID": "s2", "ParentStudy": "t2"}]
-            return json.dumps(twins).encode()
-
-    service = RetrieveMetadata(Configuration(), TwinCore([]))
+    twins = [{"ID": "s1", "ParentStudy": "t1"}, {"ID": "s2", "ParentStudy": "t2"}]
+    core = FakeCore({("POST", "/tools/find"): twins})
+    service = RetrieveMetadata(Configuration(), core)
     assert http_error(service.study_metadata, request(STUDY)).status == 409
