@@ -167,8 +167,10 @@ def timed_search(side: Side, path: str, expected: int) -> float:
 
 
 def measure_size(sides: Sequence[Side], size: int, turns: int) -> list[str]:
-    """One line per search at this size: medians (ms) and the ratio; then the memory."""
+    """One line per search at this size: medians (ms) and the ratio; then the memory before
+    and after the searches (what the searches' peaks left in the process)."""
     lines = []
+    rss_before = memory_line(sides, size, "VmRSS before the searches (MB)")
     last = max(size - 100, 0)
     for query in QUERIES:
         path = query.path.format(last=last)
@@ -193,9 +195,12 @@ def measure_size(sides: Sequence[Side], size: int, turns: int) -> list[str]:
             f"{official:>9.1f} {python:>8.1f} {official / python:>6.1f}x "
             f"{cpu_official:>9.0f} {cpu_python:>8.0f}"
         )
+    return [*lines, rss_before, memory_line(sides, size, "VmRSS after the searches (MB)")]
+
+
+def memory_line(sides: Sequence[Side], size: int, label: str) -> str:
     rss = [measure.memory_kb(side.pid, "VmRSS") / 1024 for side in sides]
-    lines.append(f"{size:>7} {'VmRSS (MB)':<32} {'':>6} {rss[0]:>9.0f} {rss[1]:>8.0f}")
-    return lines
+    return f"{size:>7} {label:<32} {'':>6} {rss[0]:>9.0f} {rss[1]:>8.0f}"
 
 
 def run(sizes: Sequence[int], turns: int, workdir: Path) -> Iterator[str]:
