@@ -406,21 +406,26 @@ class FakeCore:
     # --- transcoding, shared by /modify and the SDK's in-memory way ---------------------------
 
     def transcoded(self, dicom: bytes, syntax: str) -> bytes:
-        """The file labelled in `syntax` (pixels wrapped in fragments when it compresses; no
-        codec runs: good enough for the services, which only move the bytes)."""
+        """The file in `syntax` (see `relabelled`), unless transcoding is made to fail."""
         if not self.transcodable:
             raise CoreError(-1, "Internal error", syntax)
         self.transcodings += 1
-        dataset = parse_dicom(dicom)
-        encapsulated = dataset.file_meta.TransferSyntaxUID.is_encapsulated
-        if UID(syntax).is_encapsulated and not encapsulated and "PixelData" in dataset:
-            dataset.PixelData = encapsulate([dataset.PixelData])
-            dataset["PixelData"].VR = "OB"
-            dataset["PixelData"].is_undefined_length = True
-        dataset.file_meta.TransferSyntaxUID = UID(syntax)
-        out = io.BytesIO()
-        dataset.save_as(out)
-        return out.getvalue()
+        return relabelled(dicom, syntax)
+
+
+def relabelled(dicom: bytes, syntax: str) -> bytes:
+    """The file labelled in `syntax`, pixels wrapped in fragments when it compresses: no codec
+    runs, which is good enough for services that only move the bytes."""
+    dataset = parse_dicom(dicom)
+    encapsulated = dataset.file_meta.TransferSyntaxUID.is_encapsulated
+    if UID(syntax).is_encapsulated and not encapsulated and "PixelData" in dataset:
+        dataset.PixelData = encapsulate([dataset.PixelData])
+        dataset["PixelData"].VR = "OB"
+        dataset["PixelData"].is_undefined_length = True
+    dataset.file_meta.TransferSyntaxUID = UID(syntax)
+    out = io.BytesIO()
+    dataset.save_as(out)
+    return out.getvalue()
 
 
 class GlobalPropertiesMixin:

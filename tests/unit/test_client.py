@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 import ssl
@@ -29,7 +28,9 @@ from orthanc_dicomweb.http.multipart import (
 )
 from orthanc_dicomweb.http.web import Request, handle
 from orthanc_dicomweb.jobs.engine import JobEngine
-from orthanc_dicomweb.orthanc.core import CoreError
+from tests.fake_core import FakeCore
+from tests.harness import PYDICOM_FILES
+from tests.helpers import derived
 from tests.unit.fakes import http_error
 
 BOUNDARY = "test-boundary"
@@ -126,8 +127,12 @@ def redirect(location: str, status: int = 302) -> Behaviour:
     return behaviour
 
 
+SMALL_FILE = (PYDICOM_FILES / "SC_rgb_small_odd.dcm").read_bytes()
+
+
 def fake_dicom(number: int) -> bytes:
-    return b"\0" * 128 + b"DICM" + f"instance {number}".encode() * 50
+    """Instance `number` of one series (the same bytes for the same number)."""
+    return derived(SMALL_FILE, "1.2", "3.4", SOPInstanceUID=f"3.4.{number}", InstanceNumber=number)
 
 
 def related(parts: list[bytes]) -> tuple[bytes, str]:
@@ -135,43 +140,23 @@ def related(parts: list[bytes]) -> tuple[bytes, str]:
     return body, f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
 
 
-class FakeCore:
-    """Orthanc with two series of instances; stored instances are recorded."""
+def local_core(instances: int = 5) -> FakeCore:
+    """Orthanc with one series of `instances` instances; stored instances are recorded."""
+    return FakeCore(files=[fake_dicom(number) for number in range(instances)])
 
-    def __init__(self, instances: int = 5) -> None:
-        self.files = {
-            f"{i:08x}-00000000-00000000-00000000-00000000": fake_dicom(i) for i in range(instances)
-        }
-        self.series = "5e415e5e-00000000-00000000-00000000-00000000"
-        self.stored: list[bytes] = []
 
-    def get(self, uri: str) -> bytes:
-        parts = uri.strip("/").split("/")
-        if parts[0] == "instances" and parts[1] in self.files:
-            if parts[-1] == "file":
-                return self.files[parts[1]]
-            return json.dumps({"ID": parts[1]}).encode()
-        if parts[:2] == ["series", self.series]:
-            if parts[-1] == "instances":
-                return json.dumps([{"ID": i} for i in self.files]).encode()
-            return b"{}"
-        raise CoreError(17, "Unknown resource", uri)
+def series_of(core: FakeCore) -> str:
+    return core.id_of("3.4")
 
-    def post(self, uri: str, body: bytes, after_plugins: bool = False) -> bytes:
-        assert uri == "/instances"
-        if not body.startswith(b"\0" * 128 + b"DICM"):
-            raise CoreError(15, "Bad file format", uri)
-        self.stored.append(body)
-        return json.dumps({"ID": hashlib.sha1(body).hexdigest(), "Status": "Success"}).encode()
 
-    def put(self, uri: str, body: bytes) -> bytes:
-        raise NotImplementedError
+def instance_ids(core: FakeCore) -> list[str]:
+    return [instance.id for instance in core.of_level("Instance")]
 
-    def delete(self, uri: str) -> None:
-        raise NotImplementedError
 
-    def configuration(self) -> dict[str, Any]:
-        return {}
+def stored(core: FakeCore) -> list[bytes]:
+    """What the client stored in the core."""
+    stores = [body for method, uri, body in core.calls if (method, uri) == ("POST", "/instances")]
+    return [body or b"" for body in stores]
 
 
 @pytest.fixture
@@ -184,7 +169,7 @@ def remote() -> Iterator[Remote]:
 def make_client(
     url: str, core: FakeCore | None = None, definition: dict[str, Any] | None = None, **options: Any
 ) -> tuple[DicomWebClient, FakeCore]:
-    core = core or FakeCore()
+    core = core or local_core()
     servers = parse_servers({"far": {"Url": url, "HasDelete": True, **(definition or {})}})
     config = Configuration(servers=servers, http_timeout=5, **options)
     client = DicomWebClient(config, core, ServerRegistry(config, core), JobEngine())
@@ -415,13 +400,13 @@ def stow_answer(handler: BaseHTTPRequestHandler) -> None:
 @pytest.mark.parametrize("chunked", [True, False])
 def test_stow_splits_into_bounded_requests(remote: Remote, chunked: bool) -> None:
     remote.routes["/dicom-web/studies"] = stow_answer
-    core = FakeCore(instances=5)
+    core = local_core(instances=5)
     client, _ = make_client(remote.url, core, {"ChunkedTransfers": chunked}, stow_max_instances=2)
-    response = call(client.stow, {"Resources": [core.series]})
+    response = call(client.stow, {"Resources": [series_of(core)]})
     assert response.status == 200, response.body
     content = json.loads(response.body)
     assert content["InstancesCount"] == "5"
-    assert content["Instances"] == list(core.files)
+    assert content["Instances"] == instance_ids(core)
     assert content["FailedInstances"] == ["9.9", "9.9", "9.9"]
     assert len(remote.requests) == 3
     for sent in remote.requests:
@@ -435,7 +420,7 @@ def test_stow_splits_into_bounded_requests(remote: Remote, chunked: bool) -> Non
         for sent in remote.requests
         for part in iter_multipart(sent["body"], boundary_of(sent["headers"]["Content-Type"]))
     ]
-    assert parts == list(core.files.values())
+    assert parts == [instance.file for instance in core.of_level("Instance")]
 
 
 def test_stow_bad_resources(remote: Remote) -> None:
@@ -445,9 +430,9 @@ def test_stow_bad_resources(remote: Remote) -> None:
     assert call(client.stow, {"Resources": ["../../etc"]}).status == 400
     unknown = "0badbad0-00000000-00000000-00000000-00000000"
     assert call(client.stow, {"Resources": [unknown]}).status == 404
-    body = {"Resources": [core.series], "Synchronous": "no"}
+    body = {"Resources": [series_of(core)], "Synchronous": "no"}
     assert call(client.stow, body).status == 400
-    assert call(client.stow, {"Resources": [core.series], "Priority": 1.5}).status == 400
+    assert call(client.stow, {"Resources": [series_of(core)], "Priority": 1.5}).status == 400
 
 
 def test_stow_failure_names_the_server_and_keeps_what_was_sent(remote: Remote) -> None:
@@ -459,7 +444,7 @@ def test_stow_failure_names_the_server_and_keeps_what_was_sent(remote: Remote) -
 
     remote.routes["/dicom-web/studies"] = fail_second
     client, core = make_client(remote.url, stow_max_instances=2)
-    response = call(client.stow, {"Resources": [core.series], "Synchronous": False})
+    response = call(client.stow, {"Resources": [series_of(core)], "Synchronous": False})
     job = client.engine.wait(client.engine.get(json.loads(response.body)["ID"]), timeout=5)
     described = client.engine.describe(job.id)
     assert described["State"] == "Failure"
@@ -469,7 +454,7 @@ def test_stow_failure_names_the_server_and_keeps_what_was_sent(remote: Remote) -
     remote.routes["/dicom-web/studies"] = stow_answer
     client.engine.resubmit(job.id)
     client.engine.wait(job, timeout=5)
-    assert client.engine.describe(job.id)["Content"]["Instances"] == list(core.files)
+    assert client.engine.describe(job.id)["Content"]["Instances"] == instance_ids(core)
 
 
 # --- WADO-RS retrieve --------------------------------------------------------------------
@@ -486,7 +471,7 @@ def test_retrieve_stores_every_part_with_universal_transfer_syntax(remote: Remot
     content = json.loads(response.body)
     assert content["ReceivedInstancesCount"] == "3"
     assert len(content["Instances"]) == 3
-    assert core.stored == [fake_dicom(1), fake_dicom(2), fake_dicom(3)]
+    assert stored(core) == [fake_dicom(1), fake_dicom(2), fake_dicom(3)]
     retrieves = [r for r in remote.requests if r["path"].startswith("/dicom-web/studies/1.2")]
     assert "transfer-syntax=*" in retrieves[0]["headers"]["Accept"]
 
@@ -519,7 +504,7 @@ def test_garbage_and_truncated_answers_fail_but_keep_stored_parts(remote: Remote
     assert "far" in message(garbage)
     truncated = call(client.retrieve, {"Resources": [{"Study": "1.2"}]})
     assert truncated.status == 502
-    assert core.stored == [fake_dicom(1)]
+    assert stored(core) == [fake_dicom(1)]
     refused = call(client.retrieve, {"Resources": [{"Study": "1.3"}]})
     assert refused.status == 502
     assert "cannot be stored" in message(refused)
@@ -629,9 +614,9 @@ def test_retrieve_progress_follows_the_instances_counted_by_qido(remote: Remote)
 def test_stow_answer_lists_the_resources_by_level_as_the_official_plugin(remote: Remote) -> None:
     remote.routes["/dicom-web/studies"] = stow_answer
     client, core = make_client(remote.url)
-    instance = next(iter(core.files))
-    content = json.loads(call(client.stow, {"Resources": [core.series, instance]}).body)
-    assert content["Resources"] == {"Series": [core.series], "Instances": list(core.files)}
+    series, instances = series_of(core), instance_ids(core)
+    content = json.loads(call(client.stow, {"Resources": [series, instances[0]]}).body)
+    assert content["Resources"] == {"Series": [series], "Instances": instances}
     assert content["Server"] == "far"
 
 
