@@ -64,14 +64,17 @@ class Fetch:
         """Retrieve each URI and store every DICOM part into this Orthanc."""
         parameters = context.parameters
         uris: list[str] = parameters["Uris"]
-        content = context.content
-        content.setdefault("Server", parameters["Server"])
-        content.setdefault("Resources", parameters["Resources"])
-        content.setdefault("Instances", [])
-        content.setdefault("RetrievedUris", 0)
-        content.setdefault("NetworkUsageMB", "0")
-        content.setdefault("ReceivedBytes", 0)
-        content.setdefault("ReceivedInstancesCount", "0")
+        content = context.started_content(
+            {
+                "Server": parameters["Server"],
+                "Resources": parameters["Resources"],
+                "Instances": [],
+                "RetrievedUris": 0,
+                "NetworkUsageMB": "0",
+                "ReceivedBytes": 0,
+                "ReceivedInstancesCount": "0",
+            }
+        )
         server = self.servers.find(parameters["Server"])
         headers = {"Accept": _accept(server), **parameters["HttpHeaders"]}
         with RemoteServer(self.config, server, headers) as remote:

@@ -74,15 +74,18 @@ class Push:
         """Send the instances in requests bounded by StowMaxInstances and StowMaxSize."""
         parameters = context.parameters
         instances: list[str] = parameters["Instances"]
-        content = context.content
-        content.setdefault("Server", parameters["Server"])
-        content.setdefault("Resources", parameters["Resources"])
-        content.setdefault("InstancesCount", str(len(instances)))
-        content.setdefault("Instances", [])
-        content.setdefault("FailedInstances", [])
-        content.setdefault("RemoteAnswers", [])
-        content.setdefault("NetworkSizeMB", "0")
-        content.setdefault("SentBytes", 0)
+        content = context.started_content(
+            {
+                "Server": parameters["Server"],
+                "Resources": parameters["Resources"],
+                "InstancesCount": str(len(instances)),
+                "Instances": [],
+                "FailedInstances": [],
+                "RemoteAnswers": [],
+                "NetworkSizeMB": "0",
+                "SentBytes": 0,
+            }
+        )
         server = self.servers.find(parameters["Server"])
         with (
             RemoteServer(self.config, server, parameters["HttpHeaders"]) as remote,

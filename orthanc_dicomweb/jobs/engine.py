@@ -87,6 +87,13 @@ class JobContext:
         """The job's `Content`, kept across a pause (a resubmit starts from an empty one)."""
         return self._job.content
 
+    def started_content(self, initial: Mapping[str, Any]) -> dict[str, Any]:
+        """The job's `Content`, given the `initial` values it does not hold yet (a job resumed
+        after a pause, a restart or its node's death keeps what it holds)."""
+        for key, value in initial.items():
+            self._job.content.setdefault(key, value)
+        return self._job.content
+
     def checkpoint(self) -> None:
         """Stop here if the job was paused or canceled meanwhile."""
         if self._job.requested is not None:

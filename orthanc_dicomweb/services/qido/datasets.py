@@ -6,7 +6,6 @@ instance's attributes read, and the attributes computed here, merged; kept betwe
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -15,7 +14,7 @@ from ...dicom.tags import keyword_of, parse_tag, tag_key, vr_of
 from ...dicom.values import element, element_from_text
 from ...errors import HttpError
 from ...http.urls import instance_url, series_url, study_url
-from ...orthanc.core import Core, get_if_exists
+from ...orthanc.core import get_if_exists
 from .answers import AnyDataset, EncodedDataset, as_dataset
 from .attributes import (
     CONSTANT_ELEMENTS,
@@ -32,29 +31,22 @@ from .attributes import (
     STUDY,
     UID_KEYWORDS,
 )
-from .index import IndexEntries, uri_of
-from .matching import SearchQuery
-from .reading import Hit
+from .index import uri_of
+from .scope import Hit, SearchScope
 
 
-@dataclass
 class AnswerDatasets:
-    """Makes (or finds kept) the dataset of each result (state lives one request)."""
+    """Makes (or finds kept) the dataset of each result of a search."""
 
-    core: Core
-    entries: IndexEntries
-    level: str
-    query: SearchQuery
-    wanted: frozenset[int]
-    wanted_keys: tuple[str, ...]
-    reads_tags: bool
+    def __init__(self, scope: SearchScope) -> None:
+        self.scope = scope
 
     @cached_property
     def indexed_fields(self) -> tuple[tuple[str, str, str], ...]:
         """(keyword, key, VR) of the wanted attributes, as the core may name them in its index."""
         return tuple(
             (keyword, tag_key(tag), vr_of(tag))
-            for tag in sorted(self.wanted)
+            for tag in sorted(self.scope.wanted)
             if (keyword := keyword_of(tag))
         )
 
@@ -63,14 +55,14 @@ class AnswerDatasets:
         series) or from the instance summaries (instances), it is the same for every search
         asking the same attributes until its resource changes: it is kept with its index entry
         (an instance's with its series), and dropped with it."""
-        if self.query.include_all or self.query.sequence_matchers:
+        if self.scope.query.include_all or self.scope.query.sequence_matchers:
             return None
-        if self.level == INSTANCE:
+        if self.scope.level == INSTANCE:
             series = uri_of(SERIES, hit.resource["ParentSeries"])
-            return series, ("answer", hit.orthanc_id, base, self.wanted_keys)
-        if self.reads_tags:
+            return series, ("answer", hit.orthanc_id, base, self.scope.wanted_keys)
+        if self.scope.reads_tags:
             return None
-        return uri_of(self.level, hit.orthanc_id), ("answer", base, self.wanted_keys)
+        return uri_of(self.scope.level, hit.orthanc_id), ("answer", base, self.scope.wanted_keys)
 
     def dataset(self, hit: Hit, base: str, key: tuple[str, Hashable] | None) -> AnyDataset:
         """A new dataset for the result, kept (encoded: `answers`) under its answer key if it
@@ -79,20 +71,20 @@ class AnswerDatasets:
         dataset = self._new_dataset(hit, base)
         if key is None:
             return dataset
-        return self.entries.remember(key[0], EncodedDataset.of(dataset), key[1])
+        return self.scope.entries.remember(key[0], EncodedDataset.of(dataset), key[1])
 
     def _new_dataset(self, hit: Hit, base: str) -> dicom_json.Dataset:
-        chain = self.entries.chain(hit.resource)
+        chain = self.scope.entries.chain(hit.resource)
         attributes = dict(hit.read) if hit.read else {}
-        if self.query.include_all:
+        if self.scope.query.include_all:
             attributes.update(dicom_json.from_main_dicom_tags(main_tags(chain)))
         else:  # the index wins where both have a value; a lower level wins over its parents
             for resource in chain:
                 attributes.update(self._indexed_attributes(resource))
         attributes.update(self._computed(hit, chain, base))
-        if self.query.include_all:
+        if self.scope.query.include_all:
             return dict(sorted(attributes.items()))
-        return {key: attributes[key] for key in self.wanted_keys if key in attributes}
+        return {key: attributes[key] for key in self.scope.wanted_keys if key in attributes}
 
     def _indexed_attributes(self, resource: dict[str, Any]) -> dicom_json.Dataset:
         """A resource's index entry as DICOM JSON: all its attributes for studies and series,
@@ -101,12 +93,12 @@ class AnswerDatasets:
         if resource["Type"] == INSTANCE:
             return _converted_main_tags(resource, self.indexed_fields)
         uri = uri_of(resource["Type"], resource["ID"])
-        kept = self.entries.cached(uri, "DICOM JSON")
+        kept = self.scope.entries.cached(uri, "DICOM JSON")
         if kept is not None:
             return as_dataset(kept)
         fields = [_field(keyword) for keyword in main_tags([resource])]
         converted = _converted_main_tags(resource, [f for f in fields if f is not None])
-        self.entries.remember(uri, EncodedDataset.of(converted), "DICOM JSON")
+        self.scope.entries.remember(uri, EncodedDataset.of(converted), "DICOM JSON")
         return converted
 
     def _computed(
@@ -114,10 +106,10 @@ class AnswerDatasets:
     ) -> dict[str, dict[str, Any]]:
         study, series = _uid(chain, STUDY), _uid(chain, SERIES)
         values: dict[int, tuple[str, list[Any]]] = {}
-        if self.level == STUDY:
+        if self.scope.level == STUDY:
             values[RETRIEVE_URL] = ("UR", [study_url(base, study)])
             values.update(self._study_counts(hit))
-        elif self.level == SERIES:
+        elif self.scope.level == SERIES:
             values[RETRIEVE_URL] = ("UR", [series_url(base, study, series)])
             count = len(hit.resource.get("Instances", ()))
             values[NUMBER_OF_SERIES_RELATED_INSTANCES] = ("IS", [count])
@@ -131,21 +123,23 @@ class AnswerDatasets:
         values: dict[int, tuple[str, list[Any]]] = {
             NUMBER_OF_STUDY_RELATED_SERIES: ("IS", [len(hit.resource.get("Series", ()))])
         }
-        if not self.wanted & FROM_SERIES_OF_STUDY:
+        if not self.scope.wanted & FROM_SERIES_OF_STUDY:
             return values
-        series = self.entries.series_of(hit.resource)
+        series = self.scope.entries.series_of(hit.resource)
         modalities = sorted({s["MainDicomTags"].get("Modality", "") for s in series} - {""})
         instances = [i for s in series for i in s.get("Instances", ())]
         values[MODALITIES_IN_STUDY] = ("CS", modalities)
         values[NUMBER_OF_STUDY_RELATED_INSTANCES] = ("IS", [len(instances)])
-        if SOP_CLASSES_IN_STUDY in self.wanted:
+        if SOP_CLASSES_IN_STUDY in self.scope.wanted:
             values[SOP_CLASSES_IN_STUDY] = ("UI", sorted(set(self._sop_classes(instances))))
         return values
 
     def _sop_classes(self, instances: Iterable[str]) -> Iterator[str]:
         """Each instance's SOP class, from the core's metadata (cheap: no file is read)."""
         for instance in instances:
-            sop_class = get_if_exists(self.core, f"/instances/{instance}/metadata/SopClassUid")
+            sop_class = get_if_exists(
+                self.scope.core, f"/instances/{instance}/metadata/SopClassUid"
+            )
             if sop_class is not None:
                 yield sop_class.decode("utf-8", errors="replace").strip()
 

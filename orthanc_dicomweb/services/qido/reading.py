@@ -10,55 +10,29 @@ studies and series), or from the series metadata cache when the page holds most 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ...config import Configuration
 from ...dicom import json_model as dicom_json
 from ...dicom.tags import tag_key
 from ...dicom.values import BINARY_VRS
-from ...orthanc.core import Core, get_if_exists, loads
+from ...orthanc.core import get_if_exists, loads
 from ...orthanc.tags import creator_key, orthanc_context, orthanc_key
 from ..metadata.cache import SeriesMetadataCache
 from .attributes import INSTANCE, SERIES, SOP_INSTANCE_UID, SUMMARY, available_without_tags
-from .index import IndexEntries
-from .matching import SearchQuery
+from .scope import Hit, SearchScope
 from .summary import InstanceSummaries
 
 
-@dataclass
-class Hit:
-    """One result: the core's expanded resource, and its instance's attributes once read."""
-
-    resource: dict[str, Any]
-    read: dicom_json.Dataset | None = None
-
-    @property
-    def orthanc_id(self) -> str:
-        return self.resource["ID"]
-
-    @property
-    def file_uuid(self) -> str:
-        """The stored file of an instance: the core gives it a new one when it is stored again."""
-        return self.resource.get("FileUuid", "")
-
-
-@dataclass
 class InstanceReads:
-    """Reads the wanted attributes of results' instances (state lives one request)."""
+    """Reads the wanted attributes of a search's results' instances."""
 
-    config: Configuration
-    core: Core
-    entries: IndexEntries
-    level: str
-    query: SearchQuery
-    wanted: frozenset[int]
-    wanted_keys: tuple[str, ...]
+    def __init__(self, scope: SearchScope) -> None:
+        self.scope = scope
 
     def read_all(self, hits: Sequence[Hit]) -> None:
         """The attributes of every result's instance, by the cheapest way available."""
-        if self.level == INSTANCE and self.config.enable_metadata_cache:
+        if self.scope.level == INSTANCE and self.scope.config.enable_metadata_cache:
             if self._summaries_suffice:
                 self._read_from_summaries(hits)
             else:
@@ -71,26 +45,31 @@ class InstanceReads:
         if hit.read is None:
             instance = self._representative_instance(hit)
             # None for an instance deleted since it was found.
-            tags = get_if_exists(self.core, f"/instances/{instance}/tags") if instance else None
+            tags = (
+                get_if_exists(self.scope.core, f"/instances/{instance}/tags") if instance else None
+            )
             hit.read = self._converted_tags(loads(tags) if tags else {})
         return hit.read
 
     def _converted_tags(self, tags: Mapping[str, Any]) -> dicom_json.Dataset:
         """The wanted attributes as DICOM JSON (converting only those: it is costly)."""
         context = orthanc_context(tags)
-        if self.query.include_all:
+        if self.scope.query.include_all:
             return dicom_json.from_orthanc_tags(tags, context=context)
-        return dicom_json.from_orthanc_tags(_subset(tags, self.wanted), context=context)
+        return dicom_json.from_orthanc_tags(_subset(tags, self.scope.wanted), context=context)
 
     @cached_property
     def _summaries_suffice(self) -> bool:
         """Whether the instance summaries hold every attribute the answer needs."""
-        needed = self.wanted - available_without_tags(INSTANCE)
-        return not (self.query.include_all or self.query.sequence_matchers) and needed <= SUMMARY
+        needed = self.scope.wanted - available_without_tags(INSTANCE)
+        return (
+            not (self.scope.query.include_all or self.scope.query.sequence_matchers)
+            and needed <= SUMMARY
+        )
 
     @cached_property
     def _summaries(self) -> InstanceSummaries:
-        return InstanceSummaries(self.config, self.core, SUMMARY)
+        return InstanceSummaries(self.scope.config, self.scope.core, SUMMARY)
 
     def _read_from_summaries(self, hits: Sequence[Hit]) -> None:
         """Take instances' attributes from their series' summary (one small read per series);
@@ -117,7 +96,7 @@ class InstanceReads:
     def _read_from_series_cache(self, series_id: str, hits: Sequence[Hit]) -> None:
         """Take instances' attributes from their series' metadata (one read for the series)
         where they are more than half of the series: cheaper than reading each one."""
-        instances = self.entries.parent_of(hits[0].resource)["Instances"]
+        instances = self.scope.entries.parent_of(hits[0].resource)["Instances"]
         if 2 * len(hits) <= len(instances):
             return
         metadata = loads(self._series_cache.series_json(series_id))
@@ -129,21 +108,21 @@ class InstanceReads:
 
     def _selected(self, dataset: dicom_json.Dataset) -> dicom_json.Dataset:
         """The wanted attributes of a full dataset (every one but bulk data, for "all")."""
-        if self.query.include_all:
+        if self.scope.query.include_all:
             return _without_bulk_data(dataset)
-        return {key: dataset[key] for key in self.wanted_keys if key in dataset}
+        return {key: dataset[key] for key in self.scope.wanted_keys if key in dataset}
 
     @cached_property
     def _series_cache(self) -> SeriesMetadataCache:
-        return SeriesMetadataCache(self.config, self.core)
+        return SeriesMetadataCache(self.scope.config, self.scope.core)
 
     def _representative_instance(self, hit: Hit) -> str | None:
         """The instance whose tags stand for the result (its first one, for studies/series)."""
-        if self.level == INSTANCE:
+        if self.scope.level == INSTANCE:
             return hit.orthanc_id
-        if self.level == SERIES:
+        if self.scope.level == SERIES:
             return next(iter(hit.resource.get("Instances", ())), None)
-        series = self.entries.series_of(hit.resource)
+        series = self.scope.entries.series_of(hit.resource)
         return next((i for s in series for i in s.get("Instances", ())), None)
 
 

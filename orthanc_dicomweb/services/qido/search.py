@@ -21,7 +21,7 @@ from itertools import islice
 from typing import Any
 
 from ...config import Configuration
-from ...dicom.tags import keyword_of, tag_key
+from ...dicom.tags import keyword_of
 from ...dicom.xml_model import to_native_xml
 from ...errors import not_found
 from ...http.negotiation import DICOM_XML, dicom_model_format
@@ -41,15 +41,14 @@ from .attributes import (
     SERIES_INSTANCE_UID,
     STUDY,
     STUDY_INSTANCE_UID,
-    available_without_tags,
-    default_tags,
     indexed_down_to,
 )
 from .core_filter import CoreQuery, core_query
 from .datasets import AnswerDatasets, main_tags
 from .index import IndexEntries
 from .matching import MAX_PAGE_NUMBER, Matcher, SearchQuery, parse_search, values_at
-from .reading import Hit, InstanceReads
+from .reading import InstanceReads
+from .scope import Hit, SearchScope
 
 log = logging.getLogger(__name__)
 
@@ -116,46 +115,16 @@ class Search:
         return IndexEntries(self.core, self.index)
 
     @cached_property
-    def wanted(self) -> frozenset[int]:
-        return default_tags(self.level, self.query.matched_tags) | self.query.returned_tags
-
-    @cached_property
-    def wanted_keys(self) -> tuple[str, ...]:
-        """The wanted attributes' keys, in the order of the answer."""
-        return tuple(tag_key(tag) for tag in sorted(self.wanted))
-
-    @cached_property
-    def reads_tags(self) -> bool:
-        """Whether every result needs its instance's tags (else only sequence matching does)."""
-        return (
-            self.level == INSTANCE
-            or self.query.include_all
-            or bool(self.query.returned_tags - available_without_tags(self.level))
-        )
+    def scope(self) -> SearchScope:
+        return SearchScope(self.config, self.core, self.entries, self.level, self.query)
 
     @cached_property
     def reads(self) -> InstanceReads:
-        return InstanceReads(
-            self.config,
-            self.core,
-            self.entries,
-            self.level,
-            self.query,
-            self.wanted,
-            self.wanted_keys,
-        )
+        return InstanceReads(self.scope)
 
     @cached_property
     def datasets(self) -> AnswerDatasets:
-        return AnswerDatasets(
-            self.core,
-            self.entries,
-            self.level,
-            self.query,
-            self.wanted,
-            self.wanted_keys,
-            self.reads_tags,
-        )
+        return AnswerDatasets(self.scope)
 
     def run(self, base: str) -> list[AnyDataset]:
         self._warm = self.index.validate()
@@ -168,7 +137,7 @@ class Search:
         self.entries.load_parents([hit.resource for hit in new], self.level)
         if self.level == STUDY and self._needs_series_of_studies():
             self.entries.load_series_of_studies(hit.resource for hit in new)
-        if self.reads_tags:
+        if self.scope.reads_tags:
             self.reads.read_all(new)
         return [
             self.datasets.dataset(hit, base, key) if answer is None else answer
@@ -176,7 +145,7 @@ class Search:
         ]
 
     def _needs_series_of_studies(self) -> bool:
-        return self.reads_tags or bool(self.wanted & FROM_SERIES_OF_STUDY)
+        return self.scope.reads_tags or bool(self.scope.wanted & FROM_SERIES_OF_STUDY)
 
     # --- Finding and paging -------------------------------------------------------------------
 
