@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pydicom
 import requests
-from pydicom.uid import generate_uid
+from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 
 from tests.harness import Orthanc
 
@@ -28,20 +28,27 @@ def derived(
     source: Path | bytes,
     study: str | None = None,
     series: str | None = None,
+    *,
+    drop: Iterable[str] = (),
     **attributes: Any,
 ) -> bytes:
     """A copy of a DICOM file with a new SOP Instance UID, in the given study and series (new
-    ones when not given: pydicom's test files share theirs), with these attributes set."""
+    ones when not given: pydicom's test files share theirs), with these attributes set and the
+    `drop` ones removed (the copy is then written as it is, not as a valid Part 10 file)."""
     data = io.BytesIO(source) if isinstance(source, bytes) else source
     dataset = pydicom.dcmread(data, force=True)  # some test files have no file meta
+    dataset.file_meta.setdefault("TransferSyntaxUID", ImplicitVRLittleEndian)
     dataset.StudyInstanceUID = study or generate_uid()
     dataset.SeriesInstanceUID = series or generate_uid()
     dataset.SOPInstanceUID = generate_uid()
     for keyword, value in attributes.items():
         setattr(dataset, keyword, value)
+    dataset.file_meta.MediaStorageSOPClassUID = dataset.SOPClassUID
     dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    for keyword in drop:
+        delattr(dataset, keyword)
     buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
+    dataset.save_as(buffer, enforce_file_format=not drop)
     return buffer.getvalue()
 
 

@@ -3,14 +3,12 @@ C++ plugin both as a client of this plugin and as a server answering the same qu
 
 from __future__ import annotations
 
-import io
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pydicom
 import pytest
 import requests
 from pydicom.dataset import Dataset
@@ -19,7 +17,7 @@ from pydicom.uid import generate_uid
 from orthanc_dicomweb.dicom.xml_model import from_native_xml
 from orthanc_dicomweb.orthanc.storage_ids import INSTANCE_SUMMARIES
 from tests.harness import Orthanc
-from tests.helpers import parts, store
+from tests.helpers import derived, parts, store
 
 ROOT = "/dicom-web/"
 PATIENT_NAME, PATIENT_ID, STUDY_UID, SERIES_UID = "00100010", "00100020", "0020000D", "0020000E"
@@ -51,18 +49,11 @@ class Corpus:
 
 
 def derive(source: Path, study: str, series: str, **values: Any) -> tuple[bytes, str]:
-    """A copy of a test file in the given study and series, with a new SOP Instance UID."""
-    dataset = pydicom.dcmread(source)
-    if values.pop("no_charset", False):
-        del dataset.SpecificCharacterSet
-    dataset.StudyInstanceUID, dataset.SeriesInstanceUID = study, series
-    dataset.SOPInstanceUID = generate_uid()
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    for keyword, value in values.items():
-        setattr(dataset, keyword, value)
-    buffer = io.BytesIO()
-    dataset.save_as(buffer)
-    return buffer.getvalue(), dataset.SOPInstanceUID
+    """A copy of a test file in the given study and series, with a new SOP Instance UID (and
+    without SpecificCharacterSet, given `no_charset=True`); the copy and that UID."""
+    drop = ["SpecificCharacterSet"] if values.pop("no_charset", False) else []
+    sop = generate_uid()
+    return derived(source, study, series, drop=drop, SOPInstanceUID=sop, **values), sop
 
 
 def build_study(

@@ -4,7 +4,6 @@ deletions between two searches show in the second one, at every level."""
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from tests.harness import Orthanc
-from tests.helpers import store
+from tests.helpers import store, wait_for
 from tests.integration.test_qido import derive, searcher
 
 STUDY_UID, SERIES_UID, MODALITIES = "0020000D", "0020000E", "00080061"
@@ -48,12 +47,9 @@ def value(dataset: dict[str, Any] | None, key: str) -> Any:
     return dataset.get(key, {}).get("Value")
 
 
-def eventually(check: Callable[[], bool], seconds: float = 5) -> None:
+def eventually(check: Callable[[], bool]) -> None:
     """Deletions reach the cache through the core's change callback, a moment later."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "the answer did not change"
-        time.sleep(0.05)
+    wait_for(check, timeout=5, interval=0.05)
 
 
 def orthanc_id(server: Orthanc, uid: str) -> str:

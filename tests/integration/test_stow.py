@@ -21,6 +21,7 @@ from orthanc_dicomweb.dicom.assembly import read_identity
 from orthanc_dicomweb.dicom.xml_model import to_native_xml
 from orthanc_dicomweb.http.multipart import encode_multipart
 from tests.harness import Orthanc
+from tests.helpers import derived
 
 BOUNDARY = "stow-test-boundary"
 DICOM_TYPE = f'multipart/related; type="application/dicom"; boundary="{BOUNDARY}"'
@@ -36,22 +37,9 @@ def derive(
     drop: Iterable[str] = (),
     **values: Any,
 ) -> bytes:
-    """A copy of a test file with fresh UIDs (or the given study/series) as Part 10 bytes."""
-    dataset = pydicom.dcmread(path, force=True)  # some test files have no file meta
-    dataset.file_meta.setdefault("TransferSyntaxUID", ImplicitVRLittleEndian)
-    dataset.file_meta.MediaStorageSOPClassUID = dataset.SOPClassUID
-    dataset.StudyInstanceUID = study or generate_uid()
-    dataset.SeriesInstanceUID = series or generate_uid()
-    dataset.SOPInstanceUID = generate_uid()
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    dataset.PatientID = "STOW-TEST"
-    for keyword, value in values.items():
-        setattr(dataset, keyword, value)
-    for keyword in drop:
-        delattr(dataset, keyword)
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=not drop)
-    return buffer.getvalue()
+    """A copy of a test file of the STOW-RS tests' patient, with fresh UIDs (or the given
+    study/series), as Part 10 bytes."""
+    return derived(path, study, series, drop=drop, **({"PatientID": "STOW-TEST"} | values))
 
 
 def dicom_body(instances: Iterable[bytes], content_type: str | None = "application/dicom") -> bytes:
