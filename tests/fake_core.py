@@ -44,6 +44,16 @@ PARENT_OF = {"patient": "Patient", "study": "Study", "series": "Series"}  # /ins
 IDENTIFIERS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 
 
+# What Orthanc 1.10.1 transcodes to, whatever the pixels (measured: JPEG baseline and JPEG-LS
+# near-lossless depend on the pixels, JPEG 2000 and RLE cannot be written), and what it cannot
+# decode without the GDCM plugin.
+CORE_WRITES = {
+    "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99",
+    "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80",
+}  # fmt: skip
+CORE_CANNOT_READ = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}
+
+
 def orthanc_id(*identifiers: str) -> str:
     """The core's id of a resource: SHA-1 of its identifiers and its parents', by groups of 8."""
     digest = hashlib.sha1("|".join(identifiers).encode()).hexdigest()
@@ -406,8 +416,11 @@ class FakeCore:
     # --- transcoding, shared by /modify and the SDK's in-memory way ---------------------------
 
     def transcoded(self, dicom: bytes, syntax: str) -> bytes:
-        """The file in `syntax` (see `relabelled`), unless transcoding is made to fail."""
-        if not self.transcodable:
+        """The file in `syntax` (see `relabelled`), where the core's DCMTK codecs could write
+        it; else (or when transcoding is made to fail) the core's error."""
+        stored = str(parse_dicom(dicom).file_meta.get("TransferSyntaxUID", ""))
+        writable = syntax in CORE_WRITES or syntax == stored
+        if not self.transcodable or not writable or stored in CORE_CANNOT_READ:
             raise CoreError(-1, "Internal error", syntax)
         self.transcodings += 1
         return relabelled(dicom, syntax)

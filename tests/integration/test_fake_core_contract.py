@@ -4,10 +4,12 @@ core, this fails, and the unit tests built on it are no longer trusted blindly."
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pydicom
 import pytest
 
 from orthanc_dicomweb.orthanc.core import Core, CoreError
@@ -216,6 +218,43 @@ def test_values_left_out_of_the_tags_are_the_same_bytes(cores: tuple[FakeCore, R
                 assert content(fake, uri) == content(live, uri), uri
             asked += len(uris)
     assert asked > 10
+
+
+def transcoded(core: Core, instance: str, syntax: str) -> tuple[str, bool] | int:
+    """What `/modify` answers to the plugin's transcoding request: the syntax of the file and
+    whether the SOP Instance UID was kept, or the error code."""
+    request = {"Transcode": syntax, "Keep": ["SOPInstanceUID"], "Force": True}
+    try:
+        answer = core.post(f"/instances/{instance}/modify", json.dumps(request).encode())
+    except CoreError as error:
+        return error.code
+    dataset = pydicom.dcmread(io.BytesIO(answer), force=True)
+    original = pydicom.dcmread(io.BytesIO(core.get(f"/instances/{instance}/file")), force=True)
+    return str(
+        dataset.file_meta.TransferSyntaxUID
+    ), dataset.SOPInstanceUID == original.SOPInstanceUID
+
+
+# The files and syntaxes of the transcoding check (not RGB SC_rgb_small_odd.dcm: transcoding it
+# has crashed Orthanc 1.10.1, to JPEG-LS near-lossless every time).
+TRANSCODED = [
+    "CT_small.dcm",
+    "MR_small_jpeg_ls_lossless.dcm",
+    "SC_rgb_rle_2frame.dcm",
+    "JPEG2000.dcm",
+]
+SYNTAXES = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.4.70",
+            "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.5"]  # fmt: skip
+
+
+def test_transcoding_succeeds_and_fails_alike(cores: tuple[FakeCore, RestCore]) -> None:
+    fake, live = cores
+    for name in TRANSCODED:
+        dataset = pydicom.dcmread(PYDICOM_FILES / name, force=True)
+        instance = json.loads(live.post("/tools/lookup", dataset.SOPInstanceUID.encode()))[0]["ID"]
+        for syntax in SYNTAXES:
+            expected = transcoded(live, instance, syntax)
+            assert transcoded(fake, instance, syntax) == expected, (name, syntax)
 
 
 def test_lookups_are_the_same(cores: tuple[FakeCore, RestCore]) -> None:
