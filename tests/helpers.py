@@ -106,6 +106,13 @@ def multipart_parts(content_type: str, body: bytes) -> list[Part]:
     return parts
 
 
+def multipart_body(parts: Iterable[bytes], boundary: str, part_type: str) -> bytes:
+    """A multipart body written here by hand (RFC 2046), not by the plugin's encoder."""
+    head = f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode()
+    body = b"".join(head + part + b"\r\n" for part in parts)
+    return body + f"--{boundary}--\r\n".encode()
+
+
 def parts(answer: requests.Response, media_type: str = "multipart/related") -> list[Part]:
     """The parts of a successful multipart answer."""
     assert answer.status_code == 200, answer.text[:300]
