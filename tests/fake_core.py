@@ -154,9 +154,10 @@ class FakeCore:
         uids = [str(dataset.get(keyword, "")) for keyword in IDENTIFIERS]
         ids = [orthanc_id(*uids[: depth + 1]) for depth in range(4)]
         instance_id = ids[3]
-        already = instance_id in self.resources
-        if already and not self.config.get("OverwriteInstances", False):
-            return self._stored(ids, "AlreadyStored")
+        if instance_id in self.resources:
+            if not self.config.get("OverwriteInstances", False):
+                return self._stored(ids, "AlreadyStored")
+            self.remove(instance_id)  # as the core: parents left empty go, and come back new
         created = []
         for depth, level in enumerate(LEVELS):
             parent = ids[depth - 1] if depth else None
@@ -166,8 +167,6 @@ class FakeCore:
                 if parent is not None:
                     self.resources[parent].children.append(ids[depth])
                 created.append(ids[depth])
-            elif depth == 3:
-                created.append(instance_id)  # overwritten: a new instance for the change log
         for resource_id in reversed(created):  # the core logs the instance first
             self.log("New" + self.resources[resource_id].level, resource_id)
         instance = self.resources[instance_id]

@@ -15,6 +15,7 @@ import pytest
 from orthanc_dicomweb.orthanc.core import Core, CoreError
 from tests.fake_core import LEVELS, PLURAL, FakeCore
 from tests.harness import PYDICOM_FILES, Orthanc, orthanc_available
+from tests.helpers import derived
 from tests.rest_core import RestCore
 
 pytestmark = pytest.mark.skipif(not orthanc_available(), reason="Orthanc is not installed")
@@ -374,3 +375,38 @@ def test_unknown_resources_are_the_same_errors(cores: tuple[FakeCore, RestCore])
         f"/studies/{ids(live, 'Series')[0]}",  # a series id asked as a study
     ):
         same(fake, live, "GET", uri)
+
+
+def test_an_instance_stored_again_over_itself_is_logged_alike(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """With OverwriteInstances, as the metadata cache's tests use it: the same instance id, a
+    new file, changes logged, the series listed in the same order."""
+    settings = {"Plugins": [], "StableAge": 3600, "OverwriteInstances": True}
+    orthanc = Orthanc(tmp_path_factory.mktemp("overwrite"), settings).start()
+    try:
+        cores = (FakeCore(config={"OverwriteInstances": True}), RestCore(orthanc.url))
+        ct = (PYDICOM_FILES / "CT_small.dcm").read_bytes()
+        series = [derived(ct, "1.2", "1.2.3", SOPInstanceUID=f"1.2.3.{n}") for n in (1, 2)]
+        alone = derived(ct, "1.2", "1.2.4")  # the only instance of its series
+        for core in cores:
+            for data in [*series, alone]:
+                core.post("/instances", data)
+        sops = [pydicom.dcmread(io.BytesIO(d)).SOPInstanceUID for d in (series[0], alone)]
+        instances = [cores[0].id_of(sop) for sop in sops]
+        uuids = [[fake_or_live_uuid(core, i) for i in instances] for core in cores]
+
+        def steps(core: Core) -> list[Any]:
+            stored = [answer(core, "POST", "/instances", data) for data in (series[0], alone)]
+            listing = answer(core, "GET", f"/series/{stored[0]['ParentSeries']}/instances")
+            return [*stored, listing]
+
+        scenario(cores, steps)
+        for core, before in zip(cores, uuids, strict=True):
+            assert [fake_or_live_uuid(core, i) for i in instances] != before
+    finally:
+        orthanc.stop()
+
+
+def fake_or_live_uuid(core: Core, instance: str) -> str:
+    return str(json.loads(core.get(f"/instances/{instance}"))["FileUuid"])
