@@ -23,6 +23,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.errors import InvalidDicomError
@@ -58,6 +59,12 @@ def orthanc_id(*identifiers: str) -> str:
     """The core's id of a resource: SHA-1 of its identifiers and its parents', by groups of 8."""
     digest = hashlib.sha1("|".join(identifiers).encode()).hexdigest()
     return "-".join(digest[start : start + 8] for start in range(0, 40, 8))
+
+
+def dictionary_vr(keyword: str) -> str:
+    """The VR of a main tag named in a query ("" for a name pydicom does not know)."""
+    tag = tag_for_keyword(keyword)
+    return str(dictionary_VR(tag)) if tag is not None else ""
 
 
 def parse_dicom(data: bytes) -> Dataset:
@@ -395,7 +402,12 @@ class FakeCore:
     def _find(self, request: dict[str, Any]) -> list[Any]:
         level = request["Level"]
         query: dict[str, str] = request.get("Query", {})
+        for key, pattern in query.items():
+            if dictionary_vr(key) in ("DA", "TM", "DT") and re.search(r"[*?]", pattern):
+                raise CoreError(3, "Parameter out of range", "/tools/find")  # as the core
         found = [r for r in self.of_level(level) if self._matches(r, query, request)]
+        if level != "Instance":  # the core answers these by id, instances as it stored them
+            found.sort(key=lambda resource: resource.id)
         found = found[int(request.get("Since", 0)) :]
         if request.get("Limit"):
             found = found[: int(request["Limit"])]

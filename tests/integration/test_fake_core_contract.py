@@ -287,6 +287,16 @@ FINDS = [
     {"Level": "Study", "Query": {"StudyDate": "20040101-20041231"}},
     {"Level": "Study", "Query": {"StudyDate": "-20000101"}},
     {"Level": "Instance", "Query": {"SOPInstanceUID": CT_INSTANCE}},
+    {"Level": "Study", "Query": {}, "Limit": 3, "Expand": True},
+    {"Level": "Study", "Query": {}, "Since": 2, "Limit": 3},
+    {"Level": "Instance", "Query": {"Modality": "MR"}, "Expand": True},
+    {"Level": "Series", "Query": {"PatientID": "1CT1", "Modality": "CT"}},
+    {"Level": "Study", "Query": {"PatientName": "*^CT?"}},
+    {"Level": "Series", "Query": {}, "Since": 3, "Limit": 4, "Expand": True},
+    {"Level": "Patient", "Query": {}},
+    {"Level": "Instance", "Query": {}, "Limit": 5},
+    {"Level": "Study", "Query": {"StudyDate": "2004*"}},
+    {"Level": "Study", "Query": {"StudyDate": ""}},
 ]  # fmt: skip
 
 
