@@ -23,7 +23,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import pydicom
-from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.datadict import DicomDictionary, dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.errors import InvalidDicomError
@@ -53,6 +53,8 @@ CORE_WRITES = {
     "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80",
 }  # fmt: skip
 CORE_CANNOT_READ = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}
+# The VRs /tools/find takes wildcards for (PS3.4 C.2.2.2.4; "" for tags it does not know).
+WILDCARD_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT", ""}
 
 
 def orthanc_id(*identifiers: str) -> str:
@@ -61,10 +63,17 @@ def orthanc_id(*identifiers: str) -> str:
     return "-".join(digest[start : start + 8] for start in range(0, 40, 8))
 
 
-def dictionary_vr(keyword: str) -> str:
-    """The VR of a main tag named in a query ("" for a name pydicom does not know)."""
-    tag = tag_for_keyword(keyword)
-    return str(dictionary_VR(tag)) if tag is not None else ""
+def query_tag(key: str) -> int | None:
+    """The tag a /tools/find key names, by keyword or as "gggg,eeee"."""
+    if re.fullmatch(r"[0-9a-fA-F]{4},[0-9a-fA-F]{4}", key):
+        return int(key.replace(",", ""), 16)
+    return tag_for_keyword(key)
+
+
+def dictionary_vr(key: str) -> str:
+    """The VR of the tag a query key names ("" for a tag pydicom does not know)."""
+    tag = query_tag(key)
+    return str(dictionary_VR(tag)) if tag is not None and tag in DicomDictionary else ""
 
 
 def parse_dicom(data: bytes) -> Dataset:
@@ -403,7 +412,7 @@ class FakeCore:
         level = request["Level"]
         query: dict[str, str] = request.get("Query", {})
         for key, pattern in query.items():
-            if dictionary_vr(key) in ("DA", "TM", "DT") and re.search(r"[*?]", pattern):
+            if re.search(r"[*?]", pattern) and dictionary_vr(key) not in WILDCARD_VRS:
                 raise CoreError(3, "Parameter out of range", "/tools/find")  # as the core
         found = [r for r in self.of_level(level) if self._matches(r, query, request)]
         if level != "Instance":  # the core answers these by id, instances as it stored them
@@ -421,8 +430,22 @@ class FakeCore:
             node = self.resources.get(node.parent or "")
         case_sensitive = bool(request.get("CaseSensitive", True))
         return all(
-            _value_matches(tags.get(key), pattern, case_sensitive) for key, pattern in query.items()
+            _value_matches(self._value(resource, tags, key), pattern, case_sensitive)
+            for key, pattern in query.items()
         )
+
+    def _value(self, resource: Resource, tags: dict[str, str], key: str) -> str | None:
+        """A key's value: from the main tags, else (as the core) from an instance's file."""
+        tag = query_tag(key)
+        keyword = keyword_for_tag(tag) if tag is not None else key
+        if keyword in tags:
+            return tags[keyword]
+        instance = next(self._descendants(resource, "Instance"), None)
+        if instance is None or tag is None:
+            return None
+        tags_of_file = orthanc_tags(parse_dicom(instance.file), short=True)
+        value = tags_of_file.get(f"{tag >> 16:04x},{tag & 0xFFFF:04x}")
+        return value if isinstance(value, str) else None
 
     # --- transcoding, shared by /modify and the SDK's in-memory way ---------------------------
 
@@ -533,8 +556,9 @@ def _dicom_attachment(resource: Resource, rest: list[str]) -> Any:
 
 
 def _value_matches(value: str | None, pattern: str, case_sensitive: bool) -> bool:
-    """The core's /tools/find matching of one main tag: lists, ranges, wildcards, equality."""
-    if pattern in ("", "*"):
+    """The core's /tools/find matching of one tag: lists, ranges, wildcards, equality (an
+    absent tag matches only the empty, universal key)."""
+    if pattern == "":
         return True
     if value is None:
         return False

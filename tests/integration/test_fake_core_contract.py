@@ -297,6 +297,14 @@ FINDS = [
     {"Level": "Instance", "Query": {}, "Limit": 5},
     {"Level": "Study", "Query": {"StudyDate": "2004*"}},
     {"Level": "Study", "Query": {"StudyDate": ""}},
+    {"Level": "Study", "Query": {"0020,000d": CT_STUDY, "0008,0020": "20040119"}},
+    {"Level": "Study", "Query": {"0010,0010": "Compressed*", "0008,1030": "e+1"}},
+    {"Level": "Series", "Query": {"0008,0060": "MR", "0020,000d": "*"}},
+    {"Level": "Instance", "Query": {"0018,0050": "5.000000"}},
+    {"Level": "Instance", "Query": {"SliceThickness": "5*"}},
+    {"Level": "Study", "Query": {"0008,0020": "2004*"}},
+    {"Level": "Series", "Query": {"0008,0060": "M?", "0008,103e": "*"}},
+    {"Level": "Instance", "Query": {"0020,0013": "1*"}},
 ]  # fmt: skip
 
 
