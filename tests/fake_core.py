@@ -23,7 +23,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import pydicom
-from pydicom.datadict import DicomDictionary, dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.errors import InvalidDicomError
@@ -73,7 +73,7 @@ def query_tag(key: str) -> int | None:
 def dictionary_vr(key: str) -> str:
     """The VR of the tag a query key names ("" for a tag pydicom does not know)."""
     tag = query_tag(key)
-    return str(dictionary_VR(tag)) if tag is not None and tag in DicomDictionary else ""
+    return str(dictionary_VR(tag)) if tag is not None and dictionary_has_tag(tag) else ""
 
 
 def parse_dicom(data: bytes) -> Dataset:
