@@ -1,6 +1,7 @@
 """WADO-RS "Retrieve Frames" (PS3.18 10.4.1.1.3): `.../instances/{uid}/frames/{list}`.
 
-The instance is found by the path's UIDs (once per request, for the ETag too); a file up to
+The instance is found through the core's SOP Instance UID index (once per request, for the
+ETag too), its parents checked in its header; a file up to
 `FRAMES_WHOLE_FILE_LIMIT` is read once (`stored_instances`) and frames in the stored syntax are
 cut from it, larger files give their frames one at a time through the core
 (`/instances/{id}/frames/{n}/raw`, native pixel data already little endian). RLE Lossless frames
@@ -47,8 +48,8 @@ from ..http.multipart import encode_multipart, multipart_content_type, new_bound
 from ..http.urls import dicomweb_base, instance_url
 from ..http.web import MultipartResponse, Request, Response
 from ..orthanc.core import Core, CoreError
-from ..orthanc.request_scope import located_resource
-from ..orthanc.resources import ResourcePath
+from ..orthanc.request_scope import indexed_id
+from ..orthanc.resources import ResourcePath, locate_resource
 from ..orthanc.stored_instances import Instance, InstanceReader, ParsedFiles
 from ..orthanc.transcoding import first_acceptable, transcode
 
@@ -149,11 +150,15 @@ class RetrieveFrames:
         )
 
     def locate(self, path: ResourcePath) -> Instance:
-        """The instance the path names, read; 404 if unknown or not in the named study/series.
-
-        Found by the path's three UIDs, as for the ETag (`http.caching`): one lookup per
-        request, which checks the parents too."""
-        return self.instances.load(located_resource(self.core, path)["ID"])
+        """The instance the path names, read; 404 if unknown or not in the named study/series
+        (looked up once per request, for the ETag too: `request_scope`)."""
+        orthanc_id = indexed_id(self.instances, path.instance or "")
+        instance = None if orthanc_id is None else self.instances.load(orthanc_id)
+        if instance is None or not instance.belongs_to(path.study, path.series):
+            # The UID index names one instance per SOP UID: a duplicate under the named study
+            # and series is only found by a full query (which raises 404 when there is none).
+            instance = self.instances.load(locate_resource(self.core, path)["ID"])
+        return instance
 
     def _frames(self, instance: Instance, numbers: Sequence[int], wanted: str) -> list[bytes]:
         stored = stored_syntax(instance)

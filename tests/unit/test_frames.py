@@ -47,10 +47,10 @@ def _dataset(dicom: bytes) -> pydicom.Dataset:
 
 
 def _core(dicom: bytes, extra: dict[tuple[str, str], Any] | None = None) -> FakeCore:
-    """A core holding one instance "i" stored as `dicom`, found by the path's UIDs."""
+    """A core holding one instance "i" stored as `dicom`, found by its SOP Instance UID."""
     return FakeCore(
         {
-            ("POST", "/tools/find"): [{"ID": "i", "MainDicomTags": {}}],
+            ("POST", "/tools/lookup"): [{"Type": "Instance", "ID": "i"}],
             ("GET", "/instances/i/attachments/dicom/info"): file_info(len(dicom)),
             ("GET", "/instances/i/file"): dicom,
             **(extra or {}),
@@ -163,7 +163,7 @@ def test_stored_frames_are_cut_from_the_file_read_once() -> None:
     assert content_type == f"image/x-dicom-rle; transfer-syntax={RLE}"
     assert parts == [(f"image/x-dicom-rle; transfer-syntax={RLE}", f) for f in stored[::-1]]
     assert _uris(core) == [
-        "/tools/find",
+        "/tools/lookup",
         "/instances/i/attachments/dicom/info",
         "/instances/i/file",
     ]
@@ -296,7 +296,7 @@ def test_an_instance_of_another_study_is_looked_up_by_a_full_query() -> None:
 
 
 def test_unknown_instance_is_404() -> None:
-    core = FakeCore({("POST", "/tools/find"): []})
+    core = FakeCore({("POST", "/tools/lookup"): [], ("POST", "/tools/find"): []})
     with pytest.raises(HttpError) as error:
         _frames(core, "1")
     assert error.value.status == 404

@@ -6,17 +6,20 @@ from orthanc_dicomweb.config import Configuration
 from orthanc_dicomweb.http.caching import HttpCaching
 from orthanc_dicomweb.http.web import Request, Response
 from orthanc_dicomweb.orthanc.index_cache import IndexCache
-from orthanc_dicomweb.orthanc.request_scope import located_resource, once, request_scope
+from orthanc_dicomweb.orthanc.request_scope import (
+    indexed_id,
+    indexed_instance,
+    located_resource,
+    once,
+    request_scope,
+)
 from orthanc_dicomweb.orthanc.resources import ResourcePath
 from orthanc_dicomweb.orthanc.series_members import MemberMemo
+from orthanc_dicomweb.orthanc.stored_instances import InstanceReader
 from tests.unit.fakes import FakeCore
 
 INSTANCE = {"ID": "i1", "FileUuid": "f1", "FileSize": 10, "ParentSeries": "s1"}
 SERIES = {"ID": "s1", "Instances": ["i1"], "ParentStudy": "st1"}
-
-
-def finds(core: FakeCore) -> int:
-    return sum(1 for method, uri, _ in core.calls if (method, uri) == ("POST", "/tools/find"))
 
 
 def test_once_remembers_within_a_scope_only() -> None:
@@ -36,19 +39,26 @@ def test_once_remembers_within_a_scope_only() -> None:
 
 
 def test_instance_tag_and_handler_share_one_lookup() -> None:
-    core = FakeCore({("POST", "/tools/find"): [INSTANCE]})
+    core = FakeCore(
+        {
+            ("POST", "/tools/lookup"): [{"Type": "Instance", "ID": "i1"}],
+            ("GET", "/instances/i1"): INSTANCE,
+        }
+    )
     caching = HttpCaching(Configuration(), core, IndexCache(core, capacity=0))
-    path = ResourcePath("1.2", "1.2.3", "1.2.3.4")
+    reader = InstanceReader(core)
 
     def handler(request: Request) -> Response:
-        return Response(located_resource(core, path)["FileUuid"].encode(), "text/plain")
+        found = indexed_instance(reader, "1.2.3.4")
+        assert found is not None and indexed_id(reader, "1.2.3.4") == "i1"
+        return Response(found["FileUuid"].encode(), "text/plain")
 
     request = Request("GET", "/x", groups=("1.2", "1.2.3", "1.2.3.4"))
     answer = caching.instance(handler)(request)
     assert isinstance(answer, Response) and answer.body == b"f1" and "ETag" in answer.headers
-    assert finds(core) == 1
+    assert [uri for _, uri, _ in core.calls] == ["/tools/lookup", "/instances/i1"]
     caching.instance(handler)(request)
-    assert finds(core) == 2  # the next request looks it up again
+    assert len(core.calls) == 4  # the next request looks it up again
 
 
 def test_series_tag_and_handler_list_the_members_once() -> None:

@@ -12,8 +12,9 @@ from orthanc_dicomweb.dicom.transfer_syntax import EXPLICIT_LITTLE_ENDIAN
 from orthanc_dicomweb.errors import HttpError
 from orthanc_dicomweb.http.web import MultipartResponse, Request
 from orthanc_dicomweb.orthanc.core import ListedFile
+from orthanc_dicomweb.orthanc.resources import ResourcePath
 from orthanc_dicomweb.orthanc.transcoding import transcode
-from orthanc_dicomweb.services.retrieve import RetrieveInstances
+from orthanc_dicomweb.services.retrieve import RetrieveInstances, names_parents
 from tests.fake_core import DirectAccessMixin, FakeCore, TranscodingMixin, relabelled
 from tests.harness import PYDICOM_FILES
 from tests.helpers import derived
@@ -178,3 +179,24 @@ def test_each_file_is_read_with_its_place_from_the_series_listing() -> None:
     instances = [core.resources[core.id_of(sop)] for sop in ("1.2.3.1", "1.2.3.2")]
     assert core.listed == [ListedFile(i.id, i.file_uuid, len(i.file)) for i in instances]
     assert not any(uri.startswith("/instances/") for uri in _uris(core))
+
+
+def test_an_instance_is_found_by_its_uid_and_its_parents_read_in_its_file(core: FakeCore) -> None:
+    assert _retrieve(core, ("1.2", "1.2.3", "1.2.3.1"), KEEP) == [A]
+    assert "/tools/find" not in _uris(core)  # the UID index, then the file's header
+
+
+def test_an_instance_under_another_study_or_series_is_looked_up_by_its_path(
+    core: FakeCore,
+) -> None:
+    for groups in (("1.9", "1.2.3", "1.2.3.1"), ("1.2", "1.2.4", "1.2.3.1")):
+        with pytest.raises(HttpError) as error:
+            _retrieve(core, groups, KEEP)
+        assert error.value.status == 404
+    assert "/tools/find" in _uris(core)
+
+
+def test_names_parents_reads_the_study_and_series_of_a_file() -> None:
+    assert names_parents(A, ResourcePath("1.2", "1.2.3", "1.2.3.1"))
+    assert not names_parents(A, ResourcePath("1.2", "1.2.4", "1.2.3.1"))
+    assert not names_parents(b"not a DICOM file", ResourcePath("1.2", "1.2.3", "1.2.3.1"))
