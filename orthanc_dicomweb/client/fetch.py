@@ -135,26 +135,35 @@ class Fetch:
         against 8.5 ms (official: 4.3 ms)."""
         width = self.core.concurrent_stores() if isinstance(self.core, ConcurrentStores) else 1
         store = partial(self.core.post, "/instances", after_plugins=True)
+        uri_count = len(context.parameters["Uris"])
+
+        def record(answer: bytes) -> None:
+            _add_stored(context.content, answer)
+            context.report(_progress(context.content, uri_count))
+
+        stores: deque[Future[bytes]] = deque()
         with ThreadPoolExecutor(width, thread_name_prefix="dicomweb-retrieve-store") as pool:
-            stores: deque[Future[bytes]] = deque()
-            for payload in parts:
-                check_nesting(memoryview(payload))  # what would kill the core on storing
-                stores.append(pool.submit(store, payload))
-                if len(stores) >= width:  # in the parts' order, so the content lists them so
-                    _record(context, stores.popleft().result())
-            while stores:
-                _record(context, stores.popleft().result())
+            try:
+                for payload in parts:
+                    check_nesting(memoryview(payload))  # what would kill the core on storing
+                    stores.append(pool.submit(store, payload))
+                    if len(stores) >= width:  # in the parts' order: the content lists them so
+                        record(stores.popleft().result())
+                while stores:
+                    record(stores.popleft().result())
+            finally:  # after a fault or an interruption, what was stored meanwhile is listed too
+                for future in stores:
+                    if future.exception() is None:
+                        _add_stored(context.content, future.result())
 
 
-def _record(context: JobContext, answer: bytes) -> None:
+def _add_stored(content: dict[str, Any], answer: bytes) -> None:
     """Add a stored instance to the job's content (once: a resumed job may get some twice)."""
-    content = context.content
     instances: list[str] = content["Instances"]
     stored = json.loads(answer)
     if stored["ID"] not in instances:
         instances.append(stored["ID"])
     content["ReceivedInstancesCount"] = str(len(instances))
-    context.report(_progress(content, len(context.parameters["Uris"])))
 
 
 def _accept(server: ServerDefinition) -> str:
