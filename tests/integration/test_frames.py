@@ -181,10 +181,11 @@ def test_an_instance_under_another_study_is_404(orthanc, files) -> None:
 
 def test_frames_are_transcoded_to_an_asked_image_type(orthanc, files) -> None:
     _, [(part_type, frame)] = get_frames(
-        orthanc, files["ct"], "1", "multipart/related; type=image/jls"
+        orthanc, files["ct"], "1", "multipart/related; type=image/jpeg"
     )
-    assert part_type == f"image/jls; transfer-syntax={JPEG_LS}"
-    assert frame.startswith(b"\xff\xd8")  # a JPEG-LS code stream
+    # Not image/jls: JPEG-LS is never produced, its encoder crashes Orthanc 1.10.1.
+    assert part_type == "image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.70"
+    assert frame.startswith(b"\xff\xd8")  # a JPEG code stream
 
 
 def test_ybr_full_422_frames_have_the_subsampled_size(orthanc, files) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from io import BytesIO
+
+import pydicom
 import pytest
 
 from orthanc_dicomweb.dicom.transfer_syntax import (
     EXPLICIT_BIG_ENDIAN,
     EXPLICIT_LITTLE_ENDIAN,
     RLE,
+    TRANSCODABLE,
+    UNSAFE_TO_WRITE,
     FrameTarget,
     InstanceTarget,
     frame_targets,
@@ -15,6 +20,8 @@ from orthanc_dicomweb.dicom.transfer_syntax import (
     syntax_of_file,
 )
 from orthanc_dicomweb.errors import HttpError
+from orthanc_dicomweb.orthanc.transcoding import transcode
+from tests.fake_core import FakeCore, TranscodingMixin
 from tests.harness import PYDICOM_FILES
 from tests.unit.fakes import http_error
 
@@ -193,3 +200,37 @@ def test_syntax_of_file_without_meta_header_is_none() -> None:
     assert syntax_of_file(b"") is None
     without_preamble = (PYDICOM_FILES / "CT_small.dcm").read_bytes()[132:]
     assert syntax_of_file(without_preamble) is None
+
+
+# --- Syntaxes never asked of the core (its encoder crashes it; README, Limits) ----------------
+
+JPEG_LS_NEAR_LOSSLESS = "1.2.840.10008.1.2.4.81"
+
+
+class TranscodingCore(TranscodingMixin, FakeCore):
+    """A core that transcodes in memory, like the SDK's TranscodeDicomInstance."""
+
+
+def test_jpeg_ls_is_not_listed_as_transcodable() -> None:
+    assert {JPEG_LS, JPEG_LS_NEAR_LOSSLESS} <= UNSAFE_TO_WRITE
+    assert not UNSAFE_TO_WRITE & TRANSCODABLE
+
+
+@pytest.mark.parametrize("core_type", [FakeCore, TranscodingCore], ids=["modify", "in-memory"])
+@pytest.mark.parametrize("syntax", [JPEG_LS, JPEG_LS_NEAR_LOSSLESS])
+def test_jpeg_ls_is_refused_without_asking_the_core(core_type: type[FakeCore], syntax: str) -> None:
+    dicom = (PYDICOM_FILES / "SC_rgb_small_odd.dcm").read_bytes()
+    core = core_type(files=[dicom])
+    instance_id = core.id_of(pydicom.dcmread(PYDICOM_FILES / "SC_rgb_small_odd.dcm").SOPInstanceUID)
+    error = http_error(transcode, core, instance_id, syntax)
+    assert error.status == 406 and "JPEG-LS" in error.message
+    assert core.transcodings == 0
+    assert not [uri for _, uri, _ in core.calls if "transcode" in uri or "modify" in uri]
+
+
+def test_an_instance_stored_in_jpeg_ls_is_sent_as_stored() -> None:
+    dicom = (PYDICOM_FILES / "MR_small_jpeg_ls_lossless.dcm").read_bytes()
+    core = TranscodingCore(files=[dicom])
+    instance_id = core.id_of(pydicom.dcmread(BytesIO(dicom)).SOPInstanceUID)
+    assert transcode(core, instance_id, JPEG_LS) == dicom
+    assert core.transcodings == 0
