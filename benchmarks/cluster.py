@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from math import nan
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,7 @@ def in_turns(
         order = list(clusters) if turn % 2 == 0 else list(reversed(clusters))
         for side in order:
             figures[side].append(measure_one(clusters[side]))
+            log.info("turn %d, %s: %.1f", turn + 1, side, figures[side][-1])
     return {side: statistics.median(values) for side, values in figures.items()}
 
 
@@ -150,6 +152,8 @@ def measure_nodes(
             arguments.repetitions,
             lambda c: len(data.ct_files) / stow_seconds(c, bodies, clients),
         )
+        if arguments.only == "stow":
+            return rows(nodes, clients, {"stow_instances_s": stow})
         metadata = f"/dicom-web/studies/{data.ct_study_uid}/series/{data.ct_series_uid}/metadata"
         for cluster in clusters.values():
             load_small_studies(cluster, data.small_files)
@@ -170,16 +174,17 @@ def measure_nodes(
     finally:
         for cluster in clusters.values():
             cluster.stop()
+    figures = {"stow_instances_s": stow, "qido_requests_s": qido, "metadata_requests_s": series}
+    return rows(nodes, clients, figures)
+
+
+def rows(nodes: int, clients: int, figures: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """One result row per side, from each measurement's figure per side."""
+    sides = next(iter(figures.values()))
     return [
-        {
-            "nodes": nodes,
-            "side": side,
-            "clients": clients,
-            "stow_instances_s": stow[side],
-            "qido_requests_s": qido[side],
-            "metadata_requests_s": series[side],
-        }
-        for side in clusters
+        {"nodes": nodes, "side": side, "clients": clients}
+        | {name: values[side] for name, values in figures.items()}
+        for side in sides
     ]
 
 
@@ -190,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="per read measurement")
     parser.add_argument("--sides", nargs="+", default=["python", "official"])
+    parser.add_argument("--only", choices=["stow"], help="measure STOW-RS alone")
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     missing = missing_software()
@@ -204,9 +210,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         RESULTS.write_text(json.dumps(results, indent=1))  # kept if a later count fails
     print(f"{'nodes':>5} {'side':>9} {'STOW inst/s':>12} {'QIDO req/s':>11} {'metadata req/s':>15}")
     for row in results:
+        qido, metadata = row.get("qido_requests_s", nan), row.get("metadata_requests_s", nan)
         print(
             f"{row['nodes']:>5} {row['side']:>9} {row['stow_instances_s']:>12.1f} "
-            f"{row['qido_requests_s']:>11.1f} {row['metadata_requests_s']:>15.1f}"
+            f"{qido:>11.1f} {metadata:>15.1f}"
         )
 
 
