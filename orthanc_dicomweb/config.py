@@ -169,6 +169,8 @@ class Configuration:
     enable_delete: bool = False
     cors: CorsOptions = field(default_factory=CorsOptions)
     cache_max_age: int = 0
+    # Index entries QIDO-RS keeps between searches (a study and its series are two; 0: none).
+    qido_index_cache_size: int = 20_000
 
     @property
     def wado_root_path(self) -> str:
@@ -407,4 +409,5 @@ def parse_configuration(orthanc: Mapping[str, Any]) -> Configuration:
         enable_delete=section.boolean("EnableDelete", False),
         cors=parse_cors(orthanc.get("DicomWeb", {}).get("Cors", {})),
         cache_max_age=section.integer("CacheMaxAge", 0),
+        qido_index_cache_size=section.integer("QidoIndexCacheSize", 20_000),
     )

@@ -54,7 +54,8 @@ def build(
     `wait_until_idle` lets the metadata cache's background work yield to requests."""
     if not config.enable:
         return Plugin([], [], "")
-    index = IndexCache(core)  # index entries kept between searches; told of deletions
+    # Index entries kept between searches; told of deletions.
+    index = IndexCache(core, config.qido_index_cache_size)
     engine = cluster_engine_for(config, core) or engine_for(config, core)
     files = ParsedFiles()  # parsed instance files shared by frames, rendered and WADO-URI
     retrieve = RetrieveInstances(config, core)

@@ -104,6 +104,8 @@ def test_nested_and_empty_roots() -> None:
         ("SeriesMetadata", "Extrapolate", "series_metadata"),
         ("OtherBinaryMode", "InlineBinary", "other_binary_mode"),
         ("OtherBinaryMode", "ArrayOfValues", "other_binary_mode"),
+        ("QidoIndexCacheSize", 120_000, "qido_index_cache_size"),
+        ("QidoIndexCacheSize", 0, "qido_index_cache_size"),
     ],
 )
 def test_each_option_takes_effect(option: str, value: object, attribute: str) -> None:
@@ -180,6 +182,8 @@ def test_unknown_enumeration_value_names_the_option_and_the_accepted_values() ->
         ("OtherBinaryMode", "Base64"),
         ("SeriesMetadataExtrapolatedTags", "Rows"),
         ("Servers", []),
+        ("QidoIndexCacheSize", -1),
+        ("QidoIndexCacheSize", "20000"),
     ],
 )
 def test_wrong_types_are_refused_naming_the_option(option: str, value: object) -> None:

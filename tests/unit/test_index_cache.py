@@ -6,12 +6,14 @@ import time
 
 import pytest
 
+from orthanc_dicomweb.config import parse_configuration
 from orthanc_dicomweb.orthanc.index_cache import (
     DELETION_TOKEN_PROPERTY,
     RESOLVED_AT_MOST,
     IndexCache,
 )
 from orthanc_dicomweb.orthanc.request_scope import request_scope
+from orthanc_dicomweb.plugin import build
 from tests.fake_core import FakeCore, PropertiesCore
 
 
@@ -215,3 +217,11 @@ def test_one_request_reads_the_log_once(core: PropertiesCore) -> None:
         assert cache.revision() == revision
     assert len(core.calls) == 1  # /changes?since=... (the token is a property)
     assert cache.revision() != revision
+
+
+@pytest.mark.parametrize("size", [0, 3, 120_000])
+def test_the_plugin_keeps_as_many_resources_as_configured(size: int) -> None:
+    config = parse_configuration({"DicomWeb": {"QidoIndexCacheSize": size}})
+    plugin = build(config, PropertiesCore())
+    owners = [getattr(listener, "__self__", None) for listener in plugin.change_listeners]
+    assert [cache.capacity for cache in owners if isinstance(cache, IndexCache)] == [size]
