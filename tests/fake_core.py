@@ -488,17 +488,29 @@ class GlobalPropertiesMixin:
 
 
 class DirectAccessMixin:
-    """The SDK's LookupInstance and GetDicomForInstance (`core.DirectInstanceAccess`); the
-    listed places given are recorded."""
+    """The SDK's LookupStudy, LookupSeries, LookupInstance (`core.UidLookup`) and
+    GetDicomForInstance (`core.DirectInstanceAccess`); the listed places given are recorded."""
 
     resources: dict[str, Resource]
     calls: list[tuple[str, str, bytes | None]]
     listed: list[ListedFile | None]
 
+    def lookup_study(self, uid: str) -> str | None:
+        return self._looked_up("Study", uid)
+
+    def lookup_series(self, uid: str) -> str | None:
+        return self._looked_up("Series", uid)
+
     def lookup_instance(self, sop_uid: str) -> str | None:
-        self.calls.append(("SDK", f"LookupInstance {sop_uid}", None))
-        instances = (r for r in self.resources.values() if r.level == "Instance")
-        return next((r.id for r in instances if r.main_tags.get("SOPInstanceUID") == sop_uid), None)
+        return self._looked_up("Instance", sop_uid)
+
+    def _looked_up(self, level: str, uid: str) -> str | None:
+        """The one resource of the level with this UID; None if none or several, as the SDK."""
+        self.calls.append(("SDK", f"Lookup{level} {uid}", None))
+        keyword = IDENTIFIERS[LEVELS.index(level)]
+        found = [r.id for r in self.resources.values() if r.level == level]
+        found = [i for i in found if self.resources[i].main_tags.get(keyword) == uid]
+        return found[0] if len(found) == 1 else None
 
     def instance_file(self, orthanc_id: str, listed: ListedFile | None = None) -> bytes:
         self.calls.append(("SDK", f"GetDicomForInstance {orthanc_id}", None))

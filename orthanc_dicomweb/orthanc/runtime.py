@@ -90,6 +90,14 @@ def _storage_files_for(configuration: Mapping[str, Any]) -> StorageFiles | None:
     return None if directory is None else StorageFiles(directory)
 
 
+def _looked_up(lookup: Callable[[str], str], uid: str) -> str | None:
+    """The Orthanc id the core's UID index gives, None if it has none or several."""
+    try:
+        return lookup(uid) or None
+    except orthanc.OrthancException:  # plugin 4.0 raises (-1, 'Internal error') for both
+        return None
+
+
 class OrthancCore:
     """The `core.Core` protocol over the embedded runtime's REST API."""
 
@@ -131,13 +139,15 @@ class OrthancCore:
     def configuration(self) -> dict[str, Any]:
         return json.loads(orthanc.GetConfiguration())
 
-    # core.DirectInstanceAccess: the SDK's shortcuts past the REST router.
+    # core.UidLookup and core.DirectInstanceAccess: the SDK's shortcuts past the REST router.
+    def lookup_study(self, uid: str) -> str | None:
+        return _looked_up(orthanc.LookupStudy, uid)
+
+    def lookup_series(self, uid: str) -> str | None:
+        return _looked_up(orthanc.LookupSeries, uid)
+
     def lookup_instance(self, sop_uid: str) -> str | None:
-        """The Orthanc id of a SOPInstanceUID, None if unknown."""
-        try:
-            return orthanc.LookupInstance(sop_uid) or None
-        except orthanc.OrthancException:  # plugin 4.0 raises (-1, 'Internal error') if unknown
-            return None
+        return _looked_up(orthanc.LookupInstance, sop_uid)
 
     def instance_file(self, orthanc_id: str, listed: ListedFile | None = None) -> bytes:
         """The stored DICOM file, like GET /instances/{id}/file: read from the storage
