@@ -24,7 +24,17 @@ from ..config import Configuration
 from ..errors import bad_request, not_found
 from ..orthanc.shared_state import store_of
 from .engine import JobRunner, run_steps
-from .model import ERROR_CANCELED, ERROR_SUCCESS, FINISHED, Job, JobState, error_of, now
+from .model import (
+    ERROR_CANCELED,
+    ERROR_SUCCESS,
+    FINISHED,
+    Job,
+    JobState,
+    error_of,
+    now,
+    request_cancel,
+    reset_for_resubmit,
+)
 
 if TYPE_CHECKING:  # psycopg is imported only when the index is PostgreSQL
     from .leases import LeasedJobs
@@ -247,25 +257,12 @@ def _resume(job: Job) -> None:
 
 
 def _cancel(job: Job) -> None:
-    if job.state is JobState.RUNNING:
-        job.requested = JobState.FAILURE
-    elif job.state in (JobState.PENDING, JobState.PAUSED, JobState.RETRY):
+    if request_cancel(job):
         _finish(job, JobState.FAILURE, ERROR_CANCELED, "")
-    elif job.state is JobState.SUCCESS:
-        raise bad_request("Cannot cancel a job that has succeeded")
 
 
 def _resubmit(job: Job) -> None:
-    """Run a failed job again from the start."""
-    if job.state is not JobState.FAILURE:
-        raise bad_request(f"Only failed jobs can be resubmitted, not {job.state} ones")
-    job.content = {}
-    job.progress = 0.0
-    job.runtime = 0.0
-    job.completion_time = None
-    job.error_code, job.error_description = ERROR_SUCCESS
-    job.error_details = ""
-    job.http_status = 200
+    reset_for_resubmit(job)
     job.state = JobState.PENDING
 
 

@@ -29,6 +29,8 @@ from .model import (
     JobState,
     error_of,
     now,
+    request_cancel,
+    reset_for_resubmit,
 )
 from .store import JobStore
 
@@ -244,26 +246,14 @@ class JobEngine:
     def cancel(self, job_id: str) -> None:
         with self._changed:
             job = self._owned(job_id)
-            if job.state is JobState.RUNNING:
-                job.requested = JobState.FAILURE
-            elif job.state in (JobState.PENDING, JobState.PAUSED, JobState.RETRY):
+            if request_cancel(job):
                 self._finish(job, JobState.FAILURE, ERROR_CANCELED, "")
-            elif job.state is JobState.SUCCESS:
-                raise bad_request("Cannot cancel a job that has succeeded")
 
     def resubmit(self, job_id: str) -> None:
         """Run a failed job again from the start."""
         with self._changed:
             job = self._owned(job_id)
-            if job.state is not JobState.FAILURE:
-                raise bad_request(f"Only failed jobs can be resubmitted, not {job.state} ones")
-            job.content = {}
-            job.progress = 0.0
-            job.runtime = 0.0
-            job.completion_time = None
-            job.error_code, job.error_description = ERROR_SUCCESS
-            job.error_details = ""
-            job.http_status = 200
+            reset_for_resubmit(job)
             self._set_state(job, JobState.PENDING)
         self._start_workers()
 

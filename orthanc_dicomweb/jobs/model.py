@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from ..errors import HttpError
+from ..errors import HttpError, bad_request
 
 ERROR_SUCCESS = (0, "Success")
 ERROR_CANCELED = (37, "The job has been canceled")
@@ -120,3 +120,27 @@ def error_of(error: HttpError) -> tuple[int, str]:
     if code is None:
         code = ORTHANC_NETWORK_PROTOCOL if error.status >= 500 else ORTHANC_BAD_REQUEST
     return code, error.message
+
+
+def request_cancel(job: Job) -> bool:
+    """Ask a job to stop: a running one stops at its next step; True when it must be finished
+    as canceled now (pending, paused, retrying); 400 once it has succeeded."""
+    if job.state is JobState.SUCCESS:
+        raise bad_request("Cannot cancel a job that has succeeded")
+    if job.state is JobState.RUNNING:
+        job.requested = JobState.FAILURE
+        return False
+    return job.state in (JobState.PENDING, JobState.PAUSED, JobState.RETRY)
+
+
+def reset_for_resubmit(job: Job) -> None:
+    """Clear what a failed run left, so the job runs again from the start; 400 unless failed."""
+    if job.state is not JobState.FAILURE:
+        raise bad_request(f"Only failed jobs can be resubmitted, not {job.state} ones")
+    job.content = {}
+    job.progress = 0.0
+    job.runtime = 0.0
+    job.completion_time = None
+    job.error_code, job.error_description = ERROR_SUCCESS
+    job.error_details = ""
+    job.http_status = 200
