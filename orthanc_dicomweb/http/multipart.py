@@ -173,20 +173,24 @@ def encode_part(
     boundary: str,
 ) -> bytes:
     """One part, starting with its delimiter line and ending with the CRLF before the next."""
+    return b"".join((part_head(content_type, extra_headers, boundary), body, CRLF))
+
+
+def part_head(content_type: str, extra_headers: Mapping[str, str] | None, boundary: str) -> bytes:
+    """A part's delimiter line and headers, up to the empty line before its body."""
     lines = [f"--{boundary}", f"Content-Type: {content_type}"]
     lines += [f"{name}: {value}" for name, value in (extra_headers or {}).items()]
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-    return b"".join((head, body, CRLF))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
 def encode_multipart(
     parts: Iterable[tuple[bytes | memoryview, str, Mapping[str, str] | None]], boundary: str
 ) -> bytes:
-    """A whole multipart body from `(payload, content type, extra headers)` triples."""
-    chunks = [
-        encode_part(payload, content_type, headers, boundary=boundary)
-        for payload, content_type, headers in parts
-    ]
+    """A whole multipart body from `(payload, content type, extra headers)` triples, joined
+    once: each payload is copied only into the body (a large instance is not held twice)."""
+    chunks: list[bytes | memoryview] = []
+    for payload, content_type, headers in parts:
+        chunks += (part_head(content_type, headers, boundary), payload, CRLF)
     chunks.append(f"--{boundary}--\r\n".encode("ascii"))
     return b"".join(chunks)
 

@@ -22,7 +22,7 @@ from tests.integration.test_wado_metadata import (
     comparable,
     metadata_url,
     series_of,
-    store,
+    upload_series,
 )
 
 CHARSET_FILES = PYDICOM_FILES.parent / "charset_files"
@@ -96,7 +96,7 @@ def test_bulk_data_uris_inside_sequences_count_items_from_1(
         icon.add_new(0x7FE00010, "OB", bytes(range(first, first + 4)))
         icons.append(icon)
     dataset.IconImageSequence = Sequence(icons)
-    uploaded = store([orthanc], [dicom_bytes(dataset)])
+    uploaded = upload_series([orthanc], [dicom_bytes(dataset)])
     answer = orthanc.get(metadata_url(uploaded)).json()[0]
     assert answer["7FE00010"]["BulkDataURI"].endswith("/bulk/7fe00010")
     for number, item in enumerate(answer["00880200"]["Value"], start=1):
@@ -137,7 +137,7 @@ def test_series_and_study_metadata_see_an_instance_stored_again(
     # No background rebuild: StableAge far away.
     orthanc = orthanc_factory({"OverwriteInstances": True, "StableAge": 3600})
     files = series_of(test_files["ct"], 3)
-    uploaded = store([orthanc], files)
+    uploaded = upload_series([orthanc], files)
     urls = [metadata_url(uploaded), metadata_url(uploaded, "study")]
     assert all(comments(orthanc, url) == {"Uncompressed"} for url in urls)  # cached
     store_again(orthanc, files[1], how)
@@ -165,7 +165,7 @@ def test_a_database_of_the_official_plugin_is_served_and_its_cache_left_alone(
 ) -> None:
     official = Orthanc(tmp_path, official=True).start()
     try:
-        uploaded = store([official], series_of(test_files["rtplan"], 2))
+        uploaded = upload_series([official], series_of(test_files["rtplan"], 2))
         expected = [comparable(d) for d in official.get(metadata_url(uploaded, "study")).json()]
         theirs = foreign_cache(uploaded)
         official.put(
@@ -197,7 +197,7 @@ def test_our_old_entry_in_the_official_plugins_number_is_removed_at_rebuild(
 ) -> None:
     """Versions before 2026-12 kept entries in 4301, where a newer official plugin would read
     them as its own cache."""
-    uploaded = store([orthanc], series_of(test_files["mr"]))
+    uploaded = upload_series([orthanc], series_of(test_files["mr"]))
     legacy = f"/series/{uploaded.series_id}/attachments/{OFFICIAL_SERIES_METADATA}"
     orthanc.put(legacy, data=pack_entry("old key", "BulkDataURI", [])).raise_for_status()
     orthanc.post(f"/studies/{uploaded.study_id}/update-dicomweb-cache").raise_for_status()
