@@ -119,7 +119,12 @@ def load_small_studies(cluster: Cluster, paths: Sequence[Path]) -> None:
 
 def start_cluster(nodes: int, official: bool) -> Cluster:
     folder = Path(tempfile.mkdtemp(prefix="dicomweb-bench-cluster-"))
-    cluster = Cluster(folder, nodes, official).start()
+    cluster = Cluster(folder, nodes, official)
+    try:
+        cluster.start()
+    except BaseException:  # a node that fails to start must not leave PostgreSQL running
+        cluster.stop()
+        raise
     for node in cluster.nodes:  # verbose logs would be measured too
         requests.put(node.url + "/tools/log-level", data="default", timeout=10)
     return cluster
@@ -143,8 +148,10 @@ def measure_nodes(
     data: dataset.BenchData, nodes: int, arguments: argparse.Namespace
 ) -> list[dict[str, Any]]:
     """Both plugins' clusters of `nodes` nodes, running together, measured in turns."""
-    clusters = {side: start_cluster(nodes, side == "official") for side in arguments.sides}
+    clusters: dict[str, Cluster] = {}
     try:
+        for side in arguments.sides:
+            clusters[side] = start_cluster(nodes, side == "official")
         bodies = stow_bodies(data.ct_files)
         clients, seconds = arguments.clients, arguments.seconds
         stow = in_turns(
