@@ -98,6 +98,11 @@ def _looked_up(lookup: Callable[[str], str], uid: str) -> str | None:
         return None
 
 
+# Orthanc 1.10.1 on SQLite fails two global-property reads made at once ("SQLite: Cannot run a
+# cached statement": seen when a request and the jobs' restore thread read at startup).
+_global_properties = threading.Lock()
+
+
 class OrthancCore:
     """The `core.Core` protocol over the embedded runtime's REST API."""
 
@@ -180,13 +185,15 @@ class OrthancCore:
     def get_global_property(self, key: int) -> str:
         if self._shared is not None and key in SHARED_PROPERTIES:
             return self._shared.get_property(key)
-        return orthanc.GetGlobalProperty(key, "")
+        with _global_properties:
+            return orthanc.GetGlobalProperty(key, "")
 
     def set_global_property(self, key: int, value: str) -> None:
         if self._shared is not None and key in SHARED_PROPERTIES:
             self._shared.set_property(key, value)
         else:
-            orthanc.SetGlobalProperty(key, value)
+            with _global_properties:
+                orthanc.SetGlobalProperty(key, value)
 
     # shared_state.SharedStoreAccess
     def shared_store(self) -> PostgresStore | None:
