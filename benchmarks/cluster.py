@@ -119,12 +119,7 @@ def load_small_studies(cluster: Cluster, paths: Sequence[Path]) -> None:
 
 def start_cluster(nodes: int, official: bool) -> Cluster:
     folder = Path(tempfile.mkdtemp(prefix="dicomweb-bench-cluster-"))
-    cluster = Cluster(folder, nodes, official)
-    try:
-        cluster.start()
-    except BaseException:  # a node that fails to start must not leave PostgreSQL running
-        cluster.stop()
-        raise
+    cluster = Cluster(folder, nodes, official).start()  # stops what it started if it fails
     for node in cluster.nodes:  # verbose logs would be measured too
         requests.put(node.url + "/tools/log-level", data="default", timeout=10)
     return cluster

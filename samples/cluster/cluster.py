@@ -222,6 +222,16 @@ class Cluster:
         return Node(self.folder / f"node{number + 1}", config, self.official)
 
     def start(self) -> Cluster:
+        """Everything started, or nothing left running (a node that does not come up must
+        not leave PostgreSQL and the other nodes behind)."""
+        try:
+            self._start_all()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_all(self) -> None:
         self.postgres.start()
         for node in self.nodes:
             node.config["PostgreSQL"] = self.postgres.section()
@@ -232,7 +242,6 @@ class Cluster:
         for node in self.nodes[1:]:
             node.wait_until_ready()
         self._start_nginx()
-        return self
 
     def _start_nginx(self) -> None:
         folder = self.folder / "nginx"
