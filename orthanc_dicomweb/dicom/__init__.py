@@ -1,1 +1,1 @@
-"""dicom"""
+"""DICOM encodings (JSON and XML models, tags, values, transfer syntaxes) and pixels."""

@@ -1,1 +1,1 @@
-"""http"""
+"""The HTTP layer: requests and answers, the route table, negotiation, multipart, caching, CORS."""

@@ -1,1 +1,1 @@
-"""metadata"""
+"""WADO-RS Retrieve Metadata and the series metadata cache behind it."""
