@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote_plus
 
 import orthanc
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .postgres_store import PostgresStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class OrthancLogHandler(logging.Handler):
@@ -98,9 +99,23 @@ def _looked_up(lookup: Callable[[str], str], uid: str) -> str | None:
         return None
 
 
-# Orthanc 1.10.1 on SQLite fails two global-property reads made at once ("SQLite: Cannot run a
-# cached statement": seen when a request and the jobs' restore thread read at startup).
+# Orthanc 1.10.1 on SQLite fails a global-property call made while another database call runs
+# ("SQLite: Cannot run a cached statement"; seen at startup under load, as a 500 on
+# `servers?expand`): the plugin's own calls go one at a time, and a failed one is tried again.
 _global_properties = threading.Lock()
+_PROPERTY_ATTEMPTS = 5
+
+
+def _with_retries(call: Callable[[], T]) -> T:
+    for attempt in range(1, _PROPERTY_ATTEMPTS):
+        try:
+            with _global_properties:
+                return call()
+        except orthanc.OrthancException as error:
+            log.info("a global property call failed (%s); trying again", error)
+            time.sleep(0.02 * attempt)
+    with _global_properties:
+        return call()
 
 
 class OrthancCore:
@@ -185,15 +200,13 @@ class OrthancCore:
     def get_global_property(self, key: int) -> str:
         if self._shared is not None and key in SHARED_PROPERTIES:
             return self._shared.get_property(key)
-        with _global_properties:
-            return orthanc.GetGlobalProperty(key, "")
+        return _with_retries(lambda: orthanc.GetGlobalProperty(key, ""))
 
     def set_global_property(self, key: int, value: str) -> None:
         if self._shared is not None and key in SHARED_PROPERTIES:
             self._shared.set_property(key, value)
         else:
-            with _global_properties:
-                orthanc.SetGlobalProperty(key, value)
+            _with_retries(lambda: orthanc.SetGlobalProperty(key, value))
 
     # shared_state.SharedStoreAccess
     def shared_store(self) -> PostgresStore | None:

@@ -207,7 +207,7 @@ def test_servers_saved_by_the_official_plugin_are_adopted(tmp_path: Path) -> Non
     ours = start(workdir, settings)
     try:
         expanded = ours.get("/dicom-web/servers?expand").json()
-        assert list(expanded) == ["pacs"]
+        assert list(expanded) == ["pacs"], (expanded, ours.log_tail())
         assert expanded["pacs"]["HttpHeaders"] == ["X-Api-Key"]
         assert expanded["pacs"]["HasDelete"] == "1" and expanded["pacs"]["Timeout"] == 7
         assert "delete" in ours.get("/dicom-web/servers/pacs").json()
